@@ -1,0 +1,191 @@
+"""Gateway benchmark: the gateway vs. calling the simulated upstream directly, same run.
+
+    python bench/bench_gateway.py [--duration 5] [--connections 32]
+
+Processes: simulated upstream(s) and the load generator on core 1, the gateway (one
+worker) pinned to core 0 where the OS allows. Reports, per scenario, throughput at
+N connections and p50 latency at 1 connection; "added" is the gateway's p50 minus the
+direct p50 measured in the same run. Uses wrk when installed, else bench/loadgen.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BODY = '{"model":"bench","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > max(cores):
+        try:
+            os.sched_setaffinity(pid, cores)
+        except OSError:
+            pass
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def start_sim(port: int, models: list[str], extra: list[str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "provider_fallback", "sim", "--port", str(port)]
+    for m in models:
+        cmd += ["--model", m]
+    proc = subprocess.Popen(cmd + (extra or []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pin(proc.pid, {1})
+    wait_port(port)
+    return proc
+
+
+def start_gateway(config: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "provider_fallback", "serve", "--config", config,
+           "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    pin(proc.pid, {0})
+    wait_port(port)
+    return proc
+
+
+WRK_LUA = """wrk.method = "POST"
+wrk.body = '%s'
+wrk.headers["Content-Type"] = "application/json"
+""" % BODY
+
+
+def load(url: str, connections: int, duration: float) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(WRK_LUA)
+        cmd = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+        out = subprocess.run(cmd + [wrk, "-t1", f"-c{connections}", f"-d{max(1, int(duration))}s",
+                                    "--latency", "-s", f.name, url],
+                             capture_output=True, text=True, check=True).stdout
+        os.unlink(f.name)
+        return parse_wrk(out)
+    proc = subprocess.Popen([sys.executable, str(HERE / "loadgen.py"), url, "--connections",
+                             str(connections), "--duration", str(duration), "--body", BODY],
+                            stdout=subprocess.PIPE, text=True)
+    pin(proc.pid, {1})
+    out, _ = proc.communicate()
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _ms(text: str) -> float:
+    text = text.strip()
+    for unit, f in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * f
+    return float(text)
+
+
+def parse_wrk(out: str) -> dict:
+    res: dict = {"errors": 0}
+    for line in out.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] in ("50%", "90%", "99%"):
+            res[f"p{parts[0][:-1]}_ms"] = round(_ms(parts[1]), 3)
+        elif parts[0] == "Requests/sec:":
+            res["rps"] = float(parts[1])
+        elif "requests in" in line:
+            res["requests"] = int(parts[0])
+        elif parts[0] == "Non-2xx":
+            res["errors"] += int(parts[-1])
+        elif parts[0] == "Socket" and "errors" in line:
+            res["errors"] += sum(int(p.strip(",")) for p in parts[3::2])
+    return res
+
+
+def write_config(path: Path, upstream: int, backup: int, dead: int | None) -> None:
+    chain = ([f"dead/m1"] if dead else []) + ["up/m1", "backup/m1"]
+    providers = [f"  - {{name: up, base_url: 'http://127.0.0.1:{upstream}/v1'}}",
+                 f"  - {{name: backup, base_url: 'http://127.0.0.1:{backup}/v1'}}"]
+    if dead:
+        providers.append(f"  - {{name: dead, base_url: 'http://127.0.0.1:{dead}/v1'}}")
+    path.write_text("providers:\n" + "\n".join(providers) + "\nmodels:\n  bench:\n"
+                    + "".join(f"    - {t}\n" for t in chain))
+
+
+def scenario(name: str, url: str, connections: int, duration: float) -> dict:
+    latency = load(url, 1, duration)
+    throughput = load(url, connections, duration)
+    row = {"scenario": name, "rps": throughput.get("rps"), "p50_ms_c1": latency.get("p50_ms"),
+           "p99_ms_c1": latency.get("p99_ms"), "p50_ms_cN": throughput.get("p50_ms"),
+           "errors": latency.get("errors", 0) + throughput.get("errors", 0)}
+    print(json.dumps(row), file=sys.stderr)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    procs: list[subprocess.Popen] = []
+    tmp = Path(tempfile.mkdtemp(prefix="pf-bench-"))
+    try:
+        up, backup, dead, gw, gw_dead = (free_port() for _ in range(5))
+        procs.append(start_sim(up, ["m1"]))
+        procs.append(start_sim(backup, ["m1"]))
+        write_config(tmp / "healthy.yaml", up, backup, None)
+        write_config(tmp / "dead.yaml", up, backup, dead)  # nothing listens on `dead`
+        procs.append(start_gateway(str(tmp / "healthy.yaml"), gw))
+        procs.append(start_gateway(str(tmp / "dead.yaml"), gw_dead))
+        rows = [
+            scenario("direct upstream", f"http://127.0.0.1:{up}/v1/chat/completions", a.connections, a.duration),
+            scenario("gateway, 2-target chain", f"http://127.0.0.1:{gw}/v1/chat/completions", a.connections, a.duration),
+            scenario("gateway, primary refusing connections", f"http://127.0.0.1:{gw_dead}/v1/chat/completions", a.connections, a.duration),
+        ]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+    direct, healthy, deadrow = rows
+    summary = {
+        "loadgen": "wrk" if shutil.which("wrk") else "bench/loadgen.py",
+        "connections": a.connections,
+        "gateway_rps": healthy["rps"],
+        "direct_rps": direct["rps"],
+        "added_p50_ms_c1": round(healthy["p50_ms_c1"] - direct["p50_ms_c1"], 3),
+        "dead_primary_p50_vs_healthy": round(deadrow["p50_ms_c1"] / healthy["p50_ms_c1"], 3),
+        "dead_primary_rps_vs_healthy": round(deadrow["rps"] / healthy["rps"], 3),
+    }
+    if a.json:
+        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
+        return
+    print(f"{'scenario':42} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} {'p99 ms @1':>10} {'errors':>7}")
+    for r in rows:
+        print(f"{r['scenario']:42} {r['rps']:>12} {r['p50_ms_c1']:>10} {r['p99_ms_c1']:>10} {r['errors']:>7}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

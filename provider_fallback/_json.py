@@ -1,0 +1,29 @@
+"""JSON in one place: orjson when present (fast path), stdlib json otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["JSONDecodeError", "dumps", "loads"]
+
+try:
+    import orjson
+
+    JSONDecodeError: type[Exception] = orjson.JSONDecodeError
+
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def loads(data: bytes | str) -> Any:
+        return orjson.loads(data)
+
+except ImportError:  # pragma: no cover - exercised only without orjson
+    import json
+
+    JSONDecodeError = json.JSONDecodeError
+
+    def dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def loads(data: bytes | str) -> Any:
+        return json.loads(data)

@@ -1,0 +1,23 @@
+"""The `provider-fallback` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from ._demo import demo
+from ._serve import serve, validate
+from ._sim import sim
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(name="provider-fallback", no_args_is_help=True, add_completion=False,
+                  help="Keep AI agents answering when LLM providers fail.",
+                  pretty_exceptions_enable=False)
+app.command()(serve)
+app.command()(validate)
+app.command()(demo)
+app.command()(sim)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""`provider-fallback serve` and `validate`."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from ..config import check_bind, describe, load_config
+from ..server import build_app, uvicorn_config
+from ._common import console, err_console, fail, friendly_errors
+
+__all__ = ["bind_socket", "serve", "validate"]
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to provider_config.yaml")]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so 'port in use' is a named error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: refuse to share a bound port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, 10048) or getattr(exc, "winerror", None) == 10048:
+            raise fail(f"{host}:{port} is already in use by another process",
+                       code="address_in_use",
+                       fix=f"stop that process (`provider-fallback doctor` names it) or pass --port "
+                           f"to use another port (not 4000: that is where LiteLLM usually runs)",
+                       exit_code=2) from None
+        if exc.errno in (errno.EACCES, 10013) or getattr(exc, "winerror", None) == 10013:
+            raise fail(f"not allowed to bind {host}:{port}", code="access_denied_socket",
+                       fix="use a port above 1024 or check the firewall / excluded port ranges",
+                       exit_code=2) from None
+        raise fail(f"cannot bind {host}:{port}: {exc.strerror}", code="gateway_error",
+                   exit_code=2) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: ConfigOpt = Path("provider_config.yaml"),
+          host: Annotated[str | None, typer.Option(help="Bind address (default: server.host)")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (default: server.port, 4100)")] = None,
+          log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info") -> None:
+    """Run the OpenAI-compatible gateway: point clients at http://HOST:PORT/v1."""
+    with friendly_errors():
+        cfg = load_config(config)
+        bind_host = host or cfg.server.host
+        bind_port = port if port is not None else cfg.server.port
+        check_bind(bind_host, cfg.server.master_key)
+    for warning in cfg.warnings:
+        err_console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = bind_socket(bind_host, bind_port)
+    console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
+                  f"({len(cfg.chains)} models, {len(cfg.providers)} providers)")
+    server = uvicorn.Server(uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=log_level))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+
+
+def validate(file: Annotated[Path, typer.Argument(help="Config file to check")]) -> None:
+    """Check a config file and print the resolved fallback chains (exit 1 on any problem)."""
+    with friendly_errors():
+        cfg = load_config(file)
+    for warning in cfg.warnings:
+        err_console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+    console.print(describe(cfg), markup=False, soft_wrap=True)
+    console.print(f"[green]ok[/] {file}: {len(cfg.providers)} providers, {len(cfg.chains)} models")

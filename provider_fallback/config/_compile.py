@@ -1,0 +1,174 @@
+"""Validated pieces -> the frozen Config, with the checks that span sections.
+
+Policy merge order: defaults < global `policy:` < provider level (shorthand keys, then the
+provider's `policy:`) < target mapping overrides. Cooldown tables merge key by key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .._secret import Secret
+from ..errors._registry import REGISTRY
+from ._bind import MASTER_KEY_FIX, bind_problem
+from ._env import is_sensitive_header
+from ._model import Chain, Config, Policy, ProviderSpec, ServerSettings, Target
+from ._problems import Problem, did_you_mean
+from ._schema import PolicyModel, ProviderModel, ServerModel, TargetModel
+
+__all__ = ["Parsed", "compile_config", "merge_policy"]
+
+_LITELLM_PORT = 4000
+
+
+@dataclass
+class Parsed:
+    """What validated, by position, so cross-check problems can name the exact key path."""
+
+    server: ServerModel = field(default_factory=ServerModel)
+    policy: PolicyModel = field(default_factory=PolicyModel)
+    providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
+    invalid_provider_names: set[str] = field(default_factory=set)  # already reported
+    skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
+    chains: dict[str, list[tuple[int, TargetModel | None]]] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)        # key path -> env reference
+    warnings: list[str] = field(default_factory=list)
+
+
+def merge_policy(base: Policy, overrides: Mapping[str, Any]) -> Policy:
+    """`base` with `overrides` applied; `cooldowns` entries are added to the base table."""
+    if not overrides:
+        return base
+    changes = dict(overrides)
+    if "cooldowns" in changes:
+        changes["cooldowns"] = MappingProxyType({**base.cooldowns, **changes["cooldowns"]})
+    return dataclasses.replace(base, **changes)
+
+
+def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, list[Problem]]:
+    """The Config, or the cross-section problems that prevent it."""
+    problems: list[Problem] = []
+    problems += _check_cooldowns(parsed.policy, "policy")
+    policy = merge_policy(Policy(), parsed.policy.overrides())
+    server = _server(parsed, problems)
+    providers = _providers(parsed, policy, problems)
+    chains = _chains(parsed, providers, problems)
+    if problems:
+        return None, problems
+    return Config(server=server, policy=policy, providers=MappingProxyType(providers),
+                  chains=MappingProxyType(chains), source=source,
+                  warnings=tuple(parsed.warnings)), []
+
+
+def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
+    model = parsed.server
+    key = Secret(model.master_key) if model.master_key else None
+    why = bind_problem(model.host, key)
+    if why is not None:
+        problems.append(Problem("server.master_key", why, MASTER_KEY_FIX))
+    if model.port == _LITELLM_PORT:
+        parsed.warnings.append("server.port is 4000, where a LiteLLM proxy usually listens; "
+                               "the gateway's default is 4100")
+    source = parsed.sources.get("server.master_key", "literal") if key else None
+    return ServerSettings(host=model.host, port=model.port, master_key=key,
+                          max_body_size=model.max_body_size, master_key_source=source)
+
+
+def _providers(parsed: Parsed, policy: Policy,
+               problems: list[Problem]) -> dict[str, ProviderSpec]:
+    providers: dict[str, ProviderSpec] = {}
+    first_index: dict[str, int] = {}
+    for index, model in parsed.providers:
+        path = f"providers[{index}]"
+        if model.name in first_index or model.name in parsed.skipped:
+            where = (f"providers[{first_index[model.name]}]" if model.name in first_index
+                     else "a skipped optional provider")
+            problems.append(Problem(f"{path}.name", f"duplicate provider name '{model.name}' "
+                                    f"(also {where})", "give every provider a unique name"))
+            continue
+        first_index[model.name] = index
+        providers[model.name] = _provider(model, path, policy, parsed.sources, problems)
+    if not providers and not parsed.skipped and not parsed.invalid_provider_names:
+        problems.append(Problem("providers", "no providers configured",
+                                "add at least one `- name: ...\n    base_url: ...` entry"))
+    return providers
+
+
+def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[str, str],
+              problems: list[Problem]) -> ProviderSpec:
+    shorthand = model.level_overrides()
+    nested = model.policy.overrides() if model.policy is not None else {}
+    for key in sorted(shorthand.keys() & nested.keys()):
+        problems.append(Problem(f"{path}.{key}", f"set both as `{key}:` and under `policy:`",
+                                f"keep only one of {path}.{key} and {path}.policy.{key}"))
+    if model.policy is not None:
+        problems.extend(_check_cooldowns(model.policy, f"{path}.policy"))
+    merged = merge_policy(merge_policy(policy, shorthand), nested)
+    headers: dict[str, Secret | str] = {
+        name: Secret(value) if (f"{path}.headers.{name}" in sources
+                                or is_sensitive_header(name, value)) else value
+        for name, value in model.headers.items()
+    }
+    api_key = Secret(model.api_key) if model.api_key else None
+    key_source = sources.get(f"{path}.api_key", "literal") if api_key else None
+    return ProviderSpec(name=model.name, base_url=model.base_url, api_key=api_key,
+                        headers=MappingProxyType(headers), policy=merged,
+                        optional=model.optional, probe=model.probe,
+                        max_connections=model.max_connections, api_key_source=key_source)
+
+
+def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
+            problems: list[Problem]) -> dict[str, Chain]:
+    chains: dict[str, Chain] = {}
+    known = sorted(set(providers) | parsed.invalid_provider_names | set(parsed.skipped))
+    for alias, entries in parsed.chains.items():
+        path = f"models.{alias}"
+        targets: list[Target] = []
+        dropped: set[str] = set()
+        broken = False  # some entry already has its own problem
+        for j, entry in entries:
+            provider = providers.get(entry.provider) if entry is not None else None
+            if entry is None or provider is None:
+                if entry is not None and entry.provider in parsed.skipped:
+                    dropped.add(entry.provider)
+                    continue
+                broken = True
+                if entry is not None and entry.provider not in parsed.invalid_provider_names:
+                    problems.append(_unknown_provider(f"{path}[{j}].provider", entry.provider,
+                                                      known))
+                continue
+            problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
+            targets.append(Target(provider=provider, model=entry.model, context=entry.context,
+                                  policy=merge_policy(provider.policy, entry.overrides())))
+        if targets:
+            chains[alias] = Chain(alias, tuple(targets))
+        if targets and dropped:
+            parsed.warnings.append(f"{path}: targets on skipped provider(s) "
+                                   f"{', '.join(sorted(dropped))} removed from the chain")
+        elif dropped and not broken:
+            problems.append(_emptied(path, dropped, parsed.skipped))
+    return chains
+
+
+def _unknown_provider(key: str, name: str, known: list[str]) -> Problem:
+    listing = ", ".join(known) if known else "none"
+    return Problem(key, f"unknown provider '{name}'{did_you_mean(name, known)} "
+                        f"(known providers: {listing})",
+                   "use one of the names under `providers:` or add that provider")
+
+
+def _emptied(path: str, dropped: set[str], skipped: Mapping[str, str]) -> Problem:
+    why = "; ".join(f"{name}: {skipped[name]} not set" for name in sorted(dropped))
+    return Problem(path, f"every target of this chain is on a skipped optional provider ({why})",
+                   "set the missing environment variables or add a target on another provider")
+
+
+def _check_cooldowns(model: PolicyModel, path: str) -> list[Problem]:
+    return [Problem(f"{path}.cooldowns.{code}",
+                    f"unknown error code '{code}'{did_you_mean(code, REGISTRY)}",
+                    "use a registry code such as rate_limit, invalid_api_key, server_error")
+            for code in (model.cooldowns or {}) if code not in REGISTRY]

@@ -1,0 +1,151 @@
+"""The compiled config: frozen values the router reads on every request. No pydantic here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .._secret import Secret
+
+__all__ = ["Chain", "Config", "Policy", "ProviderSpec", "ServerSettings", "Target"]
+
+_EMPTY: Mapping[str, float] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Timeouts, retries and backoff for one target (seconds). Override with `dataclasses.replace`."""
+
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    ttft_timeout: float = 20.0
+    stall_timeout: float = 15.0
+    request_deadline: float = 120.0
+    rate_limit_max_wait: float = 2.0
+    max_retries: int = 1
+    backoff_base: float = 0.25
+    backoff_max: float = 4.0
+    content_policy_fallback: bool = False
+    cooldowns: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cooldowns, MappingProxyType):
+            object.__setattr__(self, "cooldowns", MappingProxyType(dict(self.cooldowns)))
+
+    def cooldown_for(self, code: str, default: float) -> float:
+        """The configured cooldown for registry code `code`, else `default` (the registry's)."""
+        return self.cooldowns.get(code, default)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """One upstream OpenAI-compatible endpoint. Header values from the environment are Secret."""
+
+    name: str
+    base_url: str
+    api_key: Secret | None = None
+    headers: Mapping[str, Secret | str] = field(default_factory=lambda: MappingProxyType({}))
+    policy: Policy = field(default_factory=Policy)
+    optional: bool = False
+    probe: bool = True
+    max_connections: int = 100
+    # where the key came from, for display: "os.environ/GROQ_API_KEY", "literal" or None
+    api_key_source: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if not isinstance(self.headers, MappingProxyType):
+            object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One model on one provider, with its effective policy; `key` is "provider/model"."""
+
+    provider: ProviderSpec = field(repr=False)
+    model: str
+    policy: Policy
+    context: int | None = None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.provider.name}/{self.model}")
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """An alias and the targets tried in order."""
+
+    alias: str
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 4100
+    master_key: Secret | None = None
+    max_body_size: int = 20 * 1024 * 1024
+    master_key_source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration. Build it with `load_config` or `config_from_dict`."""
+
+    server: ServerSettings
+    policy: Policy
+    providers: Mapping[str, ProviderSpec]
+    chains: Mapping[str, Chain]
+    source: str | None = None
+    warnings: tuple[str, ...] = ()
+    # bare model id -> its single target, when exactly one provider serves that id
+    _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+    # "provider/model" -> the first configured target with that key
+    _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("providers", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
+        by_model, by_key = _lookups(self.chains.values())
+        object.__setattr__(self, "_by_model", by_model)
+        object.__setattr__(self, "_by_key", by_key)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Configured model aliases, in file order."""
+        return tuple(self.chains)
+
+    def resolve(self, model: str) -> Chain | None:
+        """The chain for a requested model name, or None if it is not served.
+
+        An alias gives its chain. Otherwise a model id served by exactly one provider, or
+        "provider/model" for a configured provider, gives a one-target pass-through chain.
+        """
+        chain = self.chains.get(model)
+        if chain is not None:
+            return chain
+        target = self._by_model.get(model)
+        if target is None:
+            target = self._by_key.get(model)
+        if target is None:
+            name, sep, model_id = model.partition("/")
+            provider = self.providers.get(name) if sep and model_id else None
+            if provider is None:
+                return None
+            target = Target(provider, model_id, provider.policy)
+        return Chain(model, (target,))
+
+
+def _lookups(chains: Iterable[Chain]) -> tuple[Mapping[str, Target], Mapping[str, Target]]:
+    by_key: dict[str, Target] = {}
+    served_by: dict[str, set[str]] = {}
+    for chain in chains:
+        for target in chain.targets:
+            by_key.setdefault(target.key, target)
+            served_by.setdefault(target.model, set()).add(target.provider.name)
+    by_model = {t.model: t for t in by_key.values() if len(served_by[t.model]) == 1}
+    return MappingProxyType(by_model), MappingProxyType(by_key)

@@ -1,0 +1,245 @@
+"""The file format as pydantic models: every section validated once, unknown keys rejected.
+
+Each piece (server, policy, one provider, one chain target) is validated on its own so one
+bad entry does not hide the problems of the others; `validate()` turns pydantic errors into
+`Problem`s that name the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Annotated, Any, TypeVar, Union
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ._durations import parse_duration_value, parse_size
+from ._problems import Problem, did_you_mean
+
+__all__ = [
+    "POLICY_KEYS",
+    "PROVIDER_SHORTHAND_KEYS",
+    "TOP_LEVEL_KEYS",
+    "PolicyModel",
+    "ProviderModel",
+    "ServerModel",
+    "TargetModel",
+    "validate",
+]
+
+Duration = Annotated[float, BeforeValidator(parse_duration_value)]
+Timeout = Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0)]
+Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+
+_PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "providers", "models")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyModel(_Strict):
+    """Overrides of `Policy`; every key optional, unset keys inherit from the layer below."""
+
+    timeout: Timeout | None = None
+    connect_timeout: Timeout | None = None
+    ttft_timeout: Timeout | None = None
+    stall_timeout: Timeout | None = None
+    request_deadline: Timeout | None = None
+    rate_limit_max_wait: Duration | None = None
+    max_retries: Annotated[int, Field(ge=0, le=100)] | None = None
+    backoff_base: Duration | None = None
+    backoff_max: Duration | None = None
+    content_policy_fallback: bool | None = None
+    cooldowns: dict[str, Duration] | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+POLICY_KEYS = tuple(PolicyModel.model_fields)
+PROVIDER_SHORTHAND_KEYS = ("timeout", "connect_timeout", "ttft_timeout", "stall_timeout")
+
+
+class ServerModel(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 4100
+    master_key: str | None = None
+    max_body_size: Size = 20 * 1024 * 1024
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("host must not be empty (use 127.0.0.1 for this machine only)")
+        return value
+
+
+class ProviderModel(_Strict):
+    name: str
+    base_url: str
+    api_key: str | None = None
+    timeout: Timeout | None = None
+    connect_timeout: Timeout | None = None
+    ttft_timeout: Timeout | None = None
+    stall_timeout: Timeout | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    optional: bool = False
+    probe: bool = True
+    max_connections: Annotated[int, Field(ge=1)] = 100
+    policy: PolicyModel | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _PROVIDER_NAME.fullmatch(value):
+            raise ValueError(f"provider name {value!r} may only use letters, digits, '_', '.' "
+                             "and '-' (no '/': it separates provider and model in targets)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must be an http(s) URL like "
+                             f"https://api.groq.com/openai/v1, got {value!r}")
+        return value.rstrip("/")
+
+    def level_overrides(self) -> dict[str, Any]:
+        """Shorthand keys; `policy:` is merged on top by the compiler."""
+        return {k: getattr(self, k) for k in PROVIDER_SHORTHAND_KEYS if getattr(self, k) is not None}
+
+
+class TargetModel(PolicyModel):
+    """One chain entry: "provider/model" or a mapping with per-target policy overrides."""
+
+    provider: str
+    model: str
+    context: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            provider, sep, model = data.strip().partition("/")
+            if not sep or not provider or not model:
+                raise ValueError(f"expected 'provider/model' (e.g. groq/llama-3.3-70b-versatile), "
+                                 f"got {data!r}")
+            return {"provider": provider, "model": model}
+        return data
+
+    @field_validator("provider", "model")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    def overrides(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, include=set(POLICY_KEYS))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any, path: str, *,
+             sensitive: frozenset[str] = frozenset()) -> tuple[M | None, list[Problem]]:
+    """`model` validated from `data`, or the problems, each with its full key path.
+
+    Values at `sensitive` paths (keys, env-derived values) are never echoed into messages.
+    """
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, [_problem(model, err, path, sensitive) for err in exc.errors()]
+
+
+def _problem(model: type[BaseModel], err: Any, path: str, sensitive: frozenset[str]) -> Problem:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        where, key = _path(path, loc[:-1]), str(loc[-1])
+        known = _known_keys(model, loc[:-1])
+        hint = did_you_mean(key, known)
+        listing = f"; known keys: {', '.join(known)}" if known and not hint else ""
+        return Problem(where or None, f"unknown key '{key}'{hint}{listing}",
+                       "fix the spelling or remove the key")
+    where = _path(path, loc)
+    if kind == "missing":
+        parent, key = _path(path, loc[:-1]), str(loc[-1])
+        return Problem(parent or None, f"missing required key '{key}'", f"add `{key}: ...`")
+    message = str(err["msg"])
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        if where in sensitive:  # the value came from the environment: do not echo it
+            message = re.sub(r", got .*$", "", message, flags=re.S)
+        return Problem(where or None, message)
+    if where not in sensitive and not _secretish(where) and _echoable(err.get("input")):
+        message += f", got {err['input']!r}"
+    return Problem(where or None, message)
+
+
+def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def _secretish(path: str) -> bool:
+    return path.endswith(("api_key", "master_key")) or ".headers." in path
+
+
+def _echoable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | None) and len(repr(value)) <= 60
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at `loc` inside `model`, found by walking the annotations."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) in (list, dict):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation

@@ -1,0 +1,38 @@
+"""Error registry: every failure the product can meet, as data, and the classifier."""
+
+from ._classify import classify_response
+from ._exceptions import (
+    AllProvidersFailedError,
+    Attempt,
+    ConfigError,
+    InvalidRequestError,
+    ProviderFallbackError,
+    StreamInterruptedError,
+    UpstreamError,
+)
+from ._headers import parse_duration, retry_after_seconds
+from ._registry import REGISTRY, spec
+from ._scrub import scrub_secrets
+from ._transport import classify_exception
+from ._types import ErrorSpec, Failure, Fault, Scope
+
+__all__ = [
+    "AllProvidersFailedError",
+    "Attempt",
+    "ConfigError",
+    "ErrorSpec",
+    "Failure",
+    "Fault",
+    "InvalidRequestError",
+    "ProviderFallbackError",
+    "REGISTRY",
+    "Scope",
+    "StreamInterruptedError",
+    "UpstreamError",
+    "classify_exception",
+    "classify_response",
+    "parse_duration",
+    "retry_after_seconds",
+    "scrub_secrets",
+    "spec",
+]

@@ -1,0 +1,128 @@
+"""Reading waits out of response headers: Retry-After, retry-after-ms, x-ratelimit-reset-*."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
+__all__ = [
+    "MAX_WAIT_S",
+    "lower_headers",
+    "parse_duration",
+    "ratelimit_reset_seconds",
+    "retry_after_seconds",
+]
+
+# A wait longer than a day is a broken header, not advice; clamp it.
+MAX_WAIT_S = 86_400.0
+
+_UNIT_S = {"d": 86_400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3,
+           "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|d|h|m|s)")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|us|µs|ns|d|h|m|s))+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def lower_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A plain dict with lower-cased names; works for dicts, CIMultiDict and friends."""
+    if not headers:
+        return {}
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        key = str(name).lower()
+        if key not in out:  # first value wins for repeated headers
+            out[key] = str(value)
+    return out
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a Go-style duration (`2m59.56s`, `7.66s`, `120ms`, `1h2m3s`) or a bare number.
+
+    A bare number is seconds (`"5"` -> 5.0). Anything else (negative, `inf`, words) -> None.
+    """
+    s = text.strip().lower()
+    if not s:
+        return None
+    if _NUMBER.fullmatch(s):
+        return float(s)
+    if not _DURATION.fullmatch(s):
+        return None
+    return sum(float(num) * _UNIT_S[unit] for num, unit in _PART.findall(s))
+
+
+def _clamp(seconds: float) -> float | None:
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_WAIT_S)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds to wait as advertised by `retry-after-ms` or `retry-after` (seconds or HTTP date).
+
+    `now` is the current Unix time (defaults to `time.time()`), used for HTTP dates.
+    Returns None when neither header is present or parseable; never negative.
+    """
+    h = lower_headers(headers)
+    ms = h.get("retry-after-ms")
+    if ms is not None and _NUMBER.fullmatch(ms.strip()):
+        return _clamp(float(ms) / 1000.0)
+    value = h.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if _NUMBER.fullmatch(value):
+        return _clamp(float(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None on garbage
+        return None
+    current = time.time() if now is None else now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return _clamp(when.timestamp() - current)
+
+
+def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None = None,
+                            now: float | None = None) -> float | None:
+    """Seconds until the rate-limit window named by `kind` resets.
+
+    `kind` is "requests", "tokens" or None (unknown: the exhausted window if the
+    `x-ratelimit-remaining-*` headers say which, else the longest reset advertised).
+    Reads `x-ratelimit-reset-requests` / `-tokens` (Groq/OpenAI durations) and
+    `x-ratelimit-reset` (OpenRouter: Unix time in ms; small values are durations).
+    """
+    h = lower_headers(headers)
+    if kind is None:
+        exhausted = [k for k in ("requests", "tokens")
+                     if h.get(f"x-ratelimit-remaining-{k}", "").strip() == "0"]
+        kind = exhausted[0] if len(exhausted) == 1 else None
+    kinds = (kind,) if kind else ("requests", "tokens")
+    found = [d for k in kinds if (d := _duration_header(h.get(f"x-ratelimit-reset-{k}"))) is not None]
+    if found:
+        return _clamp(max(found))
+    reset = h.get("x-ratelimit-reset")
+    if reset is None:
+        return None
+    reset = reset.strip()
+    if _NUMBER.fullmatch(reset):
+        value = float(reset)
+        current = time.time() if now is None else now
+        if value > 1e12:   # Unix time in milliseconds
+            return _clamp(value / 1000.0 - current)
+        if value > 1e9:    # Unix time in seconds
+            return _clamp(value - current)
+        return _clamp(value)
+    return _duration_header(reset)
+
+
+def _duration_header(value: str | None) -> float | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    return None if seconds is None else _clamp(seconds)

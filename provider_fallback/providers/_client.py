@@ -1,0 +1,98 @@
+"""The provider boundary: pooled HTTP to each upstream, failures mapped to the registry here.
+
+Every upstream failure leaves this module as an `UpstreamError` carrying a classified
+`Failure`; nothing above it sees aiohttp exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from .._secret import Secret
+from ..config import ProviderSpec, Target
+from ..errors import UpstreamError
+from ..errors import classify_exception, classify_response
+
+__all__ = ["UpstreamClient"]
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def _base_headers(provider: ProviderSpec) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    for name, value in provider.headers.items():
+        headers[name] = value.reveal() if isinstance(value, Secret) else value
+    if provider.api_key is not None:
+        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
+    return headers
+
+
+class UpstreamClient:
+    """One keep-alive connection pool per provider, created lazily inside the running loop."""
+
+    def __init__(self, providers: Mapping[str, ProviderSpec]) -> None:
+        self._providers = providers
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._headers = {name: _base_headers(p) for name, p in providers.items()}
+        self._stream_headers = {name: {**h, "Accept": "text/event-stream"}
+                                for name, h in self._headers.items()}
+
+    def _session(self, provider: ProviderSpec) -> aiohttp.ClientSession:
+        session = self._sessions.get(provider.name)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=provider.max_connections, limit_per_host=0,
+                                             keepalive_timeout=30, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None),
+                auto_decompress=True, trust_env=True, skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[provider.name] = session
+        return session
+
+    async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
+                   header_timeout: float, connect_timeout: float) -> aiohttp.ClientResponse:
+        """Send one request; return the response once a 2xx status and headers arrived.
+
+        A non-2xx answer is read (bounded), classified and raised as UpstreamError.
+        `header_timeout` bounds the wait for the status line (time to first token for
+        streams, the whole attempt budget otherwise).
+        """
+        provider = target.provider
+        session = self._session(provider)
+        headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        phase = "first_token" if stream else "total"
+        try:
+            async with asyncio.timeout(header_timeout):
+                resp = await session.post(provider.base_url + path, data=payload,
+                                          headers=headers, timeout=timeout)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
+                                                   phase="connect")) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
+                                                   phase=phase)) from None
+        if resp.status < 300:
+            return resp
+        await self._raise_for(resp, target)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _raise_for(self, resp: aiohttp.ClientResponse, target: Target) -> None:
+        try:
+            async with asyncio.timeout(5):
+                body: Any = await resp.content.read(_ERROR_BODY_LIMIT)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            body = b""
+        finally:
+            resp.release()
+        raise UpstreamError(classify_response(resp.status, resp.headers, body,
+                                              provider=target.provider.name, model=target.model))
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for s in sessions:
+            await s.close()

@@ -1,0 +1,317 @@
+"""The router: one attempt loop for every endpoint and both stream modes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+
+from .. import _json
+from ..config import Chain, Config, Target
+from ..errors import (
+    AllProvidersFailedError,
+    Attempt,
+    Failure,
+    InvalidRequestError,
+    UpstreamError,
+    classify_exception,
+    classify_response,
+    spec,
+)
+from ..providers import UpstreamClient
+from ..state import MemoryState, RoutingState
+from ._policy import cooldown_of, decide
+from ._result import Completion, StreamingCompletion
+from ._stream import validated_chunks
+
+__all__ = ["Router"]
+
+CHAT_PATH = "/chat/completions"
+EMBEDDINGS_PATH = "/embeddings"
+
+
+class Router:
+    """Routes each request along its model's chain of provider/model targets.
+
+    The gateway server is a thin layer over this class; library users call `chat`,
+    `chat_stream` and `embeddings` directly. Clock, sleep and randomness are injected so
+    policy tests never sleep.
+    """
+
+    def __init__(self, config: Config, *, state: RoutingState | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.config = config
+        self.state: RoutingState = state if state is not None else MemoryState()
+        self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        self._client = UpstreamClient(config.providers)
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+
+    # -- public API -------------------------------------------------------------------
+    async def chat(self, *, model: str, messages: Sequence[dict[str, Any]], **params: Any) -> Completion:
+        """A non-streaming chat completion; returns when the whole answer arrived."""
+        body = {**params, "model": model, "messages": list(messages)}
+        body.pop("stream", None)
+        result = await self.request(CHAT_PATH, body)
+        assert isinstance(result, Completion)
+        return result
+
+    async def chat_stream(self, *, model: str, messages: Sequence[dict[str, Any]],
+                          **params: Any) -> StreamingCompletion:
+        """A streaming chat completion, primed: the first content chunk already arrived."""
+        body = {**params, "model": model, "messages": list(messages), "stream": True}
+        result = await self.request(CHAT_PATH, body)
+        assert isinstance(result, StreamingCompletion)
+        return result
+
+    async def embeddings(self, *, model: str, input: Any, **params: Any) -> Completion:
+        body = {**params, "model": model, "input": input}
+        result = await self.request(EMBEDDINGS_PATH, body)
+        assert isinstance(result, Completion)
+        return result
+
+    def status(self) -> dict[str, Any]:
+        """Per-provider and per-target state: cooldowns, last error code, latency."""
+        now = self._clock()
+        state = self.state
+        providers: dict[str, Any] = {}
+        for name, provider in self.config.providers.items():
+            cd = state.cooldown(name, now)
+            providers[name] = {"base_url": provider.base_url,
+                               "cooldown": _cooldown_view(cd, now), "targets": {}}
+        seen: set[str] = set()
+        for chain in self.config.chains.values():
+            for target in chain.targets:
+                if target.key in seen:
+                    continue
+                seen.add(target.key)
+                st = state.stats(target.key)
+                view: dict[str, Any] = {
+                    "model": target.model,
+                    "cooldown": _cooldown_view(state.cooldown(target.key, now), now),
+                    "successes": st.successes if st else 0,
+                    "failures": st.failures if st else 0,
+                    "last_code": st.last_code if st else None,
+                    "last_success": st.last_success if st else None,
+                    "last_failure": st.last_failure if st else None,
+                    "latency_ms_p50": st.latency_percentile(0.5) if st else None,
+                    "latency_ms_p95": st.latency_percentile(0.95) if st else None,
+                }
+                providers[target.provider.name]["targets"][target.key] = view
+        return {"providers": providers,
+                "chains": {a: [t.key for t in c.targets] for a, c in self.config.chains.items()}}
+
+    def add_listener(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
+        """Called synchronously with (event type, fields) for FALLBACK and friends."""
+        self._listeners.append(fn)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- the one request path -------------------------------------------------------
+    async def request(self, path: str, body: dict[str, Any]) -> Completion | StreamingCompletion:
+        """Route an OpenAI-format request body (already parsed) to `path` along its chain."""
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError("'model' is required and must be a string", code="invalid_request")
+        chain = self.config.resolve(model)
+        if chain is None:
+            raise InvalidRequestError(
+                f"model '{model}' is not configured; known models: {', '.join(self.config.aliases)}",
+                code="model_not_found", http_status=404)
+        stream = bool(body.get("stream"))
+        return await self._run_chain(chain, path, body, stream)
+
+    async def _run_chain(self, chain: Chain, path: str, body: dict[str, Any],
+                         stream: bool) -> Completion | StreamingCompletion:
+        clock = self._clock
+        start = clock()
+        deadline = start + self.config.policy.request_deadline
+        attempts: list[Attempt] = []
+        last: Failure | None = None
+        candidates = self._order(chain, start)
+        skip_context_below: int | None = None
+        i = 0
+        while i < len(candidates):
+            target, note = candidates[i]
+            i += 1
+            if skip_context_below is not None and (target.context or 0) <= skip_context_below:
+                continue
+            retries = 0
+            while True:
+                now = clock()
+                remaining = deadline - now
+                if remaining <= 0:
+                    last = Failure(spec("timeout_total"), provider=target.provider.name,
+                                   model=target.model, message="request deadline exceeded")
+                    return self._exhausted(chain, attempts, last)
+                try:
+                    result = await self._attempt(target, path, body, stream, remaining)
+                except UpstreamError as exc:
+                    failure = exc.failure
+                    ms = (clock() - now) * 1000
+                    attempts.append(Attempt(target.provider.name, target.model, failure.code,
+                                            failure.status, ms, note))
+                    self._report_failure(target, failure, ms)
+                    last = failure
+                    decision = decide(failure, target.policy, retries=retries,
+                                      remaining=deadline - clock(), rnd=self._rand())
+                    if decision.action == "retry":
+                        retries += 1
+                        note = f"retry {retries}"
+                        await self._sleep(decision.wait)
+                        continue
+                    if decision.action == "stop":
+                        raise
+                    if failure.code == "context_length_exceeded":
+                        skip_context_below = max(skip_context_below or 0, target.context or 0)
+                        if not any((t.context or 0) > skip_context_below for t, _ in candidates[i:]):
+                            raise
+                    self._emit_fallback(chain, target, candidates[i:], failure)
+                    break
+                ms = (clock() - now) * 1000
+                attempts.append(Attempt(target.provider.name, target.model, "ok", 200, ms, note))
+                self.state.record(target.key, ok=True, code="ok", ms=ms, wall=time.time())
+                result.attempts = tuple(attempts)
+                return result
+        return self._exhausted(chain, attempts, last)
+
+    def _order(self, chain: Chain, now: float) -> list[tuple[Target, str]]:
+        """Targets not cooling down, in priority order; if all are, the one that frees first."""
+        ready: list[tuple[Target, str]] = []
+        soonest: tuple[float, Target, str] | None = None
+        state = self.state
+        for target in chain.targets:
+            cd = state.cooldown(target.key, now) or state.cooldown(target.provider.name, now)
+            if cd is None:
+                ready.append((target, ""))
+            elif soonest is None or cd.until < soonest[0]:
+                soonest = (cd.until, target, cd.code)
+        if not ready and soonest is not None:
+            until, target, code = soonest
+            ready.append((target, f"bypass: every target cooling down ({code}, {until - now:.1f}s left)"))
+        return ready
+
+    def _exhausted(self, chain: Chain, attempts: list[Attempt], last: Failure | None) -> Any:
+        now = self._clock()
+        waits = []
+        for target in chain.targets:
+            for key in (target.key, target.provider.name):
+                cd = self.state.cooldown(key, now)
+                if cd is not None:
+                    waits.append(cd.until - now)
+        retry_after = min(waits) if waits else (last.retry_after if last else None)
+        self._emit("ALL_DOWN", {"alias": chain.alias, "attempts": [a.as_dict() for a in attempts]})
+        raise AllProvidersFailedError(chain.alias, attempts, retry_after=retry_after, last=last)
+
+    # -- one attempt ----------------------------------------------------------------
+    async def _attempt(self, target: Target, path: str, body: dict[str, Any], stream: bool,
+                       remaining: float) -> Completion | StreamingCompletion:
+        policy = target.policy
+        payload = _json.dumps({**body, "model": target.model})
+        budget = min(policy.timeout, remaining)
+        header_timeout = min(policy.ttft_timeout, budget) if stream else budget
+        started = self._clock()
+        resp = await self._client.open(target, path, payload, stream=stream,
+                                       header_timeout=header_timeout,
+                                       connect_timeout=min(policy.connect_timeout, budget))
+        name, model = target.provider.name, target.model
+        if not stream:
+            try:
+                async with asyncio.timeout(max(0.001, budget - (self._clock() - started))):
+                    raw = await resp.read()
+            except TimeoutError:
+                raise UpstreamError(Failure(spec("timeout_total"), provider=name, model=model,
+                                            message=f"no complete answer within {budget:g}s")) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise UpstreamError(classify_exception(exc, provider=name, model=model,
+                                                       phase="stream")) from None
+            finally:
+                resp.release()
+            try:
+                parsed = _json.loads(raw)
+            except _json.JSONDecodeError:
+                raise UpstreamError(Failure(spec("malformed_response"), provider=name, model=model,
+                                            status=resp.status,
+                                            message="upstream answered with a body that is not JSON")) from None
+            if not isinstance(parsed, dict) or ("error" in parsed and not parsed.get("choices")
+                                                and not parsed.get("data")):
+                raise UpstreamError(classify_response(502, resp.headers, parsed, provider=name, model=model))
+            return Completion(raw=raw, provider=name, model=str(parsed.get("model") or model),
+                              attempts=(), _body=parsed)
+        return await self._prime(target, resp, started, header_timeout)
+
+    async def _prime(self, target: Target, resp: aiohttp.ClientResponse, started: float,
+                     ttft: float) -> StreamingCompletion:
+        """Read until the first content chunk; any failure before it is a clean fall-over."""
+        policy = target.policy
+        flags = {"content": False, "finished": False}
+        chunks = validated_chunks(resp, target, policy.stall_timeout, flags)
+        buffered: list[bytes] = []
+        try:
+            async with asyncio.timeout(max(0.001, ttft - (self._clock() - started))):
+                async for chunk in chunks:
+                    buffered.append(chunk)
+                    if flags["content"]:
+                        break
+        except TimeoutError:
+            await chunks.aclose()
+            resp.release()
+            raise UpstreamError(Failure(spec("timeout_first_token"), provider=target.provider.name,
+                                        model=target.model,
+                                        message=f"no first token within {ttft:g}s")) from None
+        except BaseException:
+            await chunks.aclose()
+            resp.close()
+            raise
+        rest = chunks if flags["content"] else None
+
+        async def close() -> None:
+            # release() closes the connection unless the body was read to its end.
+            resp.release()
+
+        def on_failure(failure: Failure) -> None:
+            self._report_failure(target, failure, 0.0)
+
+        return StreamingCompletion(provider=target.provider.name, model=target.model, attempts=(),
+                                   buffered=buffered, rest=rest, on_failure=on_failure, close=close)
+
+    # -- reporting ------------------------------------------------------------------
+    def _report_failure(self, target: Target, failure: Failure, ms: float) -> None:
+        self.state.record(target.key, ok=False, code=failure.code, ms=ms, wall=time.time())
+        cd = cooldown_of(failure, target)
+        if cd is not None:
+            key, seconds = cd
+            self.state.set_cooldown(key, self._clock() + seconds, failure.code)
+
+    def _emit_fallback(self, chain: Chain, target: Target, rest: list[tuple[Target, str]],
+                       failure: Failure) -> None:
+        if not self._listeners:
+            return
+        nxt = rest[0][0] if rest else None
+        self._emit("FALLBACK", {"alias": chain.alias, "from": target.key,
+                                "to": nxt.key if nxt else None, "reason": failure.code,
+                                "error": failure.message[:200]})
+
+    def _emit(self, kind: str, fields: dict[str, Any]) -> None:
+        for fn in self._listeners:
+            fn(kind, fields)
+
+
+def _cooldown_view(cd: Any, now: float) -> dict[str, Any] | None:
+    if cd is None:
+        return None
+    return {"code": cd.code, "remaining_s": round(cd.until - now, 3)}

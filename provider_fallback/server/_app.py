@@ -1,0 +1,195 @@
+"""The gateway as a plain ASGI application: a thin layer over Router.
+
+No framework on the request path: the dispatch is a dict lookup and the body is parsed
+once. Errors always leave as OpenAI-format JSON with a registry code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .. import _json
+from .._secret import Secret
+from ..errors import (
+    InvalidRequestError,
+    ProviderFallbackError,
+    StreamInterruptedError,
+)
+from ..routing import Completion, Router, StreamingCompletion
+from ._http import Receive, Scope, Send, error_response, header, read_body, send_json
+
+__all__ = ["GatewayApp"]
+
+log = logging.getLogger("provider_fallback.server")
+
+_SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no")]
+_DONE = b"data: [DONE]\n\n"
+
+
+def _route_headers(result: Completion | StreamingCompletion) -> list[tuple[bytes, bytes]]:
+    route = ",".join(f"{a.provider}/{a.model}={a.code}" for a in result.attempts)
+    return [(b"x-provider-fallback-provider", result.provider.encode()),
+            (b"x-provider-fallback-model", result.model.encode("utf-8", "replace")),
+            (b"x-provider-fallback-attempts", str(len(result.attempts)).encode()),
+            (b"x-provider-fallback-route", route.encode("utf-8", "replace")[:1024])]
+
+
+class GatewayApp:
+    """OpenAI-compatible endpoints over a Router."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        server = router.config.server
+        self.master_key: Secret | None = server.master_key
+        self.max_body = server.max_body_size
+        self.started = time.time()
+        self._routes = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/chat/completions"): self._chat,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/embeddings"): self._embeddings,
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/models"): self._models,
+            ("GET", "/health"): self._health,
+            ("GET", "/health/providers"): self._health_providers,
+        }
+        self._public = {"/health"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.router.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        handler = self._routes.get((scope["method"], path))
+        try:
+            if handler is None:
+                if any(p == path for _, p in self._routes):
+                    raise InvalidRequestError(f"method {scope['method']} not allowed on {path}",
+                                              code="method_not_allowed", http_status=405)
+                raise InvalidRequestError(f"no route {path}", code="not_found", http_status=404)
+            if self.master_key is not None and path not in self._public:
+                self._authorize(scope)
+            await handler(scope, receive, send)
+        except ProviderFallbackError as exc:
+            await error_response(send, exc)
+        except ConnectionResetError:
+            return
+        except Exception as exc:  # never a traceback on the wire
+            log.exception("internal error on %s", path)
+            await error_response(send, ProviderFallbackError(
+                f"internal gateway error ({type(exc).__name__}); see the gateway log",
+                code="gateway_error", http_status=500))
+
+    def _authorize(self, scope: Scope) -> None:
+        assert self.master_key is not None
+        raw = header(scope, b"authorization") or b""
+        token = raw[7:] if raw[:7].lower() == b"bearer " else (header(scope, b"x-api-key") or b"")
+        if not self.master_key.matches(token.decode("latin-1").strip()):
+            exc = InvalidRequestError("missing or wrong gateway key: send `Authorization: Bearer "
+                                      "<master key>` (server.master_key)",
+                                      code="unauthorized", http_status=401)
+            exc.error_type = "authentication_error"
+            raise exc
+
+    async def _parse(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        raw = await read_body(scope, receive, self.max_body)
+        try:
+            body = _json.loads(raw)
+        except _json.JSONDecodeError:
+            raise InvalidRequestError("request body is not valid JSON",
+                                      code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise InvalidRequestError("request body must be a JSON object", code="invalid_request")
+        return body
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._parse(scope, receive)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise InvalidRequestError("'messages' is required and must be a non-empty array",
+                                      code="invalid_request")
+        if "stream" in body and not isinstance(body["stream"], bool):
+            raise InvalidRequestError("'stream' must be a boolean", code="invalid_request")
+        await self._relay(await self.router.request("/chat/completions", body), receive, send)
+
+    async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._parse(scope, receive)
+        if "input" not in body:
+            raise InvalidRequestError("'input' is required", code="invalid_request")
+        body.pop("stream", None)
+        await self._relay(await self.router.request("/embeddings", body), receive, send)
+
+    async def _relay(self, result: Completion | StreamingCompletion, receive: Receive,
+                     send: Send) -> None:
+        if isinstance(result, Completion):
+            body = result.raw
+            headers = [(b"content-type", b"application/json"), *_route_headers(result),
+                       (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self._relay_stream(result, receive, send)
+
+    async def _relay_stream(self, result: StreamingCompletion, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_SSE_HEADERS, *_route_headers(result)]})
+        relay = asyncio.current_task()
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if relay is not None:
+                relay.cancel()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        try:
+            async for chunk in result.raw_chunks():
+                await send({"type": "http.response.body", "body": b"data: " + chunk + b"\n\n",
+                            "more_body": True})
+            tail = _DONE
+        except StreamInterruptedError as exc:
+            # Never a truncated success: an in-band error event and no [DONE].
+            tail = b"data: " + _json.dumps(exc.to_openai_error()) + b"\n\n"
+        except asyncio.CancelledError:
+            await result.aclose()
+            if watcher.done():
+                return  # client went away; nothing left to tell it
+            raise
+        finally:
+            watcher.cancel()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        created = int(self.started)
+        data = [{"id": alias, "object": "model", "created": created, "owned_by": "provider-fallback",
+                 "targets": [t.key for t in self.router.config.chains[alias].targets]}
+                for alias in self.router.config.aliases]
+        await send_json(send, 200, {"object": "list", "data": data})
+
+    async def _health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "healthy"})
+
+    async def _health_providers(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, self.router.status())
+
+

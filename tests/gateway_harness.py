@@ -1,0 +1,109 @@
+"""Shared test harness: simulated providers + the real gateway on loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from provider_fallback import Router, config_from_dict
+from provider_fallback.config import Config
+from provider_fallback.server import GatewayApp, uvicorn_config
+from provider_fallback.sim import SimProvider
+
+
+class Sleeps:
+    """An injected sleep that records waits and returns at once (policy tests never sleep)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+def make_config(sims: dict[str, SimProvider], chains: dict[str, list[Any]], *,
+                policy: dict[str, Any] | None = None, server: dict[str, Any] | None = None,
+                providers: dict[str, dict[str, Any]] | None = None,
+                environ: dict[str, str] | None = None) -> Config:
+    """A Config whose providers are the given running sims."""
+    provs = []
+    for name, sim in sims.items():
+        entry: dict[str, Any] = {"name": name, "base_url": sim.url}
+        entry.update((providers or {}).get(name, {}))
+        provs.append(entry)
+    data: dict[str, Any] = {"providers": provs, "models": chains}
+    fast = {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3, "stall_timeout": 2,
+            "request_deadline": 20}
+    data["policy"] = {**fast, **(policy or {})}
+    if server:
+        data["server"] = server
+    return config_from_dict(data, environ=environ or {})
+
+
+@asynccontextmanager
+async def sims_running(*specs: dict[str, Any]) -> AsyncIterator[list[SimProvider]]:
+    started: list[SimProvider] = []
+    try:
+        for spec in specs:
+            sim = SimProvider(**spec)
+            await sim.start()
+            started.append(sim)
+        yield started
+    finally:
+        for sim in started:
+            await sim.stop()
+
+
+@dataclass
+class Gateway:
+    url: str
+    base_url: str
+    app: GatewayApp
+    router: Router
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def gateway_running(config: Config, **router_kwargs: Any) -> AsyncIterator[Gateway]:
+    """The real ASGI app under uvicorn in this event loop, on an ephemeral port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    router = Router(config, **router_kwargs)
+    app = GatewayApp(router)
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.005)
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}", app, router)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def eventually(pred: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        r = pred()
+        if isinstance(r, Awaitable):
+            r = await r
+        if r:
+            return
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+CHAT = {"messages": [{"role": "user", "content": "hi"}]}
