@@ -70,10 +70,10 @@ def start_gateway(config: str, port: int, env: dict[str, str] | None = None) -> 
     return proc
 
 
-WRK_LUA = """wrk.method = "POST"
-wrk.body = '%s'
+WRK_LUA = f"""wrk.method = "POST"
+wrk.body = '{BODY}'
 wrk.headers["Content-Type"] = "application/json"
-""" % BODY
+"""
 
 
 def load(url: str, connections: int, duration: float) -> dict:
@@ -123,7 +123,7 @@ def parse_wrk(out: str) -> dict:
 
 
 def write_config(path: Path, upstream: int, backup: int, dead: int | None) -> None:
-    chain = ([f"dead/m1"] if dead else []) + ["up/m1", "backup/m1"]
+    chain = (["dead/m1"] if dead else []) + ["up/m1", "backup/m1"]
     providers = [f"  - {{name: up, base_url: 'http://127.0.0.1:{upstream}/v1'}}",
                  f"  - {{name: backup, base_url: 'http://127.0.0.1:{backup}/v1'}}"]
     if dead:

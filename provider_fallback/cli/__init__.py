@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._demo import demo
+from ._errors import errors
 from ._serve import serve, validate
 from ._sim import sim
 
@@ -17,6 +18,7 @@ app.command()(serve)
 app.command()(validate)
 app.command()(demo)
 app.command()(sim)
+app.command()(errors)
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         if exc.errno in (errno.EADDRINUSE, 10048) or getattr(exc, "winerror", None) == 10048:
             raise fail(f"{host}:{port} is already in use by another process",
                        code="address_in_use",
-                       fix=f"stop that process (`provider-fallback doctor` names it) or pass --port "
-                           f"to use another port (not 4000: that is where LiteLLM usually runs)",
+                       fix="stop that process (`provider-fallback doctor` names it) or pass --port "
+                           "to use another port (not 4000: that is where LiteLLM usually runs)",
                        exit_code=2) from None
         if exc.errno in (errno.EACCES, 10013) or getattr(exc, "winerror", None) == 10013:
             raise fail(f"not allowed to bind {host}:{port}", code="access_denied_socket",

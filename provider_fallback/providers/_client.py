@@ -14,8 +14,7 @@ import aiohttp
 
 from .._secret import Secret
 from ..config import ProviderSpec, Target
-from ..errors import UpstreamError
-from ..errors import classify_exception, classify_response
+from ..errors import UpstreamError, classify_exception, classify_response
 
 __all__ = ["UpstreamClient"]
 

@@ -150,6 +150,8 @@ class Router:
             i += 1
             if skip_context_below is not None and (target.context or 0) <= skip_context_below:
                 continue
+            if not note and attempts and self._cooling(target, clock()):
+                continue  # cooled down by a failure earlier in this request (e.g. provider auth)
             retries = 0
             while True:
                 now = clock()
@@ -188,6 +190,11 @@ class Router:
                 result.attempts = tuple(attempts)
                 return result
         return self._exhausted(chain, attempts, last)
+
+    def _cooling(self, target: Target, now: float) -> bool:
+        state = self.state
+        return state.cooldown(target.key, now) is not None or \
+            state.cooldown(target.provider.name, now) is not None
 
     def _order(self, chain: Chain, now: float) -> list[tuple[Target, str]]:
         """Targets not cooling down, in priority order; if all are, the one that frees first."""

@@ -9,8 +9,7 @@ import aiohttp
 
 from .. import _json
 from ..config import Target
-from ..errors import UpstreamError, classify_exception, classify_response, spec
-from ..errors import Failure
+from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
 from ..providers import DONE, iter_sse_data
 
 __all__ = ["has_content", "validated_chunks"]

@@ -1,0 +1,61 @@
+"""What a simulated provider should do wrong, as a value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Fault"]
+
+
+@dataclass
+class Fault:
+    """One misbehaviour; every field is optional and they combine.
+
+    `status` answers with that HTTP status and an error body in `flavor` format. The
+    stream fields act after N content chunks. `times` makes the fault expire after N uses.
+    """
+
+    status: int | None = None
+    flavor: str | None = None          # None: the provider's own flavor
+    code: str | None = None
+    message: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_after: float | None = None
+    latency: float = 0.0
+    first_token_delay: float = 0.0
+    stall_after: int | None = None
+    cut_after: int | None = None
+    malformed_after: int | None = None
+    no_done: bool = False
+    reset: bool = False
+    hang: bool = False
+    times: int | None = None
+
+    @property
+    def name(self) -> str:
+        for attr in ("reset", "hang", "no_done"):
+            if getattr(self, attr):
+                return attr
+        for attr in ("stall_after", "cut_after", "malformed_after"):
+            if getattr(self, attr) is not None:
+                return f"{attr}={getattr(self, attr)}"
+        if self.status is not None:
+            return f"status={self.status}"
+        if self.first_token_delay:
+            return "slow_first_token"
+        if self.latency:
+            return "latency"
+        return "none"
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """From a CLI word: '503', '429', 'hang', 'reset', 'stall', 'cut', 'malformed', 'no-done'."""
+        t = text.strip().lower()
+        if t.isdigit():
+            return cls(status=int(t), retry_after=5 if t == "429" else None)
+        words = {"hang": cls(hang=True), "reset": cls(reset=True), "stall": cls(stall_after=2),
+                 "cut": cls(cut_after=2), "malformed": cls(malformed_after=2),
+                 "no-done": cls(no_done=True), "slow": cls(first_token_delay=30)}
+        if t not in words:
+            raise ValueError(f"unknown fault '{text}': use an HTTP status or one of {', '.join(words)}")
+        return words[t]

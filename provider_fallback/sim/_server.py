@@ -1,0 +1,367 @@
+"""SimProvider: an OpenAI-compatible server that misbehaves on purpose, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .. import _json
+from ._bodies import error_body, groq_rate_message
+from ._buckets import Bucket, fmt_reset
+from ._faults import Fault
+
+__all__ = ["SimProvider", "SimRequest"]
+
+_JSON = "application/json"
+
+
+@dataclass(slots=True)
+class SimRequest:
+    time: float
+    path: str
+    model: str | None
+    stream: bool
+    status: int
+    fault: str
+    body: dict[str, Any] | None = None
+
+
+class SimProvider:
+    """A simulated provider. `await start()`, point a client at `.url`, switch faults live."""
+
+    def __init__(self, name: str = "sim", *, host: str = "127.0.0.1", port: int = 0,
+                 models: Sequence[str] = ("sim-model",), flavor: str = "openai",
+                 api_key: str | None = None, rpm: int | None = None, rpd: int | None = None,
+                 tpm: int | None = None, latency: float = 0.0, chunk_count: int = 5,
+                 chunk_delay: float = 0.0, reply: str = "Hello from {name}/{model}.",
+                 clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.models = list(models)
+        self.flavor = flavor
+        self.api_key = api_key
+        self.latency = latency
+        self.chunk_count = max(1, chunk_count)
+        self.chunk_delay = chunk_delay
+        self.reply = reply
+        self.clock = clock
+        self.keep_bodies = keep_bodies
+        self.log: deque[SimRequest] = deque(maxlen=10_000)
+        self._limits = {"rpm": rpm, "rpd": rpd, "tpm": tpm}
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._standing: dict[str, Fault] = {}
+        self._queued: dict[str, deque[Fault]] = {}
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._cache: dict[str, bytes] = {}
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/health/liveliness", self._health)
+        app.router.add_get("/health/readiness", self._health)
+        self._app = app
+
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=0.1, handler_cancellation=True)
+        await self._runner.setup()
+        await self.reopen_listener()
+
+    async def reopen_listener(self) -> None:
+        """Listen (again) on the same port."""
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        if self.port == 0:
+            server = self._site._server
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close_listener(self) -> None:
+        """Stop listening: new connections are refused (ECONNREFUSED) until reopened."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._site = None
+
+    async def __aenter__(self) -> SimProvider:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- faults and log -----------------------------------------------------------
+    def set_fault(self, fault: Fault | None, model: str = "*") -> None:
+        """The standing fault for `model` ("*" = every model); None clears it."""
+        if fault is None:
+            self._standing.pop(model, None)
+        else:
+            self._standing[model] = fault
+
+    def push_fault(self, fault: Fault, model: str = "*") -> None:
+        """Queue a one-shot fault, used before any standing fault."""
+        self._queued.setdefault(model, deque()).append(fault)
+
+    def clear_faults(self) -> None:
+        self._standing.clear()
+        self._queued.clear()
+
+    def count(self, model: str | None = None, path: str | None = None) -> int:
+        return sum(1 for r in list(self.log)
+                   if (model is None or r.model == model) and (path is None or path in r.path))
+
+    def reset_log(self) -> None:
+        self.log.clear()
+
+    def _fault_for(self, model: str) -> Fault | None:
+        for key in (model, "*"):
+            q = self._queued.get(key)
+            if q:
+                return q.popleft()
+        for key in (model, "*"):
+            f = self._standing.get(key)
+            if f is not None:
+                if f.times is not None:
+                    f.times -= 1
+                    if f.times <= 0:
+                        del self._standing[key]
+                return f
+        return None
+
+    # -- helpers ------------------------------------------------------------------
+    def _record(self, request: web.Request, model: str | None, stream: bool, status: int,
+                fault: Fault | None, body: dict[str, Any] | None) -> None:
+        self.log.append(SimRequest(time.time(), request.path, model, stream, status,
+                                   fault.name if fault else "none",
+                                   body if self.keep_bodies else None))
+
+    def _error(self, status: int, model: str, fault: Fault | None = None, *,
+               code: str | None = None, message: str | None = None,
+               headers: dict[str, str] | None = None) -> web.Response:
+        flavor = (fault.flavor if fault and fault.flavor else None) or self.flavor
+        body = error_body(flavor, status, model, code=code or (fault.code if fault else None),
+                          message=message or (fault.message if fault else None))
+        hdrs = dict(headers or {})
+        if fault is not None:
+            hdrs.update(fault.headers)
+            if fault.retry_after is not None:
+                hdrs["retry-after"] = str(math.ceil(fault.retry_after))
+        return web.Response(status=status, body=_json.dumps(body), content_type=_JSON, headers=hdrs)
+
+    def _bucket(self, model: str, kind: str) -> Bucket | None:
+        limit = self._limits[kind]
+        if limit is None:
+            return None
+        b = self._buckets.get((model, kind))
+        if b is None:
+            window = {"rpm": 60.0, "rpd": 86400.0, "tpm": 60.0}[kind]
+            b = self._buckets[(model, kind)] = Bucket(limit, window, self.clock, 0, self.clock())
+        return b
+
+    def _rate_check(self, model: str, tokens: int) -> tuple[web.Response | None, dict[str, str]]:
+        headers: dict[str, str] = {}
+        req = self._bucket(model, "rpm") or self._bucket(model, "rpd")
+        tok = self._bucket(model, "tpm")
+        denied: tuple[str, Bucket] | None = None
+        if req is not None:
+            kind = "requests per minute (RPM)" if self._limits["rpm"] else "requests per day (RPD)"
+            if not req.take():
+                denied = (kind, req)
+        if denied is None and tok is not None and not tok.take(tokens):
+            denied = ("tokens per minute (TPM)", tok)
+        if req is not None:
+            headers.update({"x-ratelimit-limit-requests": str(req.limit),
+                            "x-ratelimit-remaining-requests": str(req.remaining()),
+                            "x-ratelimit-reset-requests": fmt_reset(req.reset_in())})
+        if tok is not None:
+            headers.update({"x-ratelimit-limit-tokens": str(tok.limit),
+                            "x-ratelimit-remaining-tokens": str(tok.remaining()),
+                            "x-ratelimit-reset-tokens": fmt_reset(tok.reset_in())})
+        if denied is None:
+            return None, headers
+        kind, bucket = denied
+        wait = bucket.reset_in()
+        headers["retry-after"] = str(max(1, math.ceil(wait)))
+        message = groq_rate_message(model, kind, bucket.limit, round(wait, 2)) \
+            if self.flavor in ("groq", "openai") else None
+        return self._error(429, model, code="rate_limit_exceeded", message=message,
+                           headers=headers), headers
+
+    # -- handlers -----------------------------------------------------------------
+    async def _preamble(self, request: web.Request) -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
+        """Parse, authenticate and apply faults that act before any answer."""
+        try:
+            body = _json.loads(await request.read())
+        except (_json.JSONDecodeError, ValueError):
+            self._record(request, None, False, 400, None, None)
+            return None, self._error(400, "", message="We could not parse the JSON body of your request."), None
+        if not isinstance(body, dict):
+            return None, self._error(400, "", message="body must be a JSON object"), None
+        model = str(body.get("model", ""))
+        stream = bool(body.get("stream"))
+        if self.api_key is not None:
+            auth = request.headers.get("Authorization", "")
+            if auth != f"Bearer {self.api_key}":
+                self._record(request, model, stream, 401, None, body)
+                return body, self._error(401, model, code="invalid_api_key"), None
+        fault = self._fault_for(model)
+        if fault is not None:
+            if fault.reset:
+                self._record(request, model, stream, 0, fault, body)
+                if request.transport is not None:
+                    request.transport.abort()
+                return body, web.Response(status=500), fault
+            if fault.hang:
+                self._record(request, model, stream, 0, fault, body)
+                await asyncio.Event().wait()
+            if fault.latency:
+                await asyncio.sleep(fault.latency)
+            if fault.status is not None:
+                self._record(request, model, stream, fault.status, fault, body)
+                return body, self._error(fault.status, model, fault), fault
+        if model not in self.models:
+            self._record(request, model, stream, 404, fault, body)
+            return body, self._error(404, model, code="model_not_found",
+                                     message=f"The model `{model}` does not exist or you do not have access to it."), fault
+        return body, None, fault
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, early, fault = await self._preamble(request)
+        if early is not None or body is None:
+            assert early is not None
+            return early
+        model = str(body["model"])
+        stream = bool(body.get("stream"))
+        prompt_tokens = max(1, len(_json.dumps(body.get("messages", []))) // 4)
+        limited, rl_headers = self._rate_check(model, prompt_tokens + int(body.get("max_tokens") or 16))
+        if limited is not None:
+            self._record(request, model, stream, 429, fault, body)
+            return limited
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self._record(request, model, stream, 200, fault, body)
+        text = self.reply.format(name=self.name, model=model)
+        tool = (body.get("tools") or [None])[0]
+        if stream:
+            return await self._stream(request, model, text, tool, fault, body, rl_headers, prompt_tokens)
+        return self._complete(model, text, tool, prompt_tokens, rl_headers)
+
+    def _complete(self, model: str, text: str, tool: Any, prompt_tokens: int,
+                  headers: dict[str, str]) -> web.Response:
+        completion_tokens = max(1, len(text) // 4)
+        if tool:
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_sim_1", "type": "function",
+                "function": {"name": tool.get("function", {}).get("name", "tool"), "arguments": "{}"}}]}
+            finish = "tool_calls"
+        else:
+            message, finish = {"role": "assistant", "content": text}, "stop"
+        out = {"id": "chatcmpl-sim", "object": "chat.completion", "created": int(time.time()),
+               "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+               "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                         "total_tokens": prompt_tokens + completion_tokens}}
+        return web.Response(body=_json.dumps(out), content_type=_JSON, headers=headers)
+
+    async def _stream(self, request: web.Request, model: str, text: str, tool: Any,
+                      fault: Fault | None, body: dict[str, Any], headers: dict[str, str],
+                      prompt_tokens: int) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache", **headers})
+        await resp.prepare(request)
+        base = {"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": model}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            obj = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return b"data: " + _json.dumps(obj) + b"\n\n"
+
+        if fault is not None and fault.first_token_delay:
+            await asyncio.sleep(fault.first_token_delay)
+        await resp.write(chunk({"role": "assistant", "content": ""}))
+        if tool:
+            pieces = [chunk({"tool_calls": [{"index": 0, "id": "call_sim_1", "type": "function",
+                                             "function": {"name": tool.get("function", {}).get("name", "tool"),
+                                                          "arguments": "{}"}}]})]
+            finish = "tool_calls"
+        else:
+            n = self.chunk_count
+            size = max(1, math.ceil(len(text) / n))
+            pieces = [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
+            finish = "stop"
+        for i, piece in enumerate(pieces):
+            if fault is not None:
+                if fault.cut_after is not None and i >= fault.cut_after:
+                    return self._abort(request, resp)
+                if fault.stall_after is not None and i >= fault.stall_after:
+                    await asyncio.Event().wait()
+                if fault.malformed_after is not None and i == fault.malformed_after:
+                    await resp.write(b'data: {"id": "chatcmpl-sim", "choices": [{"delta": {"content": "bro\n\n')
+            await resp.write(piece)
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        if fault is not None and fault.cut_after is not None and fault.cut_after >= len(pieces):
+            return self._abort(request, resp)
+        await resp.write(chunk({}, finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            ct = max(1, len(text) // 4)
+            usage = {**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
+                                                      "completion_tokens": ct,
+                                                      "total_tokens": prompt_tokens + ct}}
+            await resp.write(b"data: " + _json.dumps(usage) + b"\n\n")
+        if not (fault is not None and fault.no_done):
+            await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    def _abort(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return resp
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body, early, _fault = await self._preamble(request)
+        if early is not None or body is None:
+            assert early is not None
+            return early
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        self._record(request, str(body["model"]), False, 200, None, body)
+        data = [{"object": "embedding", "index": i,
+                 "embedding": [round(((hash(str(x)) >> k) % 1000) / 1000, 3) for k in range(8)]}
+                for i, x in enumerate(items)]
+        tokens = sum(max(1, len(str(x)) // 4) for x in items)
+        out = {"object": "list", "data": data, "model": body["model"],
+               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return web.Response(body=_json.dumps(out), content_type=_JSON)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, "", code="invalid_api_key")
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]
+        return web.Response(body=_json.dumps({"object": "list", "data": data}), content_type=_JSON)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"healthy"}', content_type=_JSON)
