@@ -152,7 +152,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="pf-bench-"))
     try:
         up, backup, dead, gw, gw_dead = (free_port() for _ in range(5))
-        procs.append(start_sim(up, ["m1"]))
+        procs.append(start_sim(up, ["m1", "bench"]))
         procs.append(start_sim(backup, ["m1"]))
         write_config(tmp / "healthy.yaml", up, backup, None)
         write_config(tmp / "dead.yaml", up, backup, dead)  # nothing listens on `dead`

@@ -7,8 +7,10 @@ Every upstream failure leaves this module as an `UpstreamError` carrying a class
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -16,9 +18,19 @@ from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import UpstreamError, classify_exception, classify_response
 
-__all__ = ["UpstreamClient"]
+__all__ = ["UpstreamClient", "proxy_for"]
 
 _ERROR_BODY_LIMIT = 64 * 1024
+
+
+def proxy_for(base_url: str) -> str | None:
+    """The HTTP(S)_PROXY that applies to `base_url`, honouring NO_PROXY (read once, at startup)."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxy
 
 
 def _base_headers(provider: ProviderSpec) -> dict[str, str]:
@@ -39,6 +51,9 @@ class UpstreamClient:
         self._headers = {name: _base_headers(p) for name, p in providers.items()}
         self._stream_headers = {name: {**h, "Accept": "text/event-stream"}
                                 for name, h in self._headers.items()}
+        # Resolved once: aiohttp's trust_env would re-read the environment and ~/.netrc
+        # on a worker thread for every request.
+        self._proxies = {name: proxy_for(p.base_url) for name, p in providers.items()}
 
     def _session(self, provider: ProviderSpec) -> aiohttp.ClientSession:
         session = self._sessions.get(provider.name)
@@ -47,7 +62,7 @@ class UpstreamClient:
                                              keepalive_timeout=30, ttl_dns_cache=300)
             session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True, trust_env=True, skip_auto_headers=("User-Agent",),
+                auto_decompress=True, trust_env=False, skip_auto_headers=("User-Agent",),
             )
             self._sessions[provider.name] = session
         return session
@@ -68,7 +83,8 @@ class UpstreamClient:
         try:
             async with asyncio.timeout(header_timeout):
                 resp = await session.post(provider.base_url + path, data=payload,
-                                          headers=headers, timeout=timeout)
+                                          headers=headers, timeout=timeout,
+                                          proxy=self._proxies[provider.name])
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
