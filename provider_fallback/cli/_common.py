@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import ProviderFallbackError
 
@@ -18,9 +19,9 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def fail(message: str, *, code: str, fix: str | None = None, exit_code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error[/] [{code}] {message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}", soft_wrap=True)
     if fix:
-        err_console.print(f"  fix: {fix}", soft_wrap=True)
+        err_console.print(f"  fix: {fix}", markup=False, soft_wrap=True)
     return typer.Exit(exit_code)
 
 
@@ -30,7 +31,7 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except ProviderFallbackError as exc:
-        err_console.print(f"[bold red]error[/] [{exc.code}]", markup=True, end=" ")
+        err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')}", end=" ")
         err_console.print(exc.message, markup=False, soft_wrap=True)
         for step in exc.resolution:
             if step and step not in exc.message:
