@@ -9,14 +9,27 @@ from ._bind import check_bind
 from ._describe import describe
 from ._durations import parse_duration_value, parse_size
 from ._load import config_from_dict, load_config
-from ._model import Chain, Config, Policy, ProviderSpec, ServerSettings, Target
+from ._model import (
+    Chain,
+    CircuitSettings,
+    Config,
+    HealthSettings,
+    Policy,
+    ProviderSpec,
+    ServerSettings,
+    SupervisorSpec,
+    Target,
+)
 
 __all__ = [
     "Chain",
+    "CircuitSettings",
     "Config",
+    "HealthSettings",
     "Policy",
     "ProviderSpec",
     "ServerSettings",
+    "SupervisorSpec",
     "Target",
     "check_bind",
     "config_from_dict",

@@ -16,9 +16,26 @@ from .._secret import Secret
 from ..errors._registry import REGISTRY
 from ._bind import MASTER_KEY_FIX, bind_problem
 from ._env import is_sensitive_header
-from ._model import Chain, Config, Policy, ProviderSpec, ServerSettings, Target
+from ._model import (
+    Chain,
+    CircuitSettings,
+    Config,
+    HealthSettings,
+    Policy,
+    ProviderSpec,
+    ServerSettings,
+    SupervisorSpec,
+    Target,
+)
 from ._problems import Problem, did_you_mean
-from ._schema import PolicyModel, ProviderModel, ServerModel, TargetModel
+from ._schema import (
+    CircuitModel,
+    HealthModel,
+    PolicyModel,
+    ProviderModel,
+    ServerModel,
+    TargetModel,
+)
 
 __all__ = ["Parsed", "compile_config", "merge_policy"]
 
@@ -31,6 +48,8 @@ class Parsed:
 
     server: ServerModel = field(default_factory=ServerModel)
     policy: PolicyModel = field(default_factory=PolicyModel)
+    health: HealthModel = field(default_factory=HealthModel)
+    circuit: CircuitModel = field(default_factory=CircuitModel)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -61,7 +80,9 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
         return None, problems
     return Config(server=server, policy=policy, providers=MappingProxyType(providers),
                   chains=MappingProxyType(chains), source=source,
-                  warnings=tuple(parsed.warnings)), []
+                  warnings=tuple(parsed.warnings),
+                  health=HealthSettings(**parsed.health.model_dump()),
+                  circuit=CircuitSettings(**parsed.circuit.model_dump())), []
 
 
 def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
@@ -115,10 +136,17 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
     }
     api_key = Secret(model.api_key) if model.api_key else None
     key_source = sources.get(f"{path}.api_key", "literal") if api_key else None
+    sup = model.supervise
+    supervise = None if sup is None else SupervisorSpec(
+        command=tuple(sup.command), cwd=sup.cwd, env=MappingProxyType(dict(sup.env)),
+        restart_on_unhealthy=sup.restart_on_unhealthy,
+        max_restarts_per_hour=sup.max_restarts_per_hour, startup_grace=sup.startup_grace)
     return ProviderSpec(name=model.name, base_url=model.base_url, api_key=api_key,
                         headers=MappingProxyType(headers), policy=merged,
                         optional=model.optional, probe=model.probe,
-                        max_connections=model.max_connections, api_key_source=key_source)
+                        max_connections=model.max_connections, api_key_source=key_source,
+                        health_path=model.health_path, validate_calls=model.validate_calls,
+                        supervise=supervise)
 
 
 def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
@@ -143,6 +171,7 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                 continue
             problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
             targets.append(Target(provider=provider, model=entry.model, context=entry.context,
+                                  priority=entry.priority,
                                   policy=merge_policy(provider.policy, entry.overrides())))
         if targets:
             chains[alias] = Chain(alias, tuple(targets))

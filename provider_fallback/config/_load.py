@@ -16,7 +16,16 @@ from ._compile import Parsed, compile_config
 from ._env import EnvResolver, find_literal_secrets
 from ._model import Config
 from ._problems import Problem, did_you_mean, raise_problems
-from ._schema import TOP_LEVEL_KEYS, PolicyModel, ProviderModel, ServerModel, TargetModel, validate
+from ._schema import (
+    TOP_LEVEL_KEYS,
+    CircuitModel,
+    HealthModel,
+    PolicyModel,
+    ProviderModel,
+    ServerModel,
+    TargetModel,
+    validate,
+)
 
 __all__ = ["config_from_dict", "load_config"]
 
@@ -138,6 +147,13 @@ def _parse(raw: Mapping[Any, Any], resolver: EnvResolver, parsed: Parsed) -> lis
                             "policy", sensitive=frozenset(resolver.sources))
     problems += _without_missing(errs, resolver)
     parsed.policy = policy or parsed.policy
+
+    for section, schema in (("health", HealthModel), ("circuit", CircuitModel)):
+        value, errs = validate(schema, resolver.resolve(raw.get(section) or {}, section), section,
+                               sensitive=frozenset(resolver.sources))
+        problems += _without_missing(errs, resolver)
+        if value is not None:
+            setattr(parsed, section, value)
 
     problems += _parse_providers(raw.get("providers"), resolver, parsed)
     problems += _parse_models(raw.get("models"), resolver, parsed)

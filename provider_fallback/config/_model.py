@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["Chain", "Config", "Policy", "ProviderSpec", "ServerSettings", "Target"]
+__all__ = ["Chain", "CircuitSettings", "Config", "HealthSettings", "Policy", "ProviderSpec",
+           "ServerSettings", "SupervisorSpec", "Target"]
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -39,6 +40,45 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """Active probe tiers: quick ping, full health (GET /models), API validation (opt-in)."""
+
+    enabled: bool = True
+    quick_interval: float = 30.0
+    quick_timeout: float = 5.0
+    full_interval: float = 60.0
+    full_timeout: float = 10.0
+    validate_interval: float = 300.0
+    validate_timeout: float = 15.0
+    reliability_window: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSettings:
+    """When a circuit opens, for how long, and what counts as slow."""
+
+    failure_threshold: int = 3
+    failure_rate: float = 0.5
+    min_calls: int = 10
+    window: float = 60.0
+    max_open: float = 1800.0
+    multiplier: float = 2.0
+    jitter: float = 0.1
+    slow_call_rate: float = 0.5
+    slow_call_threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSpec:
+    command: tuple[str, ...]
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    restart_on_unhealthy: bool = True
+    max_restarts_per_hour: int = 5
+    startup_grace: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """One upstream OpenAI-compatible endpoint. Header values from the environment are Secret."""
 
@@ -52,6 +92,9 @@ class ProviderSpec:
     max_connections: int = 100
     # where the key came from, for display: "os.environ/GROQ_API_KEY", "literal" or None
     api_key_source: str | None = None
+    health_path: str | None = None
+    validate_calls: bool = False
+    supervise: SupervisorSpec | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -67,6 +110,7 @@ class Target:
     model: str
     policy: Policy
     context: int | None = None
+    priority: int | None = None
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +144,8 @@ class Config:
     chains: Mapping[str, Chain]
     source: str | None = None
     warnings: tuple[str, ...] = ()
+    health: HealthSettings = field(default_factory=HealthSettings)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

@@ -42,7 +42,8 @@ Timeout = Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0)]
 Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "providers", "models")
+TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "providers",
+                  "models")
 
 
 class _Strict(BaseModel):
@@ -87,6 +88,44 @@ class ServerModel(_Strict):
         return value
 
 
+class HealthModel(_Strict):
+    """Active probes (three tiers, as in the runbook) and how health is scored."""
+
+    enabled: bool = True
+    quick_interval: Timeout = 30.0
+    quick_timeout: Timeout = 5.0
+    full_interval: Timeout = 60.0
+    full_timeout: Timeout = 10.0
+    validate_interval: Timeout = 300.0
+    validate_timeout: Timeout = 15.0
+    reliability_window: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
+class CircuitModel(_Strict):
+    """Circuit breakers per target and per provider."""
+
+    failure_threshold: Annotated[int, Field(ge=1)] = 3
+    failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    min_calls: Annotated[int, Field(ge=1)] = 10
+    window: Timeout = 60.0
+    max_open: Timeout = 1800.0
+    multiplier: Annotated[float, Field(ge=1)] = 2.0
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    slow_call_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    slow_call_threshold: Timeout | None = None   # default: 2 x p95, or ttft_timeout
+
+
+class SuperviseModel(_Strict):
+    """A local upstream the gateway starts and restarts (e.g. a LiteLLM proxy)."""
+
+    command: Annotated[list[str], Field(min_length=1)]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    restart_on_unhealthy: bool = True
+    max_restarts_per_hour: Annotated[int, Field(ge=0)] = 5
+    startup_grace: Duration = 10.0
+
+
 class ProviderModel(_Strict):
     name: str
     base_url: str
@@ -98,8 +137,11 @@ class ProviderModel(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     optional: bool = False
     probe: bool = True
+    health_path: str | None = None
+    validate_calls: bool = False
     max_connections: Annotated[int, Field(ge=1)] = 100
     policy: PolicyModel | None = None
+    supervise: SuperviseModel | None = None
 
     @field_validator("name")
     @classmethod
@@ -130,6 +172,7 @@ class TargetModel(PolicyModel):
     provider: str
     model: str
     context: Annotated[int, Field(gt=0)] | None = None
+    priority: int | None = None
 
     @model_validator(mode="before")
     @classmethod
