@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from provider_fallback import Router, config_from_dict
 from provider_fallback.config import Config
-from provider_fallback.server import GatewayApp, uvicorn_config
+from provider_fallback.server import GatewayApp, running_gateway
 from provider_fallback.sim import SimProvider
 
 
@@ -31,7 +28,8 @@ class Sleeps:
 def make_config(sims: dict[str, SimProvider], chains: dict[str, list[Any]], *,
                 policy: dict[str, Any] | None = None, server: dict[str, Any] | None = None,
                 providers: dict[str, dict[str, Any]] | None = None,
-                environ: dict[str, str] | None = None) -> Config:
+                environ: dict[str, str] | None = None, health: dict[str, Any] | None = None,
+                circuit: dict[str, Any] | None = None) -> Config:
     """A Config whose providers are the given running sims."""
     provs = []
     for name, sim in sims.items():
@@ -44,6 +42,10 @@ def make_config(sims: dict[str, SimProvider], chains: dict[str, list[Any]], *,
     data["policy"] = {**fast, **(policy or {})}
     if server:
         data["server"] = server
+    # probes are off unless a test asks: policy tests assert exact upstream call counts
+    data["health"] = health if health is not None else {"enabled": False}
+    if circuit:
+        data["circuit"] = circuit
     return config_from_dict(data, environ=environ or {})
 
 
@@ -73,23 +75,8 @@ class Gateway:
 @asynccontextmanager
 async def gateway_running(config: Config, **router_kwargs: Any) -> AsyncIterator[Gateway]:
     """The real ASGI app under uvicorn in this event loop, on an ephemeral port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    router = Router(config, **router_kwargs)
-    app = GatewayApp(router)
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.005)
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}", app, router)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with running_gateway(config, **router_kwargs) as app:
+        yield Gateway(app.base_url + "/v1", app.base_url, app, app.router)
 
 
 async def eventually(pred: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0) -> None:

@@ -6,6 +6,7 @@ import typer
 
 from ._demo import demo
 from ._errors import errors
+from ._providers import providers_app
 from ._serve import serve, validate
 from ._sim import sim
 
@@ -19,6 +20,7 @@ app.command()(validate)
 app.command()(demo)
 app.command()(sim)
 app.command()(errors)
+app.add_typer(providers_app, name="providers")
 
 
 def main() -> None:

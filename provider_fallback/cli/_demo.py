@@ -8,12 +8,10 @@ from typing import Annotated, Any
 
 import aiohttp
 import typer
-import uvicorn
 from rich.table import Table
 
 from ..config import Config, config_from_dict
-from ..routing import Router
-from ..server import GatewayApp, uvicorn_config
+from ..server import running_gateway
 from ..sim import SimProvider
 from ._common import console, friendly_errors
 from ._serve import bind_socket
@@ -112,22 +110,14 @@ async def _run(port: int, requests: int, wait: bool) -> None:
         sock = bind_socket("127.0.0.1", 0)
     bound = sock.getsockname()[1]
     base = f"http://127.0.0.1:{bound}"
-    server = uvicorn.Server(uvicorn_config(GatewayApp(Router(cfg)), "127.0.0.1", bound,
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    console.print(f"[bold]Gateway[/] on {base}/v1, chain {ALIAS}: groq -> litellm -> openrouter\n")
     try:
-        await _burst(base, requests)
-        if wait:
-            console.print(_snippets(base), markup=False, highlight=False)
-            await asyncio.Event().wait()
+        async with running_gateway(cfg, sock=sock):
+            console.print(f"[bold]Gateway[/] on {base}/v1, chain {ALIAS}: groq -> litellm -> openrouter\n")
+            await _burst(base, requests)
+            if wait:
+                console.print(_snippets(base), markup=False, highlight=False)
+                await asyncio.Event().wait()
     finally:
-        server.should_exit = True
-        await task
         for sim in (groq, litellm, openrouter):
             await sim.stop()
 

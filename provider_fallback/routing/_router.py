@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,9 +23,11 @@ from ..errors import (
     classify_response,
     spec,
 )
+from ..health._tracker import HealthTracker
 from ..providers import UpstreamClient
 from ..state import MemoryState, RoutingState
-from ._policy import cooldown_of, decide
+from ..telemetry import EventBus
+from ._policy import decide
 from ._result import Completion, StreamingCompletion
 from ._stream import validated_chunks
 
@@ -43,16 +46,29 @@ class Router:
     """
 
     def __init__(self, config: Config, *, state: RoutingState | None = None,
+                 events: EventBus | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 monitor: bool | None = None) -> None:
         self.config = config
         self.state: RoutingState = state if state is not None else MemoryState()
+        self.events = events if events is not None else EventBus()
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self.health = HealthTracker(config, self.state, self.events, clock=clock, rand=rand)
         self._client = UpstreamClient(config.providers)
-        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._want_monitor = config.health.enabled if monitor is None else monitor
+        self.monitor: Any = None
+
+    async def start(self) -> None:
+        """Start background work: the active health monitor (probes, supervised upstreams)."""
+        if self._want_monitor and self.monitor is None:
+            from ..health import HealthMonitor
+
+            self.monitor = HealthMonitor(self.config, self.health, events=self.events)
+            await self.monitor.start()
 
     # -- public API -------------------------------------------------------------------
     async def chat(self, *, model: str, messages: Sequence[dict[str, Any]], **params: Any) -> Completion:
@@ -78,24 +94,20 @@ class Router:
         return result
 
     def status(self) -> dict[str, Any]:
-        """Per-provider and per-target state: cooldowns, last error code, latency."""
+        """Per provider and target: health, circuits, probes, counters, latency."""
         now = self._clock()
-        state = self.state
+        health = self.health
         providers: dict[str, Any] = {}
         for name, provider in self.config.providers.items():
-            cd = state.cooldown(name, now)
-            providers[name] = {"base_url": provider.base_url,
-                               "cooldown": _cooldown_view(cd, now), "targets": {}}
-        seen: set[str] = set()
-        for chain in self.config.chains.values():
-            for target in chain.targets:
-                if target.key in seen:
-                    continue
-                seen.add(target.key)
-                st = state.stats(target.key)
-                view: dict[str, Any] = {
+            view = health.provider_view(name, now)
+            view["base_url"] = provider.base_url
+            targets: dict[str, Any] = {}
+            for target in health.targets_of(name):
+                st = self.state.stats(target.key)
+                targets[target.key] = {
                     "model": target.model,
-                    "cooldown": _cooldown_view(state.cooldown(target.key, now), now),
+                    "status": health.target_status(target, now),
+                    "circuit": health.circuit_view(target.key, now),
                     "successes": st.successes if st else 0,
                     "failures": st.failures if st else 0,
                     "last_code": st.last_code if st else None,
@@ -104,18 +116,23 @@ class Router:
                     "latency_ms_p50": st.latency_percentile(0.5) if st else None,
                     "latency_ms_p95": st.latency_percentile(0.95) if st else None,
                 }
-                providers[target.provider.name]["targets"][target.key] = view
-        return {"providers": providers,
+            view["targets"] = targets
+            if self.monitor is not None:
+                sup = self.monitor.supervisor_status(name) if hasattr(self.monitor, "supervisor_status") else None
+                if sup:
+                    view["supervised"] = sup
+            providers[name] = view
+        return {"providers": providers, "forced": self.state.forced(),
                 "chains": {a: [t.key for t in c.targets] for a, c in self.config.chains.items()}}
 
-    def add_listener(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
-        """Called synchronously with (event type, fields) for FALLBACK and friends."""
-        self._listeners.append(fn)
-
     async def aclose(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+            self.monitor = None
         await self._client.aclose()
 
     async def __aenter__(self) -> Router:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -141,8 +158,10 @@ class Router:
         start = clock()
         deadline = start + self.config.policy.request_deadline
         attempts: list[Attempt] = []
+        hints: list[float] = []   # advertised waits, for the final Retry-After
         last: Failure | None = None
-        candidates = self._order(chain, start)
+        health = self.health
+        candidates = health.order(chain, start)
         skip_context_below: int | None = None
         i = 0
         while i < len(candidates):
@@ -150,8 +169,15 @@ class Router:
             i += 1
             if skip_context_below is not None and (target.context or 0) <= skip_context_below:
                 continue
-            if not note and attempts and self._cooling(target, clock()):
-                continue  # cooled down by a failure earlier in this request (e.g. provider auth)
+            if not note:
+                now = clock()
+                if attempts and health.blocked(target, now) is not None:
+                    continue  # opened by a failure earlier in this request (e.g. provider auth)
+                admitted = health.acquire(target, now, min(target.policy.timeout,
+                                                           deadline - now))
+                if admitted is None:
+                    continue  # another request holds the half-open trial
+                note = admitted
             retries = 0
             while True:
                 now = clock()
@@ -159,7 +185,7 @@ class Router:
                 if remaining <= 0:
                     last = Failure(spec("timeout_total"), provider=target.provider.name,
                                    model=target.model, message="request deadline exceeded")
-                    return self._exhausted(chain, attempts, last)
+                    return self._exhausted(chain, attempts, last, hints)
                 try:
                     result = await self._attempt(target, path, body, stream, remaining)
                 except UpstreamError as exc:
@@ -169,6 +195,8 @@ class Router:
                                             failure.status, ms, note))
                     self._report_failure(target, failure, ms)
                     last = failure
+                    if failure.retry_after is not None:
+                        hints.append(failure.retry_after)
                     decision = decide(failure, target.policy, retries=retries,
                                       remaining=deadline - clock(), rnd=self._rand())
                     if decision.action == "retry":
@@ -184,44 +212,23 @@ class Router:
                             raise
                     self._emit_fallback(chain, target, candidates[i:], failure)
                     break
-                ms = (clock() - now) * 1000
+                done = clock()
+                ms = (done - now) * 1000
                 attempts.append(Attempt(target.provider.name, target.model, "ok", 200, ms, note))
                 self.state.record(target.key, ok=True, code="ok", ms=ms, wall=time.time())
+                health.on_success(target, ms, done)
+                health.chain_answered(chain.alias, done, target)
                 result.attempts = tuple(attempts)
                 return result
-        return self._exhausted(chain, attempts, last)
+        return self._exhausted(chain, attempts, last, hints)
 
-    def _cooling(self, target: Target, now: float) -> bool:
-        state = self.state
-        return state.cooldown(target.key, now) is not None or \
-            state.cooldown(target.provider.name, now) is not None
-
-    def _order(self, chain: Chain, now: float) -> list[tuple[Target, str]]:
-        """Targets not cooling down, in priority order; if all are, the one that frees first."""
-        ready: list[tuple[Target, str]] = []
-        soonest: tuple[float, Target, str] | None = None
-        state = self.state
-        for target in chain.targets:
-            cd = state.cooldown(target.key, now) or state.cooldown(target.provider.name, now)
-            if cd is None:
-                ready.append((target, ""))
-            elif soonest is None or cd.until < soonest[0]:
-                soonest = (cd.until, target, cd.code)
-        if not ready and soonest is not None:
-            until, target, code = soonest
-            ready.append((target, f"bypass: every target cooling down ({code}, {until - now:.1f}s left)"))
-        return ready
-
-    def _exhausted(self, chain: Chain, attempts: list[Attempt], last: Failure | None) -> Any:
+    def _exhausted(self, chain: Chain, attempts: list[Attempt], last: Failure | None,
+                   hints: list[float]) -> Any:
         now = self._clock()
-        waits = []
-        for target in chain.targets:
-            for key in (target.key, target.provider.name):
-                cd = self.state.cooldown(key, now)
-                if cd is not None:
-                    waits.append(cd.until - now)
-        retry_after = min(waits) if waits else (last.retry_after if last else None)
-        self._emit("ALL_DOWN", {"alias": chain.alias, "attempts": [a.as_dict() for a in attempts]})
+        waits = [b[0] - now for t in chain.targets
+                 if (b := self.health.blocked(t, now)) is not None and not math.isinf(b[0])]
+        retry_after = min(waits) if waits else (min(hints) if hints else None)
+        self.health.chain_exhausted(chain.alias, now, [a.as_dict() for a in attempts])
         raise AllProvidersFailedError(chain.alias, attempts, retry_after=retry_after, last=last)
 
     # -- one attempt ----------------------------------------------------------------
@@ -299,26 +306,15 @@ class Router:
     # -- reporting ------------------------------------------------------------------
     def _report_failure(self, target: Target, failure: Failure, ms: float) -> None:
         self.state.record(target.key, ok=False, code=failure.code, ms=ms, wall=time.time())
-        cd = cooldown_of(failure, target)
-        if cd is not None:
-            key, seconds = cd
-            self.state.set_cooldown(key, self._clock() + seconds, failure.code)
+        self.health.on_failure(target, failure, self._clock())
 
     def _emit_fallback(self, chain: Chain, target: Target, rest: list[tuple[Target, str]],
                        failure: Failure) -> None:
-        if not self._listeners:
-            return
         nxt = rest[0][0] if rest else None
-        self._emit("FALLBACK", {"alias": chain.alias, "from": target.key,
-                                "to": nxt.key if nxt else None, "reason": failure.code,
-                                "error": failure.message[:200]})
-
-    def _emit(self, kind: str, fields: dict[str, Any]) -> None:
-        for fn in self._listeners:
-            fn(kind, fields)
+        self.events.emit("FALLBACK", alias=chain.alias, from_target=target.key,
+                         from_provider=target.provider.name,
+                         to_target=nxt.key if nxt else None,
+                         to_provider=nxt.provider.name if nxt else None,
+                         reason=failure.code, error=failure.message[:200])
 
 
-def _cooldown_view(cd: Any, now: float) -> dict[str, Any] | None:
-    if cd is None:
-        return None
-    return {"code": cd.code, "remaining_s": round(cd.until - now, 3)}

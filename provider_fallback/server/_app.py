@@ -19,6 +19,7 @@ from ..errors import (
     StreamInterruptedError,
 )
 from ..routing import Completion, Router, StreamingCompletion
+from ._admin import AdminAPI
 from ._http import Receive, Scope, Send, error_response, header, read_body, send_json
 
 __all__ = ["GatewayApp"]
@@ -47,6 +48,8 @@ class GatewayApp:
         self.master_key: Secret | None = server.master_key
         self.max_body = server.max_body_size
         self.started = time.time()
+        self.port: int | None = None          # set by whoever binds the socket
+        self.base_url: str | None = None
         self._routes = {
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/chat/completions"): self._chat,
@@ -58,6 +61,7 @@ class GatewayApp:
             ("GET", "/health/providers"): self._health_providers,
         }
         self._public = {"/health"}
+        self._admin = AdminAPI(router)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -70,6 +74,11 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.router.start()
+                except Exception as exc:  # reported to the server, which refuses to start
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.router.aclose()
@@ -82,6 +91,11 @@ class GatewayApp:
             path = path[:-1]
         handler = self._routes.get((scope["method"], path))
         try:
+            if handler is None and path.startswith("/admin/"):
+                if self.master_key is not None:
+                    self._authorize(scope)
+                await self._admin(scope, receive, send, path)
+                return
             if handler is None:
                 if any(p == path for _, p in self._routes):
                     raise InvalidRequestError(f"method {scope['method']} not allowed on {path}",

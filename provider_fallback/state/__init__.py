@@ -1,6 +1,6 @@
 """Routing state behind one interface: memory backend now, Redis beside it later."""
 
-from ._base import Cooldown, RoutingState, TargetStats
+from ._base import RoutingState, TargetStats
 from ._memory import MemoryState
 
-__all__ = ["Cooldown", "MemoryState", "RoutingState", "TargetStats"]
+__all__ = ["MemoryState", "RoutingState", "TargetStats"]

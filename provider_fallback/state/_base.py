@@ -1,17 +1,14 @@
-"""The routing-state interface. The router only talks to this; backends live beside it."""
+"""The routing-state interface. The router and health tracker only talk to this."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Cooldown", "RoutingState", "TargetStats"]
+if TYPE_CHECKING:
+    from ..health._breaker import Circuit
 
-
-@dataclass(slots=True)
-class Cooldown:
-    until: float   # monotonic clock
-    code: str      # registry code that caused it
+__all__ = ["RoutingState", "TargetStats"]
 
 
 @dataclass(slots=True)
@@ -23,7 +20,8 @@ class TargetStats:
     last_code: str | None = None
     last_success: float | None = None   # wall clock (time.time)
     last_failure: float | None = None
-    latency_ms: list[float] = field(default_factory=list)  # ring of the last N, see MemoryState
+    latency_ms: list[float] = field(default_factory=list)  # ring of the last N
+    ring_pos: int = 0
 
     def latency_percentile(self, q: float) -> float | None:
         if not self.latency_ms:
@@ -33,26 +31,37 @@ class TargetStats:
 
 
 class RoutingState(Protocol):
-    """Cooldowns and attempt history, keyed by target key ("provider/model") or provider name.
+    """Circuits, manual overrides and attempt history.
 
-    Reads are synchronous and cheap (the request path calls them per attempt); a shared
-    backend serves them from a local cache and publishes writes in the background.
+    Keys are a target key ("provider/model") or a provider name. Reads are synchronous and
+    cheap; a shared backend serves them from a local cache and publishes writes
+    (`save_circuit`, `try_lease`) to the other replicas.
     """
 
-    def cooldown(self, key: str, now: float) -> Cooldown | None:
-        """The active cooldown of `key`, or None if none is active at `now`."""
+    def circuit(self, key: str) -> Circuit | None: ...
+
+    def put_circuit(self, circuit: Circuit) -> None:
+        """Store a new or changed circuit (called after every transition)."""
         ...
 
-    def set_cooldown(self, key: str, until: float, code: str) -> None: ...
+    def circuits(self) -> dict[str, Circuit]: ...
 
-    def clear_cooldown(self, key: str) -> None: ...
+    def try_lease(self, key: str, until: float) -> bool:
+        """Take the half-open trial lease of `key` until `until`; False if another holder has it."""
+        ...
+
+    def disabled_until(self, provider: str) -> float | None: ...
+
+    def set_disabled(self, provider: str, until: float | None) -> None:
+        """Disable a provider until `until` (monotonic; inf = until enabled); None enables it."""
+        ...
+
+    def forced(self) -> str | None: ...
+
+    def set_forced(self, provider: str | None) -> None: ...
 
     def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
         """Report one attempt's outcome."""
         ...
 
     def stats(self, target_key: str) -> TargetStats | None: ...
-
-    def cooldowns(self, now: float) -> dict[str, Cooldown]:
-        """Every active cooldown (for status pages)."""
-        ...

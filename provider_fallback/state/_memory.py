@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ._base import Cooldown, TargetStats
+from typing import TYPE_CHECKING
+
+from ._base import TargetStats
+
+if TYPE_CHECKING:
+    from ..health._breaker import Circuit
 
 __all__ = ["MemoryState"]
 
@@ -13,27 +18,38 @@ class MemoryState:
     """Plain dicts; O(1) per call, bounded by the number of configured targets."""
 
     def __init__(self, latency_window: int = LATENCY_WINDOW) -> None:
-        self._cooldowns: dict[str, Cooldown] = {}
+        self._circuits: dict[str, Circuit] = {}
         self._stats: dict[str, TargetStats] = {}
-        self._ring_pos: dict[str, int] = {}
+        self._disabled: dict[str, float] = {}
+        self._forced: str | None = None
         self._window = latency_window
 
-    def cooldown(self, key: str, now: float) -> Cooldown | None:
-        cd = self._cooldowns.get(key)
-        if cd is None:
-            return None
-        if cd.until <= now:
-            del self._cooldowns[key]
-            return None
-        return cd
+    def circuit(self, key: str) -> Circuit | None:
+        return self._circuits.get(key)
 
-    def set_cooldown(self, key: str, until: float, code: str) -> None:
-        current = self._cooldowns.get(key)
-        if current is None or until > current.until:
-            self._cooldowns[key] = Cooldown(until, code)
+    def put_circuit(self, circuit: Circuit) -> None:
+        self._circuits[circuit.key] = circuit
 
-    def clear_cooldown(self, key: str) -> None:
-        self._cooldowns.pop(key, None)
+    def circuits(self) -> dict[str, Circuit]:
+        return dict(self._circuits)
+
+    def try_lease(self, key: str, until: float) -> bool:
+        return True  # one process: the circuit record itself already serialises trials
+
+    def disabled_until(self, provider: str) -> float | None:
+        return self._disabled.get(provider)
+
+    def set_disabled(self, provider: str, until: float | None) -> None:
+        if until is None:
+            self._disabled.pop(provider, None)
+        else:
+            self._disabled[provider] = until
+
+    def forced(self) -> str | None:
+        return self._forced
+
+    def set_forced(self, provider: str | None) -> None:
+        self._forced = provider
 
     def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
         st = self._stats.get(target_key)
@@ -47,15 +63,11 @@ class MemoryState:
             if len(ring) < self._window:
                 ring.append(ms)
             else:
-                pos = self._ring_pos.get(target_key, 0)
-                ring[pos] = ms
-                self._ring_pos[target_key] = (pos + 1) % self._window
+                ring[st.ring_pos] = ms
+                st.ring_pos = (st.ring_pos + 1) % self._window
         else:
             st.failures += 1
             st.last_failure = wall
 
     def stats(self, target_key: str) -> TargetStats | None:
         return self._stats.get(target_key)
-
-    def cooldowns(self, now: float) -> dict[str, Cooldown]:
-        return {k: v for k, v in self._cooldowns.items() if v.until > now}
