@@ -10,24 +10,32 @@ from ._describe import describe
 from ._durations import parse_duration_value, parse_size
 from ._load import config_from_dict, load_config
 from ._model import (
+    BudgetSettings,
     Chain,
     CircuitSettings,
     Config,
     HealthSettings,
     Policy,
+    Pricing,
     ProviderSpec,
+    QueueSettings,
+    RateLimits,
     ServerSettings,
     SupervisorSpec,
     Target,
 )
 
 __all__ = [
+    "BudgetSettings",
     "Chain",
     "CircuitSettings",
     "Config",
     "HealthSettings",
     "Policy",
+    "Pricing",
     "ProviderSpec",
+    "QueueSettings",
+    "RateLimits",
     "ServerSettings",
     "SupervisorSpec",
     "Target",

@@ -17,22 +17,28 @@ from ..errors._registry import REGISTRY
 from ._bind import MASTER_KEY_FIX, bind_problem
 from ._env import is_sensitive_header
 from ._model import (
+    BudgetSettings,
     Chain,
     CircuitSettings,
     Config,
     HealthSettings,
     Policy,
+    Pricing,
     ProviderSpec,
+    QueueSettings,
+    RateLimits,
     ServerSettings,
     SupervisorSpec,
     Target,
 )
 from ._problems import Problem, did_you_mean
 from ._schema import (
+    BudgetModel,
     CircuitModel,
     HealthModel,
     PolicyModel,
     ProviderModel,
+    QueueModel,
     ServerModel,
     TargetModel,
 )
@@ -50,6 +56,8 @@ class Parsed:
     policy: PolicyModel = field(default_factory=PolicyModel)
     health: HealthModel = field(default_factory=HealthModel)
     circuit: CircuitModel = field(default_factory=CircuitModel)
+    budget: BudgetModel = field(default_factory=BudgetModel)
+    queue: QueueModel = field(default_factory=QueueModel)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -82,7 +90,9 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   chains=MappingProxyType(chains), source=source,
                   warnings=tuple(parsed.warnings),
                   health=HealthSettings(**parsed.health.model_dump()),
-                  circuit=CircuitSettings(**parsed.circuit.model_dump())), []
+                  circuit=CircuitSettings(**parsed.circuit.model_dump()),
+                  budget=BudgetSettings(**parsed.budget.model_dump()),
+                  queue=QueueSettings(**parsed.queue.model_dump())), []
 
 
 def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
@@ -146,7 +156,10 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                         optional=model.optional, probe=model.probe,
                         max_connections=model.max_connections, api_key_source=key_source,
                         health_path=model.health_path, validate_calls=model.validate_calls,
-                        supervise=supervise)
+                        supervise=supervise,
+                        model_settings=MappingProxyType({
+                            mid: MappingProxyType(ms.model_dump(exclude_none=True))
+                            for mid, ms in model.models.items()}))
 
 
 def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
@@ -170,8 +183,12 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                                                       known))
                 continue
             problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
-            targets.append(Target(provider=provider, model=entry.model, context=entry.context,
+            facts = provider.model_settings.get(entry.model, {})
+            targets.append(Target(provider=provider, model=entry.model,
+                                  context=entry.context or facts.get("context"),  # type: ignore[arg-type]
                                   priority=entry.priority,
+                                  limits=_limits(entry.limits, facts.get("limits")),
+                                  price=_price(entry.price, entry.free, facts),
                                   policy=merge_policy(provider.policy, entry.overrides())))
         if targets:
             chains[alias] = Chain(alias, tuple(targets))
@@ -201,3 +218,18 @@ def _check_cooldowns(model: PolicyModel, path: str) -> list[Problem]:
                     f"unknown error code '{code}'{did_you_mean(code, REGISTRY)}",
                     "use a registry code such as rate_limit, invalid_api_key, server_error")
             for code in (model.cooldowns or {}) if code not in REGISTRY]
+
+
+def _limits(target: Any, provider_level: Any) -> RateLimits | None:
+    """Target-level limits override the provider's `models:` entry key by key."""
+    merged = {**(provider_level or {}), **(target.model_dump(exclude_none=True) if target else {})}
+    return RateLimits(**merged) if merged else None
+
+
+def _price(price: Any, free: bool | None, facts: Mapping[str, Any]) -> Pricing | None:
+    p = price.model_dump() if price is not None else facts.get("price")
+    is_free = free if free is not None else facts.get("free")
+    if p is None and is_free is None:
+        return None
+    p = p or {"input": 0.0, "output": 0.0}
+    return Pricing(input_per_m=p["input"], output_per_m=p["output"], free=bool(is_free))

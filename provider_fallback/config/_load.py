@@ -18,10 +18,12 @@ from ._model import Config
 from ._problems import Problem, did_you_mean, raise_problems
 from ._schema import (
     TOP_LEVEL_KEYS,
+    BudgetModel,
     CircuitModel,
     HealthModel,
     PolicyModel,
     ProviderModel,
+    QueueModel,
     ServerModel,
     TargetModel,
     validate,
@@ -148,7 +150,8 @@ def _parse(raw: Mapping[Any, Any], resolver: EnvResolver, parsed: Parsed) -> lis
     problems += _without_missing(errs, resolver)
     parsed.policy = policy or parsed.policy
 
-    for section, schema in (("health", HealthModel), ("circuit", CircuitModel)):
+    for section, schema in (("health", HealthModel), ("circuit", CircuitModel),
+                            ("budget", BudgetModel), ("queue", QueueModel)):
         value, errs = validate(schema, resolver.resolve(raw.get(section) or {}, section), section,
                                sensitive=frozenset(resolver.sources))
         problems += _without_missing(errs, resolver)

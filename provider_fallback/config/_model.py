@@ -8,8 +8,9 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["Chain", "CircuitSettings", "Config", "HealthSettings", "Policy", "ProviderSpec",
-           "ServerSettings", "SupervisorSpec", "Target"]
+__all__ = ["BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
+           "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
+           "SupervisorSpec", "Target"]
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -69,6 +70,39 @@ class CircuitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimits:
+    rpm: int | None = None
+    rpd: int | None = None
+    tpm: int | None = None
+    tpd: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """USD per 1M tokens; `free` targets stay allowed when the budget kill-switch is on."""
+
+    input_per_m: float = 0.0
+    output_per_m: float = 0.0
+    free: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    monthly_usd: float | None = None
+    daily_usd: float | None = None
+    warning: float = 0.75
+    critical: float = 0.90
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    enabled: bool = True
+    max_wait: float = 30.0
+    size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSpec:
     command: tuple[str, ...]
     cwd: str | None = None
@@ -95,6 +129,9 @@ class ProviderSpec:
     health_path: str | None = None
     validate_calls: bool = False
     supervise: SupervisorSpec | None = None
+    # per-model facts from the provider's `models:` map: context, limits, price
+    model_settings: Mapping[str, Mapping[str, object]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -111,6 +148,8 @@ class Target:
     policy: Policy
     context: int | None = None
     priority: int | None = None
+    limits: RateLimits | None = None     # configured; shipped defaults are applied by limits/
+    price: Pricing | None = None         # configured; shipped defaults are applied by budget/
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -146,6 +185,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     health: HealthSettings = field(default_factory=HealthSettings)
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

@@ -42,8 +42,8 @@ Timeout = Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0)]
 Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "providers",
-                  "models")
+TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "budget", "queue",
+                  "providers", "models")
 
 
 class _Strict(BaseModel):
@@ -115,6 +115,47 @@ class CircuitModel(_Strict):
     slow_call_threshold: Timeout | None = None   # default: 2 x p95, or ttft_timeout
 
 
+class LimitsModel(_Strict):
+    """Known limits of one model on one provider (None = unknown; headers teach the rest)."""
+
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    rpd: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    tpd: Annotated[int, Field(ge=1)] | None = None
+
+
+class PriceModel(_Strict):
+    """USD per 1M tokens."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+
+
+class ModelSettingsModel(_Strict):
+    """Per-model facts under a provider's `models:` map."""
+
+    context: Annotated[int, Field(gt=0)] | None = None
+    limits: LimitsModel | None = None
+    price: PriceModel | None = None
+    free: bool | None = None
+
+
+class BudgetModel(_Strict):
+    monthly_usd: Annotated[float, Field(gt=0)] | None = None
+    daily_usd: Annotated[float, Field(gt=0)] | None = None
+    warning: Annotated[float, Field(gt=0, le=1)] = 0.75
+    critical: Annotated[float, Field(gt=0, le=1)] = 0.90
+    data_dir: str | None = None
+
+
+class QueueModel(_Strict):
+    """Wait for rate-limit capacity instead of failing, when every target is limited."""
+
+    enabled: bool = True
+    max_wait: Duration = 30.0
+    size: Annotated[int, Field(ge=0)] = 1000
+
+
 class SuperviseModel(_Strict):
     """A local upstream the gateway starts and restarts (e.g. a LiteLLM proxy)."""
 
@@ -142,6 +183,7 @@ class ProviderModel(_Strict):
     max_connections: Annotated[int, Field(ge=1)] = 100
     policy: PolicyModel | None = None
     supervise: SuperviseModel | None = None
+    models: dict[str, ModelSettingsModel] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -173,6 +215,9 @@ class TargetModel(PolicyModel):
     model: str
     context: Annotated[int, Field(gt=0)] | None = None
     priority: int | None = None
+    limits: LimitsModel | None = None
+    price: PriceModel | None = None
+    free: bool | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -8,8 +8,9 @@ import provider_fallback.config as config
 def test_exports():
     assert config.__all__ == sorted(config.__all__)
     assert set(config.__all__) == {
-        "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy", "ProviderSpec",
-        "ServerSettings", "SupervisorSpec", "Target", "check_bind",
+        "BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
+        "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
+        "SupervisorSpec", "Target", "check_bind",
         "config_from_dict", "describe", "load_config", "parse_duration_value", "parse_size",
     }
     for name in config.__all__:
