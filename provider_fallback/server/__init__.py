@@ -2,10 +2,7 @@
 
 from ._app import GatewayApp
 from ._inloop import running_gateway
-from ._serve import build_app, run, uvicorn_config
+from ._serve import build_app, uvicorn_config
+from ._thread import GatewayThread
 
-__all__ = ["GatewayApp", "build_app", "run", "running_gateway", "uvicorn_config"]
-
-from ._thread import GatewayThread  # noqa: E402
-
-__all__ += ["GatewayThread"]
+__all__ = ["GatewayApp", "GatewayThread", "build_app", "running_gateway", "uvicorn_config"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 from typing import Any
 
 import uvicorn
@@ -12,7 +11,7 @@ from ..config import Config
 from ..routing import Router
 from ._app import GatewayApp
 
-__all__ = ["build_app", "run", "uvicorn_config"]
+__all__ = ["build_app", "uvicorn_config"]
 
 
 def build_app(config: Config, *, router: Router | None = None) -> GatewayApp:
@@ -26,13 +25,3 @@ def uvicorn_config(app: Any, host: str, port: int, *, log_level: str = "info",
     return uvicorn.Config(app, host=host, port=port, loop=loop, http=http, lifespan="on",
                           access_log=False, log_level=log_level.lower(), server_header=False,
                           date_header=False, workers=workers, timeout_keep_alive=30)
-
-
-def run(config: Config, *, host: str | None = None, port: int | None = None,
-        log_level: str = "info") -> None:
-    """Serve until interrupted (Ctrl-C works on Windows, macOS and Linux)."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(config)
-    server = uvicorn.Server(uvicorn_config(app, host or config.server.host,
-                                           port or config.server.port, log_level=log_level))
-    server.run()

@@ -1,4 +1,4 @@
-"""Run the gateway on a background thread with its own loop (demo, tests, benchmark)."""
+"""Run the gateway on a background thread with its own loop (sync tests, scripts)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import socket
 import threading
 from typing import Any
 
-import uvicorn
-
 from ..config import Config
 from ..routing import Router
 from ._app import GatewayApp
-from ._serve import uvicorn_config
+from ._inloop import running_gateway
 
 __all__ = ["GatewayThread"]
 
@@ -22,27 +20,21 @@ class GatewayThread:
 
     def __init__(self, config: Config, *, host: str = "127.0.0.1", port: int = 0,
                  log_level: str = "warning", **router_kwargs: Any) -> None:
-        self.config = config
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        self._router_kwargs = router_kwargs
-        self._log_level = log_level
+        self._config = config
+        self._kwargs = {"log_level": log_level, **router_kwargs}
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self.app: GatewayApp | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+        self._stop: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        self.app: GatewayApp | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
 
     @property
     def url(self) -> str:
-        return self.base_url + "/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def router(self) -> Router:
@@ -58,28 +50,23 @@ class GatewayThread:
 
     async def _serve(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.app = GatewayApp(Router(self.config, **self._router_kwargs))
-        cfg = uvicorn_config(self.app, self.host, self.port, log_level=self._log_level)
-        cfg.loop = "none"
-        self._server = server = uvicorn.Server(cfg)
-        task = asyncio.create_task(server.serve(sockets=[self._sock]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.005)
-        self._ready.set()
-        await task
+        self._stop = asyncio.Event()
+        async with running_gateway(self._config, sock=self._sock, **self._kwargs) as app:
+            self.app = app
+            self._ready.set()
+            await self._stop.wait()
 
     def start(self) -> GatewayThread:
         self._thread.start()
-        self._ready.wait(10)
+        self._ready.wait(15)
         if self._error is not None:
             raise self._error
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
-        self._sock.close()
 
     def __enter__(self) -> GatewayThread:
         return self.start()
