@@ -35,16 +35,17 @@ def _demo_config(groq: SimProvider, litellm: SimProvider, openrouter: SimProvide
 
 
 def _skipped(status: dict[str, Any], answered: str) -> str:
+    """Why targets other than the one that answered are being skipped (open circuits)."""
     parts = []
     for name, prov in status["providers"].items():
-        if prov["cooldown"]:
-            cd = prov["cooldown"]
-            parts.append(f"{name} cooling down ({cd['code']}, {cd['remaining_s']:.0f}s)")
+        c = prov["circuit"]
+        if c["state"] != "closed":
+            parts.append(f"{name} circuit {c['state']} ({c.get('code')}, {c.get('remaining_s', 0):.0f}s)")
             continue
         for key, t in prov["targets"].items():
-            if t["cooldown"] and key != answered:
-                cd = t["cooldown"]
-                parts.append(f"{key} cooling down ({cd['code']}, {cd['remaining_s']:.0f}s)")
+            c = t["circuit"]
+            if c["state"] != "closed" and key != answered:
+                parts.append(f"{key} circuit {c['state']} ({c.get('code')}, {c.get('remaining_s', 0):.0f}s)")
     return "; ".join(parts)
 
 
