@@ -1,9 +1,10 @@
 """Gateway benchmark: the gateway vs. calling the simulated upstream directly, same run.
 
-    python bench/bench_gateway.py [--duration 5] [--connections 32]
+    python bench/bench_gateway.py [--duration 5] [--connections 32] [--rounds 3]
 
 Processes: simulated upstream(s) and the load generator on core 1, the gateway (one
-worker) pinned to core 0 where the OS allows. Reports, per scenario, throughput at
+worker) pinned to core 0 where the OS allows. Scenarios run interleaved for --rounds rounds
+and medians are reported. Reports, per scenario, throughput at
 N connections and p50 latency at 1 connection; "added" is the gateway's p50 minus the
 direct p50 measured in the same run. Uses wrk when installed, else bench/loadgen.py.
 """
@@ -142,10 +143,21 @@ def scenario(name: str, url: str, connections: int, duration: float) -> dict:
     return row
 
 
+def median_row(name: str, rows: list[dict]) -> dict:
+    def med(key: str) -> float:
+        values = sorted(r[key] for r in rows)
+        return values[len(values) // 2]
+
+    return {"scenario": name, "rps": med("rps"), "p50_ms_c1": med("p50_ms_c1"),
+            "p99_ms_c1": med("p99_ms_c1"), "p50_ms_cN": med("p50_ms_cN"),
+            "errors": sum(r["errors"] for r in rows), "rounds": len(rows)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     procs: list[subprocess.Popen] = []
@@ -158,11 +170,14 @@ def main() -> None:
         write_config(tmp / "dead.yaml", up, backup, dead)  # nothing listens on `dead`
         procs.append(start_gateway(str(tmp / "healthy.yaml"), gw))
         procs.append(start_gateway(str(tmp / "dead.yaml"), gw_dead))
-        rows = [
-            scenario("direct upstream", f"http://127.0.0.1:{up}/v1/chat/completions", a.connections, a.duration),
-            scenario("gateway, 2-target chain", f"http://127.0.0.1:{gw}/v1/chat/completions", a.connections, a.duration),
-            scenario("gateway, primary refusing connections", f"http://127.0.0.1:{gw_dead}/v1/chat/completions", a.connections, a.duration),
-        ]
+        targets = [("direct upstream", up), ("gateway, 2-target chain", gw),
+                   ("gateway, primary refusing connections", gw_dead)]
+        runs: dict[str, list[dict]] = {name: [] for name, _ in targets}
+        for _ in range(a.rounds):  # interleaved, so machine noise hits every scenario alike
+            for name, port in targets:
+                runs[name].append(scenario(name, f"http://127.0.0.1:{port}/v1/chat/completions",
+                                           a.connections, a.duration))
+        rows = [median_row(name, runs[name]) for name, _ in targets]
     finally:
         for p in procs:
             p.terminate()
