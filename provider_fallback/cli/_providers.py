@@ -144,3 +144,18 @@ def unforce(ctx: typer.Context) -> None:
     """Undo `force`."""
     call(ctx.obj["base"], "POST", "/admin/providers/unforce", ctx.obj["key_env"])
     console.print("unforced: normal routing")
+
+
+@providers_app.command()
+def probe(ctx: typer.Context, name: str,
+          tier: Annotated[str, typer.Option(help="quick, full or validate")] = "quick") -> None:
+    """Run one health probe of a provider now and show the result."""
+    res = call(ctx.obj["base"], "POST", f"/admin/providers/{name}/probe", ctx.obj["key_env"],
+               {"tier": tier})
+    r = res.get("probe", {})
+    if r.get("skipped"):
+        console.print(f"{name}: {tier} probe skipped: {r['skipped']}")
+    elif r.get("ok"):
+        console.print(f"{name}: {tier} probe ok in {r.get('ms') or 0:.1f} ms")
+    else:
+        console.print(f"{name}: {tier} probe failed: {r.get('code')} {r.get('detail', '')}".rstrip())

@@ -65,10 +65,8 @@ class Router:
     async def start(self) -> None:
         """Start background work: the active health monitor (probes, supervised upstreams)."""
         if self._want_monitor and self.monitor is None:
-            try:
-                from ..health._monitor import HealthMonitor
-            except ImportError:  # pragma: no cover - probes not built in this checkout
-                return
+            from ..health._monitor import HealthMonitor
+
             self.monitor = HealthMonitor(self.config, self.health, events=self.events)
             await self.monitor.start()
 
@@ -120,7 +118,7 @@ class Router:
                 }
             view["targets"] = targets
             if self.monitor is not None:
-                sup = self.monitor.supervisor_status(name) if hasattr(self.monitor, "supervisor_status") else None
+                sup = self.monitor.supervisor_status(name)
                 if sup:
                     view["supervised"] = sup
             providers[name] = view

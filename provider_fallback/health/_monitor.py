@@ -1,0 +1,163 @@
+"""The active health monitor: background probes per provider, and supervised upstreams.
+
+One task per provider runs its tiers in turn, so there is never more than one probe in
+flight per provider (an admin `probe_now` waits for the same lock). Results go to the
+HealthTracker, which closes open circuits early when a probe proves recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from ..config import Config, ProviderSpec
+from ..providers import proxy_for
+from ..telemetry import EventBus
+from ._probes import TIERS, ProbeResult, probe
+from ._supervisor import Supervisor
+from ._tracker import HealthTracker
+
+__all__ = ["HealthMonitor"]
+
+log = logging.getLogger("provider_fallback.health")
+
+
+class HealthMonitor:
+    def __init__(self, config: Config, tracker: HealthTracker, *, events: EventBus,
+                 clock: Callable[[], float] = time.monotonic,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.config = config
+        self.tracker = tracker
+        self.events = events
+        self._clock = clock
+        self._rand = rand
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._locks = {name: asyncio.Lock() for name in config.providers}
+        self._last: dict[str, dict[str, ProbeResult]] = {name: {} for name in config.providers}
+        self._proxies = {name: proxy_for(p.base_url) for name, p in config.providers.items()}
+        self.supervisors = {name: Supervisor(name, p.supervise, events, clock=clock)
+                            for name, p in config.providers.items() if p.supervise is not None}
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2 * len(self.config.providers) + 2,
+                                           force_close=True),
+            timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
+        for sup in self.supervisors.values():
+            await sup.start()
+        for name, provider in self.config.providers.items():
+            if not provider.probe:
+                for tier in TIERS:
+                    self.tracker.probe_skipped(name, tier, "probe: false in config")
+                continue
+            self._tasks.append(asyncio.create_task(self._loop(provider), name=f"probe:{name}"))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sup in self.supervisors.values():
+            await sup.stop()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- scheduling -------------------------------------------------------------------
+    def _interval(self, tier: str) -> float:
+        h = self.config.health
+        return {"quick": h.quick_interval, "full": h.full_interval,
+                "validate": h.validate_interval}[tier]
+
+    def _timeout(self, tier: str) -> float:
+        h = self.config.health
+        return {"quick": h.quick_timeout, "full": h.full_timeout,
+                "validate": h.validate_timeout}[tier]
+
+    def skip_reason(self, provider: ProviderSpec, tier: str) -> str | None:
+        """Why `tier` does not run against `provider`, or None if it does."""
+        if not provider.probe:
+            return "probe: false in config"
+        if tier != "quick" and provider.api_key is None:
+            return "no API key configured"
+        if tier == "validate":
+            if not provider.validate_calls:
+                return "off: validate_calls is false (a 1-token completion costs money)"
+            if self._validate_model(provider) is None:
+                return "no model of this provider is used by any chain"
+        return None
+
+    def _validate_model(self, provider: ProviderSpec) -> str | None:
+        targets = self.tracker.targets_of(provider.name)
+        return targets[0].model if targets else None
+
+    async def _loop(self, provider: ProviderSpec) -> None:
+        name = provider.name
+        now = self._clock()
+        due: dict[str, float] = {}
+        for tier in TIERS:
+            reason = self.skip_reason(provider, tier)
+            if reason is not None:
+                self.tracker.probe_skipped(name, tier, reason)
+            else:
+                # quick ping at once; the slower tiers spread out so providers don't sync up
+                due[tier] = now if tier == "quick" else now + self._rand() * min(
+                    self._interval(tier), 5.0)
+        if not due:
+            return
+        while True:
+            tier = min(due, key=due.__getitem__)
+            wait = due[tier] - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                await self.probe_now(name, tier)
+            except Exception:  # a probe bug must never stop the monitor
+                log.exception("probe %s/%s failed unexpectedly", name, tier)
+            due[tier] = self._clock() + self._interval(tier)
+
+    # -- probing ----------------------------------------------------------------------
+    async def probe_now(self, name: str, tier: str = "quick") -> ProbeResult | dict[str, Any]:
+        """Probe `name` now (waits for a probe already in flight); returns the result."""
+        provider = self.config.providers[name]
+        if tier not in TIERS:
+            return {"skipped": f"unknown tier '{tier}'; use one of {', '.join(TIERS)}"}
+        reason = self.skip_reason(provider, tier)
+        if reason is not None:
+            self.tracker.probe_skipped(name, tier, reason)
+            return {"tier": tier, "skipped": reason}
+        if self._session is None:
+            return {"tier": tier, "skipped": "monitor not running"}
+        async with self._locks[name]:
+            result = await probe(self._session, provider, tier, timeout=self._timeout(tier),
+                                 proxy=self._proxies[name],
+                                 model=self._validate_model(provider))
+        self._last[name][tier] = result
+        self.tracker.on_probe(name, tier, ok=result.ok, code=result.code, ms=result.ms,
+                              models=result.models, detail=result.detail)
+        if not result.ok:
+            log.info("probe %s %s failed: %s %s", tier, name, result.code, result.detail)
+        sup = self.supervisors.get(name)
+        if sup is not None and tier == "quick":
+            sup.observe_probe(result.ok, result.code)
+        return result
+
+    def last(self, name: str) -> dict[str, ProbeResult]:
+        return dict(self._last.get(name, {}))
+
+    def supervisor_status(self, name: str) -> dict[str, Any] | None:
+        sup = self.supervisors.get(name)
+        return None if sup is None else sup.status()

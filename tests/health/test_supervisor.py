@@ -1,0 +1,53 @@
+"""A supervised local upstream: a real `provider-fallback sim` process the gateway manages."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from gateway_harness import CHAT, eventually
+
+from provider_fallback import Router, config_from_dict
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_gateway_starts_restarts_and_caps_restarts_of_a_local_upstream(tmp_path):
+    port = _free_port()
+    cfg = config_from_dict({
+        "providers": [{"name": "local", "base_url": f"http://127.0.0.1:{port}/v1",
+                       "supervise": {"command": [sys.executable, "-m", "provider_fallback", "sim",
+                                                 "--port", str(port), "--model", "m"],
+                                     "cwd": str(tmp_path), "startup_grace": 0.5,
+                                     "max_restarts_per_hour": 1}}],
+        "models": {"chat": ["local/m"]},
+        "health": {"quick_interval": 0.2, "quick_timeout": 1},
+        "policy": {"timeout": 5, "connect_timeout": 1},
+    }, environ={})
+    async with Router(cfg) as router:
+        sup = router.monitor.supervisors["local"]
+
+        async def answers() -> bool:
+            try:
+                return (await router.chat(model="chat", **CHAT)).provider == "local"
+            except Exception:
+                return False
+
+        await eventually(answers, timeout=20)
+        first_pid = sup.status()["pid"]
+        assert router.status()["providers"]["local"]["supervised"]["running"] is True
+
+        sup._proc.kill()                        # the upstream dies
+        await eventually(lambda: router.events.count("UPSTREAM_RESTARTED") == 1, timeout=10)
+        await eventually(answers, timeout=20)
+        assert sup.status()["pid"] != first_pid
+        assert "exited" in sup.status()["last_reason"]
+
+        sup._proc.kill()                        # and again: over the hourly cap
+        await eventually(lambda: router.events.count("UPSTREAM_RESTART_FAILED") == 1, timeout=10)
+        assert "already restarted" in sup.status()["last_reason"]
+    assert sup.status()["running"] is False     # stopped with the gateway
