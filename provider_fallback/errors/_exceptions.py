@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,7 @@ class InvalidRequestError(ProviderFallbackError):
 class UpstreamError(ProviderFallbackError):
     """One attempt against one target failed; `failure` says how, in registry terms."""
 
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, headers: Mapping[str, str] | None = None) -> None:
         spec = failure.spec
         msg = failure.message or spec.summary
         where = f"{failure.provider}/{failure.model}" if failure.provider else ""
@@ -122,6 +122,8 @@ class UpstreamError(ProviderFallbackError):
                          resolution=spec.resolution, http_status=spec.http_status)
         self.failure = failure
         self.error_type = _error_type(spec.http_status)
+        # the upstream's response headers, when it answered (rate-limit ledgers learn from them)
+        self.headers = headers
 
 
 class StreamInterruptedError(UpstreamError):

@@ -105,7 +105,8 @@ class UpstreamClient:
         finally:
             resp.release()
         raise UpstreamError(classify_response(resp.status, resp.headers, body,
-                                              provider=target.provider.name, model=target.model))
+                                              provider=target.provider.name, model=target.model),
+                            headers=resp.headers)
 
     async def aclose(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
