@@ -21,6 +21,7 @@ class Completion:
     model: str
     attempts: tuple[Attempt, ...]
     _body: dict[str, Any] | None = None
+    request_id: str = ""
 
     @property
     def body(self) -> dict[str, Any]:
@@ -60,19 +61,31 @@ class StreamingCompletion:
         self._rest = rest
         self._on_failure = on_failure
         self._close = close
+        self.usage: dict[str, Any] | None = None   # from a chunk carrying usage, if any
+        self.failure: Failure | None = None       # set if the stream broke after content
+        # called once when the stream ends (completed, broken or abandoned)
+        self.on_end: Callable[[StreamingCompletion], None] | None = None
+        self.completed = False
+        self.request_id = ""
 
     async def raw_chunks(self) -> AsyncIterator[bytes]:
         try:
             for chunk in self._buffered:
+                if b'"usage"' in chunk:
+                    self._take_usage(chunk)
                 yield chunk
             self._buffered = []
             if self._rest is not None:
                 try:
                     async for chunk in self._rest:
+                        if b'"usage"' in chunk:   # cheap test before parsing
+                            self._take_usage(chunk)
                         yield chunk
                 except UpstreamError as exc:
+                    self.failure = exc.failure
                     self._on_failure(exc.failure)
                     raise StreamInterruptedError(exc.failure) from None
+            self.completed = True
         finally:
             await self.aclose()
 
@@ -80,8 +93,25 @@ class StreamingCompletion:
         async for chunk in self.raw_chunks():
             yield _json.loads(chunk)
 
+    def _take_usage(self, chunk: bytes) -> None:
+        try:
+            body = _json.loads(chunk)
+        except _json.JSONDecodeError:
+            return
+        if not isinstance(body, dict):
+            return
+        usage = body.get("usage")
+        groq = body.get("x_groq")
+        if not isinstance(usage, dict) and isinstance(groq, dict):
+            usage = groq.get("usage")   # Groq puts it here
+        if isinstance(usage, dict):
+            self.usage = usage
+
     async def aclose(self) -> None:
         rest, self._rest = self._rest, None
         if rest is not None and hasattr(rest, "aclose"):
             await rest.aclose()
         await self._close()
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            on_end(self)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +20,7 @@ from ..errors import (
     Attempt,
     Failure,
     InvalidRequestError,
+    ProviderFallbackError,
     UpstreamError,
     classify_exception,
     classify_response,
@@ -26,7 +29,7 @@ from ..errors import (
 from ..health._tracker import HealthTracker
 from ..providers import UpstreamClient
 from ..state import MemoryState, RoutingState
-from ..telemetry import EventBus
+from ..telemetry import EventBus, RequestListeners, RequestRecord
 from ._policy import decide
 from ._result import Completion, StreamingCompletion
 from ._stream import validated_chunks
@@ -35,6 +38,13 @@ __all__ = ["Router"]
 
 CHAT_PATH = "/chat/completions"
 EMBEDDINGS_PATH = "/embeddings"
+
+_ids = itertools.count(1)
+_ID_PREFIX = f"pf-{os.getpid():x}-{int(time.time()):x}-"
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):x}"
 
 
 class Router:
@@ -61,6 +71,8 @@ class Router:
         self._client = UpstreamClient(config.providers)
         self._want_monitor = config.health.enabled if monitor is None else monitor
         self.monitor: Any = None
+        self.requests = RequestListeners()   # called with a RequestRecord as each request ends
+        self.inflight = 0
 
     async def start(self) -> None:
         """Start background work: the active health monitor (probes, supervised upstreams)."""
@@ -139,18 +151,64 @@ class Router:
         await self.aclose()
 
     # -- the one request path -------------------------------------------------------
-    async def request(self, path: str, body: dict[str, Any]) -> Completion | StreamingCompletion:
+    async def request(self, path: str, body: dict[str, Any], *,
+                      request_id: str | None = None) -> Completion | StreamingCompletion:
         """Route an OpenAI-format request body (already parsed) to `path` along its chain."""
         model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequestError("'model' is required and must be a string", code="invalid_request")
-        chain = self.config.resolve(model)
-        if chain is None:
-            raise InvalidRequestError(
-                f"model '{model}' is not configured; known models: {', '.join(self.config.aliases)}",
-                code="model_not_found", http_status=404)
         stream = bool(body.get("stream"))
-        return await self._run_chain(chain, path, body, stream)
+        rec = RequestRecord(request_id or new_request_id(), model if isinstance(model, str) else "",
+                            "embeddings" if path == EMBEDDINGS_PATH else "chat", stream, time.time())
+        t0 = self._clock()
+        self.inflight += 1
+        try:
+            if not isinstance(model, str) or not model:
+                raise InvalidRequestError("'model' is required and must be a string",
+                                          code="invalid_request")
+            chain = self.config.resolve(model)
+            if chain is None:
+                raise InvalidRequestError(
+                    f"model '{model}' is not configured; known models: "
+                    f"{', '.join(self.config.aliases)}", code="model_not_found", http_status=404)
+            result = await self._run_chain(chain, path, body, stream)
+        except ProviderFallbackError as exc:
+            rec.outcome, rec.http_status = exc.code, exc.http_status
+            rec.attempts = tuple(getattr(exc, "attempts", ()) or ())
+            self._finish(rec, t0)
+            raise
+        except BaseException:
+            self.inflight -= 1
+            raise
+        rec.provider, rec.model, rec.attempts = result.provider, result.model, result.attempts
+        if isinstance(result, Completion):
+            self._take_usage(rec, result.usage)
+            self._finish(rec, t0)
+        else:
+            rec.ttft_ms = (self._clock() - t0) * 1000
+
+            def on_end(s: StreamingCompletion) -> None:
+                if s.failure is not None:
+                    rec.outcome, rec.http_status = s.failure.code, 200
+                elif not s.completed:
+                    rec.outcome = "client_disconnected"
+                self._take_usage(rec, s.usage)
+                self._finish(rec, t0)
+            result.on_end = on_end
+        result.request_id = rec.request_id
+        return result
+
+    @staticmethod
+    def _take_usage(rec: RequestRecord, usage: dict[str, Any] | None) -> None:
+        if usage:
+            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            rec.prompt_tokens = p if isinstance(p, int) else None
+            rec.completion_tokens = c if isinstance(c, int) else None
+
+    def _finish(self, rec: RequestRecord, t0: float) -> None:
+        self.inflight -= 1
+        rec.latency_ms = (self._clock() - t0) * 1000
+        rec.upstream_ms = sum(a.ms for a in rec.attempts)
+        if self.requests:
+            self.requests.emit(rec)
 
     async def _run_chain(self, chain: Chain, path: str, body: dict[str, Any],
                          stream: bool) -> Completion | StreamingCompletion:

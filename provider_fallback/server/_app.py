@@ -36,7 +36,8 @@ def _route_headers(result: Completion | StreamingCompletion) -> list[tuple[bytes
     return [(b"x-provider-fallback-provider", result.provider.encode()),
             (b"x-provider-fallback-model", result.model.encode("utf-8", "replace")),
             (b"x-provider-fallback-attempts", str(len(result.attempts)).encode()),
-            (b"x-provider-fallback-route", route.encode("utf-8", "replace")[:1024])]
+            (b"x-provider-fallback-route", route.encode("utf-8", "replace")[:1024]),
+            (b"x-request-id", result.request_id.encode())]
 
 
 class GatewayApp:
