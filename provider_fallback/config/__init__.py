@@ -10,11 +10,15 @@ from ._describe import describe
 from ._durations import parse_duration_value, parse_size
 from ._load import config_from_dict, load_config
 from ._model import (
+    AlertSettings,
+    AlertSink,
     BudgetSettings,
     Chain,
     CircuitSettings,
     Config,
     HealthSettings,
+    LoggingSettings,
+    MetricsSettings,
     Policy,
     Pricing,
     ProviderSpec,
@@ -23,14 +27,19 @@ from ._model import (
     ServerSettings,
     SupervisorSpec,
     Target,
+    TelemetrySettings,
 )
 
 __all__ = [
+    "AlertSettings",
+    "AlertSink",
     "BudgetSettings",
     "Chain",
     "CircuitSettings",
     "Config",
     "HealthSettings",
+    "LoggingSettings",
+    "MetricsSettings",
     "Policy",
     "Pricing",
     "ProviderSpec",
@@ -39,6 +48,7 @@ __all__ = [
     "ServerSettings",
     "SupervisorSpec",
     "Target",
+    "TelemetrySettings",
     "check_bind",
     "config_from_dict",
     "describe",

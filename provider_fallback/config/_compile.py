@@ -17,11 +17,15 @@ from ..errors._registry import REGISTRY
 from ._bind import MASTER_KEY_FIX, bind_problem
 from ._env import is_sensitive_header
 from ._model import (
+    AlertSettings,
+    AlertSink,
     BudgetSettings,
     Chain,
     CircuitSettings,
     Config,
     HealthSettings,
+    LoggingSettings,
+    MetricsSettings,
     Policy,
     Pricing,
     ProviderSpec,
@@ -30,17 +34,22 @@ from ._model import (
     ServerSettings,
     SupervisorSpec,
     Target,
+    TelemetrySettings,
 )
 from ._problems import Problem, did_you_mean
 from ._schema import (
+    AlertsModel,
     BudgetModel,
     CircuitModel,
     HealthModel,
+    LoggingModel,
+    MetricsModel,
     PolicyModel,
     ProviderModel,
     QueueModel,
     ServerModel,
     TargetModel,
+    TelemetryModel,
 )
 
 __all__ = ["Parsed", "compile_config", "merge_policy"]
@@ -58,6 +67,10 @@ class Parsed:
     circuit: CircuitModel = field(default_factory=CircuitModel)
     budget: BudgetModel = field(default_factory=BudgetModel)
     queue: QueueModel = field(default_factory=QueueModel)
+    telemetry: TelemetryModel = field(default_factory=TelemetryModel)
+    metrics: MetricsModel = field(default_factory=MetricsModel)
+    alerts: AlertsModel = field(default_factory=AlertsModel)
+    logging: LoggingModel = field(default_factory=LoggingModel)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -92,7 +105,19 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   health=HealthSettings(**parsed.health.model_dump()),
                   circuit=CircuitSettings(**parsed.circuit.model_dump()),
                   budget=BudgetSettings(**parsed.budget.model_dump()),
-                  queue=QueueSettings(**parsed.queue.model_dump())), []
+                  queue=QueueSettings(**parsed.queue.model_dump()),
+                  telemetry=TelemetrySettings(**parsed.telemetry.model_dump()),
+                  metrics=MetricsSettings(**parsed.metrics.model_dump()),
+                  alerts=_alerts(parsed.alerts),
+                  logging=LoggingSettings(**parsed.logging.model_dump())), []
+
+
+def _alerts(model: AlertsModel) -> AlertSettings:
+    sinks = tuple(AlertSink(Secret(w.url), w.format, None if w.alerts is None else frozenset(w.alerts))
+                  for w in model.webhooks)
+    return AlertSettings(webhooks=sinks, provider_down_after=model.provider_down_after,
+                         high_fallback_rate=model.high_fallback_rate,
+                         repeat_after=model.repeat_after, max_per_minute=model.max_per_minute)
 
 
 def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:

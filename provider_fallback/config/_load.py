@@ -18,14 +18,18 @@ from ._model import Config
 from ._problems import Problem, did_you_mean, raise_problems
 from ._schema import (
     TOP_LEVEL_KEYS,
+    AlertsModel,
     BudgetModel,
     CircuitModel,
     HealthModel,
+    LoggingModel,
+    MetricsModel,
     PolicyModel,
     ProviderModel,
     QueueModel,
     ServerModel,
     TargetModel,
+    TelemetryModel,
     validate,
 )
 
@@ -151,7 +155,9 @@ def _parse(raw: Mapping[Any, Any], resolver: EnvResolver, parsed: Parsed) -> lis
     parsed.policy = policy or parsed.policy
 
     for section, schema in (("health", HealthModel), ("circuit", CircuitModel),
-                            ("budget", BudgetModel), ("queue", QueueModel)):
+                            ("budget", BudgetModel), ("queue", QueueModel),
+                            ("telemetry", TelemetryModel), ("metrics", MetricsModel),
+                            ("alerts", AlertsModel), ("logging", LoggingModel)):
         value, errs = validate(schema, resolver.resolve(raw.get(section) or {}, section), section,
                                sensitive=frozenset(resolver.sources))
         problems += _without_missing(errs, resolver)

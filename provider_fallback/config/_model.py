@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
+__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "LoggingSettings", "MetricsSettings",
+           "TelemetrySettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
            "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
            "SupervisorSpec", "Target"]
 
@@ -103,6 +104,44 @@ class QueueSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    log_dir: str | None = None
+    events_file_max: int = 10 * 1024 * 1024
+    events_file_backups: int = 5
+    retention_days: float = 30.0
+    request_log: bool = True
+    log_content: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    enabled: bool = True
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSink:
+    url: Secret = field(repr=False)     # webhook URLs are credentials
+    format: str = "generic"             # generic | slack | discord
+    alerts: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    webhooks: tuple[AlertSink, ...] = ()
+    provider_down_after: float = 60.0
+    high_fallback_rate: int = 20
+    repeat_after: float = 3600.0
+    max_per_minute: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    format: str = "console"
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
 class SupervisorSpec:
     command: tuple[str, ...]
     cwd: str | None = None
@@ -187,6 +226,10 @@ class Config:
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

@@ -43,7 +43,7 @@ Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "budget", "queue",
-                  "providers", "models")
+                  "telemetry", "metrics", "alerts", "logging", "providers", "models")
 
 
 class _Strict(BaseModel):
@@ -154,6 +154,41 @@ class QueueModel(_Strict):
     enabled: bool = True
     max_wait: Duration = 30.0
     size: Annotated[int, Field(ge=0)] = 1000
+
+
+class TelemetryModel(_Strict):
+    """Persistent events (JSONL + SQLite) and the request log."""
+
+    log_dir: str | None = None          # default: $FALLBACK_LOG_DIR, else <data dir>/logs
+    events_file_max: Size = 10 * 1024 * 1024
+    events_file_backups: Annotated[int, Field(ge=0)] = 5
+    retention_days: Annotated[float, Field(gt=0)] = 30.0
+    request_log: bool = True
+    log_content: bool = False
+
+
+class MetricsModel(_Strict):
+    enabled: bool = True
+    public: bool = False                # true: /metrics answers without the master key
+
+
+class AlertSinkModel(_Strict):
+    url: str
+    format: typing.Literal["generic", "slack", "discord"] = "generic"
+    alerts: list[str] | None = None     # default: every alert
+
+
+class AlertsModel(_Strict):
+    webhooks: list[AlertSinkModel] = Field(default_factory=list)
+    provider_down_after: Duration = 60.0
+    high_fallback_rate: Annotated[int, Field(ge=1)] = 20      # fallbacks per hour
+    repeat_after: Duration = 3600.0     # the same alert again only after this long
+    max_per_minute: Annotated[int, Field(ge=1)] = 10
+
+
+class LoggingModel(_Strict):
+    format: typing.Literal["console", "json"] = "console"
+    level: typing.Literal["debug", "info", "warning", "error"] = "info"
 
 
 class SuperviseModel(_Strict):

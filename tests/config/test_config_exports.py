@@ -8,6 +8,7 @@ import provider_fallback.config as config
 def test_exports():
     assert config.__all__ == sorted(config.__all__)
     assert set(config.__all__) == {
+        "AlertSettings", "AlertSink", "LoggingSettings", "MetricsSettings", "TelemetrySettings",
         "BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
         "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
         "SupervisorSpec", "Target", "check_bind",
