@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import _json
@@ -22,7 +23,9 @@ from ..routing import Completion, Router, StreamingCompletion
 from ._admin import AdminAPI
 from ._http import Receive, Scope, Send, error_response, header, read_body, send_json
 
-__all__ = ["GatewayApp"]
+__all__ = ["GatewayApp", "Handler"]
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("provider_fallback.server")
 
@@ -63,6 +66,18 @@ class GatewayApp:
         }
         self._public = {"/health"}
         self._admin = AdminAPI(router)
+        # extensions (metrics, dashboard, persistence): started/stopped with the gateway
+        self.on_startup: list[Callable[[], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        from ._wiring import install_extensions
+
+        install_extensions(self)
+
+    def add_route(self, method: str, path: str, handler: Handler, *, public: bool = False) -> None:
+        """Serve `handler(scope, receive, send)` at `path`; `public` skips the master key."""
+        self._routes[(method, path)] = handler
+        if public:
+            self._public.add(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -77,11 +92,18 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.router.start()
+                    for hook in self.on_startup:
+                        await hook()
                 except Exception as exc:  # reported to the server, which refuses to start
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for hook in reversed(self.on_shutdown):
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("shutdown hook failed")
                 await self.router.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

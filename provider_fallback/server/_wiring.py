@@ -1,0 +1,18 @@
+"""Where optional gateway extensions plug in: each adds routes and startup/shutdown hooks.
+
+Each capability package exposes `install(app)`; this list is the one place they are wired.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._app import GatewayApp
+
+__all__ = ["install_extensions"]
+
+
+def install_extensions(app: GatewayApp) -> None:
+    """Called once from GatewayApp.__init__."""
+    return None
