@@ -1,0 +1,98 @@
+"""What a response says about rate limits, and which window (rpm/rpd/tpm/tpd) it describes."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..config import RateLimits
+from ..errors._headers import lower_headers, ratelimit_reset_seconds, retry_after_seconds
+
+__all__ = ["Advertised", "RateLimitHeaders", "read_ratelimit_headers", "window_for"]
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_WINDOWS: dict[str, tuple[str, str]] = {"requests": ("rpm", "rpd"), "tokens": ("tpm", "tpd")}
+
+
+@dataclass(frozen=True, slots=True)
+class Advertised:
+    """One window as a response describes it; any field may be unknown (None)."""
+
+    limit: int | None
+    remaining: int | None
+    reset_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHeaders:
+    """The rate-limit headers of one response."""
+
+    requests: Advertised | None = None
+    tokens: Advertised | None = None
+    retry_after: float | None = None
+
+
+def read_ratelimit_headers(headers: Mapping[str, str] | None,
+                           wall: float | None = None) -> RateLimitHeaders:
+    """Parse Groq/OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, OpenRouter
+    `x-ratelimit-{limit,remaining,reset}` (reset in Unix ms; counts requests), `retry-after`
+    and `retry-after-ms`. `wall` is the current Unix time, for absolute resets and dates.
+    """
+    h = lower_headers(headers)
+    if not h:
+        return RateLimitHeaders()
+    requests = _advertised(h, "requests", wall)
+    if requests is None:  # OpenRouter's unsuffixed headers count requests
+        requests = _advertised(h, None, wall)
+    tokens = _advertised(h, "tokens", wall)
+    return RateLimitHeaders(requests, tokens, retry_after_seconds(h, now=wall))
+
+
+def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:
+    suffix = f"-{unit}" if unit else ""
+    limit = _count(h.get(f"x-ratelimit-limit{suffix}"))
+    remaining = _count(h.get(f"x-ratelimit-remaining{suffix}"))
+    reset_name = f"x-ratelimit-reset{suffix}"
+    reset = None
+    if reset_name in h:
+        # only this window's own header: the shared function would borrow another's
+        reset = ratelimit_reset_seconds({reset_name: h[reset_name]}, unit, now=wall)
+    if limit is None and remaining is None:
+        return None
+    if limit is not None and remaining is not None:
+        remaining = min(remaining, limit)
+    return Advertised(limit, remaining, reset)
+
+
+def _count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not _NUMBER.fullmatch(value):
+        return None
+    return math.floor(float(value))  # floor: never read more capacity than advertised
+
+
+def window_for(unit: str, seen: Advertised, known: RateLimits | None = None,
+               convention: Mapping[str, str] | None = None) -> str:
+    """The window ("rpm", "rpd", "tpm" or "tpd") that `seen` ("requests" or "tokens") describes.
+
+    In order: the advertised limit equals exactly one known limit of that unit; the host's
+    convention (Groq: requests -> rpd, tokens -> tpm); a reset more than 60 s away means a
+    daily window; the known limit nearest to the advertised one; else per minute (OpenAI).
+    """
+    minute, day = _WINDOWS[unit]
+    per_minute = getattr(known, minute, None) if known else None
+    per_day = getattr(known, day, None) if known else None
+    if seen.limit is not None and (seen.limit == per_minute) != (seen.limit == per_day):
+        return minute if seen.limit == per_minute else day
+    if convention and unit in convention:
+        return convention[unit]
+    if seen.reset_s is not None and seen.reset_s > 60.0:
+        return day
+    if seen.limit and per_minute and per_day:
+        near_minute = abs(math.log(seen.limit / per_minute))
+        return minute if near_minute <= abs(math.log(seen.limit / per_day)) else day
+    return minute
