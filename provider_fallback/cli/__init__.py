@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ._demo import demo
+from ._doctor import check, doctor
 from ._errors import errors
 from ._providers import providers_app
 from ._serve import serve, validate
@@ -21,6 +22,8 @@ app.command()(demo)
 app.command()(sim)
 app.command()(errors)
 app.add_typer(providers_app, name="providers")
+app.command()(doctor)
+app.command()(check)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import uvicorn
 from ..config import check_bind, describe, load_config
 from ..server import build_app, uvicorn_config
 from ._common import console, err_console, fail, friendly_errors
+from ._doctor import report_startup_problems
 
 __all__ = ["bind_socket", "serve", "validate"]
 
@@ -51,15 +52,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(config: ConfigOpt = Path("provider_config.yaml"),
           host: Annotated[str | None, typer.Option(help="Bind address (default: server.host)")] = None,
           port: Annotated[int | None, typer.Option(help="Port (default: server.port, 4100)")] = None,
-          log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info") -> None:
+          log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+          strict: Annotated[bool, typer.Option(help="Refuse to start on any startup problem")] = False) -> None:
     """Run the OpenAI-compatible gateway: point clients at http://HOST:PORT/v1."""
     with friendly_errors():
         cfg = load_config(config)
         bind_host = host or cfg.server.host
         bind_port = port if port is not None else cfg.server.port
         check_bind(bind_host, cfg.server.master_key)
-    for warning in cfg.warnings:
-        err_console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+    report_startup_problems(cfg, strict=strict)
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind_socket(bind_host, bind_port)

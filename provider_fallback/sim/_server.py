@@ -41,7 +41,8 @@ class SimProvider:
                  api_key: str | None = None, rpm: int | None = None, rpd: int | None = None,
                  tpm: int | None = None, latency: float = 0.0, chunk_count: int = 5,
                  chunk_delay: float = 0.0, reply: str = "Hello from {name}/{model}.",
-                 clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False) -> None:
+                 clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False,
+                 models_latency: float = 0.0) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -49,6 +50,7 @@ class SimProvider:
         self.flavor = flavor
         self.api_key = api_key
         self.latency = latency
+        self.models_latency = models_latency   # GET /models answers this late (slow-provider doctor test)
         self.chunk_count = max(1, chunk_count)
         self.chunk_delay = chunk_delay
         self.reply = reply
@@ -358,6 +360,8 @@ class SimProvider:
         return web.Response(body=_json.dumps(out), content_type=_JSON)
 
     async def _models(self, request: web.Request) -> web.Response:
+        if self.models_latency:
+            await asyncio.sleep(self.models_latency)
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, "", code="invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]

@@ -1,0 +1,269 @@
+"""Per-provider checks, in order: DNS, TCP, TLS, GET /models with the key, models listed,
+latency, the provider's clock; for a local LiteLLM proxy also its health endpoints.
+
+Each step stops the provider's checks on failure (a refused port makes the rest noise).
+Every failure is classified by the error registry, exactly as a request would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .. import _json
+from .._secret import Secret
+from ..config import ProviderSpec
+from ..errors import classify_exception, classify_response
+from ..providers import proxy_for
+from ._findings import Finding, Severity, mask_key
+
+__all__ = ["ProviderCheck", "check_provider", "is_litellm", "is_loopback"]
+
+_BODY_LIMIT = 512 * 1024
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+def is_loopback(host: str) -> bool:
+    return host.lower() in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
+
+
+def is_litellm(provider: ProviderSpec) -> bool:
+    """A LiteLLM proxy by name, by its health path, or on its usual local port 4000."""
+    parts = urlsplit(provider.base_url)
+    return ("litellm" in provider.name.lower() or "liveliness" in (provider.health_path or "")
+            or (is_loopback(parts.hostname or "") and parts.port == 4000))
+
+
+@dataclass
+class ProviderCheck:
+    """What one provider's checks found, plus facts the runner aggregates."""
+
+    provider: str
+    findings: list[Finding] = field(default_factory=list)
+    healthy: bool = False
+    ms: float | None = None
+    clock_skew: float | None = None      # provider Date minus local time, seconds
+
+    def add(self, severity: Severity, message: str, code: str | None = None,
+            *fix: str, **detail: Any) -> None:
+        self.findings.append(Finding("provider", self.provider, severity, message, code,
+                                     tuple(fix), detail))
+
+
+def _fail(check: ProviderCheck, exc: BaseException, step: str) -> None:
+    failure = classify_exception(exc, provider=check.provider, phase="connect")
+    check.add(Severity.ERROR, f"{step} failed: {failure.message}", failure.code)
+
+
+async def check_provider(provider: ProviderSpec, models: Sequence[str], *, timeout: float,
+                         slow_threshold: float, key_missing: str | None = None,
+                         now: Callable[[], float] = time.time) -> ProviderCheck:
+    """Run every step against one provider; never raises."""
+    check = ProviderCheck(provider.name)
+    parts = urlsplit(provider.base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = proxy_for(provider.base_url)
+    if proxy is None and not await _connect(check, host, port, parts.scheme == "https", timeout):
+        return check
+    if proxy is not None:
+        check.add(Severity.INFO, "reached through the HTTP(S)_PROXY environment variable; "
+                                 "DNS/TCP/TLS checked by the proxy, not here")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                     trust_env=False) as session:
+        await _models(check, session, provider, models, timeout=timeout, proxy=proxy,
+                      slow_threshold=slow_threshold, key_missing=key_missing, now=now)
+        if check.healthy and is_litellm(provider):
+            await _litellm(check, session, provider, timeout=timeout, proxy=proxy)
+    return check
+
+
+async def _connect(check: ProviderCheck, host: str, port: int, tls: bool, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        check.add(Severity.ERROR, f"DNS lookup of {host} got no answer within {timeout:g}s",
+                  "dns_temporary")
+        return False
+    except OSError as exc:
+        _fail(check, exc, f"DNS lookup of {host}")
+        return False
+    addresses = sorted({str(info[4][0]) for info in infos})
+    check.add(Severity.OK, f"DNS: {host} -> {', '.join(addresses[:3])}")
+    try:
+        async with asyncio.timeout(timeout):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        check.add(Severity.ERROR, f"TCP connect to {host}:{port} timed out after {timeout:g}s",
+                  "connect_timeout")
+        return False
+    except OSError as exc:
+        _fail(check, exc, f"TCP connect to {host}:{port}")
+        return False
+    try:
+        check.add(Severity.OK, f"TCP: {host}:{port} accepts connections")
+        if tls:
+            try:
+                async with asyncio.timeout(timeout):
+                    await writer.start_tls(ssl.create_default_context(), server_hostname=host)
+            except TimeoutError:
+                check.add(Severity.ERROR, f"TLS handshake with {host} timed out", "tls_error")
+                return False
+            except (OSError, ssl.SSLError) as exc:
+                _fail(check, exc, f"TLS handshake with {host}")
+                return False
+            check.add(Severity.OK, f"TLS: certificate for {host} verified")
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
+    return True
+
+
+def _headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    for name, value in provider.headers.items():
+        headers[name] = value.reveal() if isinstance(value, Secret) else value
+    if with_key and provider.api_key is not None:
+        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
+    return headers
+
+
+async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+               proxy: str | None, timeout: float) -> tuple[int, Any, bytes, float]:
+    started = time.perf_counter()
+    async with asyncio.timeout(timeout), session.get(url, headers=headers, proxy=proxy) as resp:
+        body = await resp.content.read(_BODY_LIMIT)
+        return resp.status, resp.headers, body, (time.perf_counter() - started) * 1000
+
+
+async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider: ProviderSpec,
+                  models: Sequence[str], *, timeout: float, proxy: str | None,
+                  slow_threshold: float, key_missing: str | None,
+                  now: Callable[[], float]) -> None:
+    url = provider.base_url + "/models"
+    with_key = key_missing is None
+    try:
+        status, headers, body, ms = await _get(session, url, _headers(provider, with_key),
+                                               proxy, timeout)
+    except TimeoutError:
+        check.add(Severity.ERROR, f"GET /models got no answer within {timeout:g}s",
+                  "timeout_total", "raise `timeout` for this provider if it is always this slow")
+        return
+    except (aiohttp.ClientError, OSError) as exc:
+        _fail(check, exc, "GET /models")
+        return
+    check.ms = ms
+    check.clock_skew = _skew(headers.get("Date"), now())
+    if key_missing is not None:
+        check.add(Severity.INFO, f"reachable (HTTP {status}); key and models not checked: "
+                                 f"{key_missing} is not set")
+        return
+    if status >= 300:
+        failure = classify_response(status, headers, body, provider=provider.name)
+        message = f"GET /models answered HTTP {status}: {failure.message}"
+        fix: tuple[str, ...] = ()
+        if status in (401, 403) and provider.api_key is not None:
+            source = provider.api_key_source or "the config file"
+            message = (f"the key from {source} ({mask_key(provider.api_key.reveal())}) was "
+                       f"rejected with HTTP {status}")
+            fix = (f"check {source.removeprefix('os.environ/')} holds the key for "
+                   f"{provider.name} ({provider.base_url})",)
+        check.add(Severity.ERROR, message, failure.code, *fix, status=status)
+        return
+    check.healthy = True
+    listed = _model_ids(body)
+    detail = {"ms": round(ms, 1), "status": status}
+    if listed is None:
+        check.add(Severity.WARNING, f"GET /models answered in {ms:.0f} ms but the model list "
+                                    f"could not be read", "malformed_response", **detail)
+    else:
+        check.add(Severity.OK, f"GET /models answered in {ms:.0f} ms; {len(listed)} models "
+                               f"listed", **detail)
+        for model in models:
+            if model in listed:
+                continue
+            near = difflib.get_close_matches(model, sorted(listed), n=3, cutoff=0.5)
+            hint = f"; nearest: {', '.join(near)}" if near else ""
+            fix = (f"use one of: {', '.join(near)}",) if near else (
+                "run `curl <base_url>/models` to see the names this key can use",)
+            check.add(Severity.ERROR, f"model {model!r} is not listed by {provider.name}{hint}",
+                      "model_not_found", *fix, model=model, nearest=near)
+    if ms > slow_threshold * 1000:
+        check.add(Severity.WARNING, f"GET /models took {ms:.0f} ms (slower than "
+                                    f"{slow_threshold:g}s)", "slow_provider", **detail)
+
+
+async def _litellm(check: ProviderCheck, session: aiohttp.ClientSession, provider: ProviderSpec,
+                   *, timeout: float, proxy: str | None) -> None:
+    parts = urlsplit(provider.base_url)
+    root = f"{parts.scheme}://{parts.netloc}"
+    for path, with_key in (("/health/liveliness", False), ("/health", True)):
+        try:
+            status, headers, body, ms = await _get(session, root + path,
+                                                   _headers(provider, with_key), proxy, timeout)
+        except TimeoutError:
+            note = " (LiteLLM's /health calls every model; it can be slow)" if with_key else ""
+            check.add(Severity.WARNING, f"LiteLLM {path} got no answer within {timeout:g}s{note}",
+                      "timeout_total")
+            continue
+        except (aiohttp.ClientError, OSError) as exc:
+            _fail(check, exc, f"LiteLLM {path}")
+            continue
+        if status >= 300:
+            failure = classify_response(status, headers, body, provider=provider.name)
+            code = "litellm_auth_failed" if status in (401, 403) else failure.code
+            check.add(Severity.ERROR, f"LiteLLM {path} answered HTTP {status}", code)
+            continue
+        unhealthy = _unhealthy(body)
+        if unhealthy:
+            check.add(Severity.WARNING, f"LiteLLM {path}: {len(unhealthy)} unhealthy "
+                                        f"deployments: {', '.join(unhealthy[:5])}",
+                      "litellm_unhealthy_endpoints")
+        else:
+            check.add(Severity.OK, f"LiteLLM {path} answered in {ms:.0f} ms")
+
+
+def _unhealthy(body: bytes) -> list[str]:
+    try:
+        data = _json.loads(body)
+    except _json.JSONDecodeError:
+        return []
+    items = data.get("unhealthy_endpoints") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [str(i.get("model", "?")) if isinstance(i, dict) else str(i) for i in items]
+
+
+def _model_ids(raw: bytes) -> set[str] | None:
+    try:
+        body = _json.loads(raw)
+    except _json.JSONDecodeError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(data, list):
+        return None
+    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m}
+
+
+def _skew(date: str | None, local: float) -> float | None:
+    if not date:
+        return None
+    try:
+        return parsedate_to_datetime(date).timestamp() - local
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
