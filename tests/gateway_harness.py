@@ -29,7 +29,8 @@ def make_config(sims: dict[str, SimProvider], chains: dict[str, list[Any]], *,
                 policy: dict[str, Any] | None = None, server: dict[str, Any] | None = None,
                 providers: dict[str, dict[str, Any]] | None = None,
                 environ: dict[str, str] | None = None, health: dict[str, Any] | None = None,
-                circuit: dict[str, Any] | None = None) -> Config:
+                circuit: dict[str, Any] | None = None,
+                sections: dict[str, Any] | None = None) -> Config:
     """A Config whose providers are the given running sims."""
     provs = []
     for name, sim in sims.items():
@@ -46,6 +47,7 @@ def make_config(sims: dict[str, SimProvider], chains: dict[str, list[Any]], *,
     data["health"] = health if health is not None else {"enabled": False}
     if circuit:
         data["circuit"] = circuit
+    data.update(sections or {})   # queue, budget, limits ... as in the file
     return config_from_dict(data, environ=environ or {})
 
 

@@ -63,11 +63,12 @@ async def _burst(base: str, n: int) -> None:
                 answered = f"{r.headers.get('x-provider-fallback-provider')}/" \
                            f"{r.headers.get('x-provider-fallback-model')}"
                 route = r.headers.get("x-provider-fallback-route", "")
+                held = r.headers.get("x-provider-fallback-skipped", "")
                 status = r.status
             async with session.get(base + "/health/providers") as r:
                 st = await r.json()
-            row = (str(i), str(status), answered, route.replace(",", " -> "), _skipped(st, answered),
-                   f"{ms:.0f}")
+            why = "; ".join(p for p in (held, _skipped(st, answered)) if p)
+            row = (str(i), str(status), answered, route.replace(",", " -> "), why, f"{ms:.0f}")
             table.add_row(*row)
             console.print(f"[bold]#{i}[/] {status} answered by [green]{answered}[/]  "
                           f"route: {row[3]}" + (f"  [dim](skipped: {row[4]})[/]" if row[4] else ""))
@@ -100,7 +101,7 @@ async def _run(port: int, requests: int, wait: bool) -> None:
         await sim.start()
     await litellm.close_listener()  # the local proxy is down: connection refused
     console.print("[bold]Simulated providers[/] (no keys, no network):")
-    console.print(f"  groq        {groq.url}  rate-limited after 3 requests/minute (Groq-style 429)")
+    console.print(f"  groq        {groq.url}  3 requests/minute, with Groq's x-ratelimit headers")
     console.print(f"  litellm     {litellm.url}  down (connection refused)")
     console.print(f"  openrouter  {openrouter.url}  healthy but slower (+120 ms)")
     cfg = _demo_config(groq, litellm, openrouter)

@@ -88,6 +88,51 @@ def _show(status: dict[str, Any]) -> None:
                        str(t["successes"]), str(t["failures"]), str(t["last_code"] or ""),
                        _ms(t["latency_ms_p50"]), _ms(t["latency_ms_p95"]))
     console.print(t2)
+    _show_limits(status)
+
+
+def _show_limits(status: dict[str, Any]) -> None:
+    """Rate-limit headroom per target: remaining/limit per window and when it resets."""
+    t3 = Table(title="rate limits (remaining/limit, reset in)")
+    for col in ("target", "rpm", "rpd", "tpm", "tpd", "blocked"):
+        t3.add_column(col, overflow="fold")
+    for p in status["providers"].values():
+        for key, t in p["targets"].items():
+            lim = t.get("limits")
+            if not lim:
+                continue
+            cells = []
+            for w in ("rpm", "rpd", "tpm", "tpd"):
+                v = lim[w]
+                if v["limit"] is None and v["remaining"] is None:
+                    cells.append("-")
+                    continue
+                src = "*" if v["source"] == "learned" else ""
+                cells.append(f"{v['remaining']}/{v['limit'] if v['limit'] is not None else '?'}{src}"
+                             f" ({_duration(v['reset_in_s'])})")
+            blocked = lim.get("blocked_s") or 0
+            t3.add_row(key, *cells, _duration(blocked) if blocked > 0 else "")
+    queue = status.get("queue") or {}
+    caption = "* learned from response headers"
+    if queue:
+        caption += f"; wait queue: {queue.get('depth', 0)}/{queue.get('size')}"
+    t3.caption = caption
+    console.print(t3)
+    budget = status.get("budget")
+    if budget:
+        limit = budget.get("monthly_limit_usd")
+        console.print(f"budget: {budget['status']}  month ${budget['spend_month_usd']:.4f}"
+                      + (f" of ${limit:g}" if limit else "")
+                      + ("  [bold red]kill switch on: only free targets[/]"
+                         if budget.get("kill_switch") else ""))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds:.0f}s"
 
 
 def _ms(v: float | None) -> str:

@@ -138,10 +138,12 @@ class AllProvidersFailedError(ProviderFallbackError):
     error_type = "service_unavailable"
 
     def __init__(self, alias: str, attempts: Sequence[Attempt], *,
-                 retry_after: float | None = None, last: Failure | None = None) -> None:
+                 retry_after: float | None = None, last: Failure | None = None,
+                 skipped: Sequence[str] = ()) -> None:
         tried = ", ".join(f"{a.provider}/{a.model}={a.code}" for a in attempts) or "none"
+        held = f"; skipped: {'; '.join(skipped)}" if skipped else ""
         super().__init__(
-            f"all providers failed for model '{alias}' (tried: {tried})",
+            f"all providers failed for model '{alias}' (tried: {tried}{held})",
             resolution=("Check `provider-fallback doctor` and GET /health/providers",
                         "Wait for Retry-After seconds, or add another provider to the chain"),
         )
@@ -149,12 +151,15 @@ class AllProvidersFailedError(ProviderFallbackError):
         self.attempts = tuple(attempts)
         self.retry_after = retry_after
         self.last = last
+        self.skipped = tuple(skipped)
         if last is not None:
             self.provider, self.model = last.provider, last.model
 
     def to_openai_error(self) -> dict[str, Any]:
         body = super().to_openai_error()
         body["error"]["attempts"] = [a.as_dict() for a in self.attempts]
+        if self.skipped:
+            body["error"]["skipped"] = list(self.skipped)
         if self.retry_after is not None:
             body["error"]["retry_after"] = round(self.retry_after, 3)
         return body

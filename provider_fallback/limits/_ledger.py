@@ -177,12 +177,15 @@ class RateLedger:
     # -- learning -------------------------------------------------------------------------
 
     def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
-              wall: float | None = None) -> RateLimitHeaders:
+              wall: float | None = None, *,
+              answering: Reservation | None = None) -> RateLimitHeaders:
         """Take limits, remaining counts and resets from a response's headers (any status).
 
         A learned window overrides the configured one until its reset (the newest reset
         wins, but a tighter `remaining` still in force is kept); a `retry-after` blocks
         the target like `on_429`. `wall` is the Unix time (default: the ledger's).
+        `answering`: the in-flight reservation these headers answer; the provider has
+        already counted that request, so it is not subtracted from `remaining` again.
         """
         wall_now = self._wall() if wall is None else wall
         seen = read_ratelimit_headers(headers, wall_now)
@@ -208,7 +211,11 @@ class RateLedger:
                 # responses can arrive out of order: a still-valid tighter statement holds
                 left = old.remaining - (st.cum[u] - old.base) + st.inflight[u]
                 remaining = left if remaining is None else min(remaining, left)
-            st.learned[i] = _Learned(limit, remaining, st.cum[u] - st.inflight[u], until)
+            base = st.cum[u] - st.inflight[u]
+            if u == 0 and answering is not None and not answering.settled \
+                    and answering._state is st:
+                base += 1
+            st.learned[i] = _Learned(limit, remaining, base, until)
         if seen.retry_after is not None:
             self.on_429(target, seen.retry_after, now)
         return seen

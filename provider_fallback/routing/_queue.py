@@ -10,7 +10,7 @@ from typing import Any
 from ..config import QueueSettings
 from ..errors import ProviderFallbackError
 
-__all__ = ["QueueFullError", "WaitQueue"]
+__all__ = ["ClientDisconnectedError", "QueueFullError", "WaitQueue"]
 
 
 class QueueFullError(ProviderFallbackError):
@@ -24,6 +24,15 @@ class QueueFullError(ProviderFallbackError):
                          resolution=("Retry after the Retry-After seconds",
                                      "Raise queue.size or add providers to the chain"))
         self.retry_after = retry_after
+
+
+class ClientDisconnectedError(ProviderFallbackError):
+    code = "client_disconnected"
+    http_status = 499
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(f"client disconnected while '{alias}' waited for rate-limit capacity",
+                         resolution=("Nothing to do: no provider was called",))
 
 
 class WaitQueue:

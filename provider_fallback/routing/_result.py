@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _json
@@ -22,6 +22,8 @@ class Completion:
     attempts: tuple[Attempt, ...]
     _body: dict[str, Any] | None = None
     request_id: str = ""
+    skipped: tuple[str, ...] = ()     # "provider/model: why" for targets not tried
+    accounting: Any = field(default=None, repr=False)   # (target, reservation), router-internal
 
     @property
     def body(self) -> dict[str, Any]:
@@ -67,6 +69,8 @@ class StreamingCompletion:
         self.on_end: Callable[[StreamingCompletion], None] | None = None
         self.completed = False
         self.request_id = ""
+        self.skipped: tuple[str, ...] = ()
+        self.accounting: Any = None   # (target, reservation), router-internal
 
     async def raw_chunks(self) -> AsyncIterator[bytes]:
         try:

@@ -27,10 +27,13 @@ from ..errors import (
     spec,
 )
 from ..health._tracker import HealthTracker
+from ..limits import Reservation
 from ..providers import UpstreamClient
 from ..state import MemoryState, RoutingState
 from ..telemetry import EventBus, RequestListeners, RequestRecord
+from ._accounting import Accounting
 from ._policy import decide
+from ._queue import ClientDisconnectedError, WaitQueue
 from ._result import Completion, StreamingCompletion
 from ._stream import validated_chunks
 
@@ -73,9 +76,24 @@ class Router:
         self.monitor: Any = None
         self.requests = RequestListeners()   # called with a RequestRecord as each request ends
         self.inflight = 0
+        # rate-limit ledger and budget (the spend ledger opens in `start`)
+        self.accounting = Accounting(config, self.events, clock)
+        self.queue = WaitQueue(config.queue, sleep, clock)
+
+    @property
+    def limits(self) -> Any:
+        """The RateLedger: per-target request/token windows and learned limits."""
+        return self.accounting.limits
+
+    @property
+    def budget(self) -> Any:
+        """The Budget (None until the router is started)."""
+        return self.accounting.budget
 
     async def start(self) -> None:
-        """Start background work: the active health monitor (probes, supervised upstreams)."""
+        """Start background work: the spend ledger, the active health monitor (probes,
+        supervised upstreams)."""
+        await self.accounting.open()
         if self._want_monitor and self.monitor is None:
             from ..health._monitor import HealthMonitor
 
@@ -127,6 +145,7 @@ class Router:
                     "last_failure": st.last_failure if st else None,
                     "latency_ms_p50": st.latency_percentile(0.5) if st else None,
                     "latency_ms_p95": st.latency_percentile(0.95) if st else None,
+                    "limits": self.accounting.limits_view(target, now),
                 }
             view["targets"] = targets
             if self.monitor is not None:
@@ -135,13 +154,17 @@ class Router:
                     view["supervised"] = sup
             providers[name] = view
         return {"providers": providers, "forced": self.state.forced(),
-                "chains": {a: [t.key for t in c.targets] for a, c in self.config.chains.items()}}
+                "chains": {a: [t.key for t in c.targets] for a, c in self.config.chains.items()},
+                "queue": {"depth": self.queue.depth(), "by_alias": self.queue.depths(),
+                          "size": self.config.queue.size, "max_wait_s": self.config.queue.max_wait},
+                "budget": self.accounting.budget_view()}
 
     async def aclose(self) -> None:
         if self.monitor is not None:
             await self.monitor.stop()
             self.monitor = None
         await self._client.aclose()
+        await self.accounting.close()
 
     async def __aenter__(self) -> Router:
         await self.start()
@@ -152,8 +175,14 @@ class Router:
 
     # -- the one request path -------------------------------------------------------
     async def request(self, path: str, body: dict[str, Any], *,
-                      request_id: str | None = None) -> Completion | StreamingCompletion:
-        """Route an OpenAI-format request body (already parsed) to `path` along its chain."""
+                      request_id: str | None = None,
+                      disconnected: Callable[[], Awaitable[Any]] | None = None,
+                      ) -> Completion | StreamingCompletion:
+        """Route an OpenAI-format request body (already parsed) to `path` along its chain.
+
+        `disconnected`, if given, returns when the client has gone away: a request waiting
+        in the rate-limit queue is then dropped.
+        """
         model = body.get("model")
         stream = bool(body.get("stream"))
         rec = RequestRecord(request_id or new_request_id(), model if isinstance(model, str) else "",
@@ -169,7 +198,7 @@ class Router:
                 raise InvalidRequestError(
                     f"model '{model}' is not configured; known models: "
                     f"{', '.join(self.config.aliases)}", code="model_not_found", http_status=404)
-            result = await self._run_chain(chain, path, body, stream)
+            result = await self._run_chain(chain, path, body, stream, rec, disconnected)
         except ProviderFallbackError as exc:
             rec.outcome, rec.http_status = exc.code, exc.http_status
             rec.attempts = tuple(getattr(exc, "attempts", ()) or ())
@@ -179,8 +208,9 @@ class Router:
             self.inflight -= 1
             raise
         rec.provider, rec.model, rec.attempts = result.provider, result.model, result.attempts
+        target, reservation = result.accounting  # type: ignore[misc]
         if isinstance(result, Completion):
-            self._take_usage(rec, result.usage)
+            self._account(rec, target, reservation, result.usage)
             self._finish(rec, t0)
         else:
             rec.ttft_ms = (self._clock() - t0) * 1000
@@ -190,18 +220,16 @@ class Router:
                     rec.outcome, rec.http_status = s.failure.code, 200
                 elif not s.completed:
                     rec.outcome = "client_disconnected"
-                self._take_usage(rec, s.usage)
+                self._account(rec, target, reservation, s.usage)
                 self._finish(rec, t0)
             result.on_end = on_end
         result.request_id = rec.request_id
         return result
 
-    @staticmethod
-    def _take_usage(rec: RequestRecord, usage: dict[str, Any] | None) -> None:
-        if usage:
-            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            rec.prompt_tokens = p if isinstance(p, int) else None
-            rec.completion_tokens = c if isinstance(c, int) else None
+    def _account(self, rec: RequestRecord, target: Target, reservation: Reservation,
+                 usage: dict[str, Any] | None) -> None:
+        rec.prompt_tokens, rec.completion_tokens, rec.cost_usd = self.accounting.answered(
+            target, reservation, usage, self._clock())
 
     def _finish(self, rec: RequestRecord, t0: float) -> None:
         self.inflight -= 1
@@ -210,88 +238,128 @@ class Router:
         if self.requests:
             self.requests.emit(rec)
 
-    async def _run_chain(self, chain: Chain, path: str, body: dict[str, Any],
-                         stream: bool) -> Completion | StreamingCompletion:
+    async def _run_chain(self, chain: Chain, path: str, body: dict[str, Any], stream: bool,
+                         rec: RequestRecord,
+                         disconnected: Callable[[], Awaitable[Any]] | None
+                         ) -> Completion | StreamingCompletion:
         clock = self._clock
         start = clock()
         deadline = start + self.config.policy.request_deadline
+        acct = self.accounting
+        tokens = acct.estimate(body)
         attempts: list[Attempt] = []
+        skipped: list[str] = []
         hints: list[float] = []   # advertised waits, for the final Retry-After
         last: Failure | None = None
         health = self.health
-        candidates = health.order(chain, start)
         skip_context_below: int | None = None
-        i = 0
-        while i < len(candidates):
-            target, note = candidates[i]
-            i += 1
-            if skip_context_below is not None and (target.context or 0) <= skip_context_below:
-                continue
-            if not note:
+        while True:   # one pass along the chain; again after waiting in the queue
+            candidates = health.order(chain, clock())
+            i = 0
+            while i < len(candidates):
+                target, note = candidates[i]
+                i += 1
+                if skip_context_below is not None and (target.context or 0) <= skip_context_below:
+                    continue
                 now = clock()
-                if attempts and health.blocked(target, now) is not None:
-                    continue  # opened by a failure earlier in this request (e.g. provider auth)
-                admitted = health.acquire(target, now, min(target.policy.timeout,
-                                                           deadline - now))
-                if admitted is None:
-                    continue  # another request holds the half-open trial
-                note = admitted
-            retries = 0
-            while True:
-                now = clock()
-                remaining = deadline - now
-                if remaining <= 0:
-                    last = Failure(spec("timeout_total"), provider=target.provider.name,
-                                   model=target.model, message="request deadline exceeded")
-                    return self._exhausted(chain, attempts, last, hints)
-                try:
-                    result = await self._attempt(target, path, body, stream, remaining)
-                except UpstreamError as exc:
-                    failure = exc.failure
-                    ms = (clock() - now) * 1000
-                    attempts.append(Attempt(target.provider.name, target.model, failure.code,
-                                            failure.status, ms, note))
-                    self._report_failure(target, failure, ms)
-                    last = failure
-                    if failure.retry_after is not None:
-                        hints.append(failure.retry_after)
-                    decision = decide(failure, target.policy, retries=retries,
-                                      remaining=deadline - clock(), rnd=self._rand())
-                    if decision.action == "retry":
-                        retries += 1
-                        note = f"retry {retries}"
-                        await self._sleep(decision.wait)
-                        continue
-                    if decision.action == "stop":
-                        raise
-                    if failure.code == "context_length_exceeded":
-                        skip_context_below = max(skip_context_below or 0, target.context or 0)
-                        if not any((t.context or 0) > skip_context_below for t, _ in candidates[i:]):
+                held = acct.gate(target, tokens, now)
+                if held is not None:
+                    skipped.append(f"{target.key}: {held}")
+                    continue
+                if not note:
+                    if attempts and health.blocked(target, now) is not None:
+                        continue  # opened by a failure earlier in this request (e.g. provider auth)
+                    admitted = health.acquire(target, now, min(target.policy.timeout,
+                                                               deadline - now))
+                    if admitted is None:
+                        continue  # another request holds the half-open trial
+                    note = admitted
+                retries = 0
+                while True:
+                    now = clock()
+                    remaining = deadline - now
+                    if remaining <= 0:
+                        last = Failure(spec("timeout_total"), provider=target.provider.name,
+                                       model=target.model, message="request deadline exceeded")
+                        return self._exhausted(chain, attempts, skipped, rec, last, hints)
+                    reservation = acct.reserve(target, tokens, now)
+                    try:
+                        result = await self._attempt(target, path, body, stream, remaining,
+                                                     reservation)
+                    except UpstreamError as exc:
+                        failure = exc.failure
+                        done = clock()
+                        ms = (done - now) * 1000
+                        attempts.append(Attempt(target.provider.name, target.model, failure.code,
+                                                failure.status, ms, note))
+                        acct.failed(target, reservation, failure, exc.headers, done)
+                        self._report_failure(target, failure, ms)
+                        last = failure
+                        if failure.retry_after is not None:
+                            hints.append(failure.retry_after)
+                        decision = decide(failure, target.policy, retries=retries,
+                                          remaining=deadline - clock(), rnd=self._rand())
+                        if decision.action == "retry":
+                            retries += 1
+                            note = f"retry {retries}"
+                            await self._sleep(decision.wait)
+                            continue
+                        if decision.action == "stop":
+                            rec.skipped = tuple(skipped)
                             raise
-                    self._emit_fallback(chain, target, candidates[i:], failure)
-                    break
-                done = clock()
-                ms = (done - now) * 1000
-                attempts.append(Attempt(target.provider.name, target.model, "ok", 200, ms, note))
-                self.state.record(target.key, ok=True, code="ok", ms=ms, wall=time.time())
-                health.on_success(target, ms, done)
-                health.chain_answered(chain.alias, done, target)
-                result.attempts = tuple(attempts)
-                return result
-        return self._exhausted(chain, attempts, last, hints)
+                        if failure.code == "context_length_exceeded":
+                            skip_context_below = max(skip_context_below or 0, target.context or 0)
+                            if not any((t.context or 0) > skip_context_below
+                                       for t in chain.targets):
+                                rec.skipped = tuple(skipped)
+                                raise
+                        self._emit_fallback(chain, target, candidates[i:], failure)
+                        break
+                    except BaseException:
+                        acct.limits.settle(reservation, None, clock())
+                        raise
+                    done = clock()
+                    ms = (done - now) * 1000
+                    attempts.append(Attempt(target.provider.name, target.model, "ok", 200, ms, note))
+                    self.state.record(target.key, ok=True, code="ok", ms=ms, wall=time.time())
+                    health.on_success(target, ms, done)
+                    health.chain_answered(chain.alias, done, target)
+                    result.attempts = tuple(attempts)
+                    result.accounting = (target, reservation)
+                    result.skipped = rec.skipped = tuple(skipped)
+                    return result
+            # nothing answered: wait in line if only rate limits stand in the way
+            now = clock()
+            wait = acct.capacity_wait(chain, tokens, now)
+            if wait is None or not self.queue.can_wait(wait, deadline - now):
+                return self._exhausted(chain, attempts, skipped, rec, last, hints)
+            queued = clock()
+            try:
+                still_there = await self.queue.wait(chain.alias, now + wait, disconnected)
+            finally:
+                rec.queue_ms += (clock() - queued) * 1000
+            if not still_there:
+                raise ClientDisconnectedError(chain.alias)
+            skipped.append(f"queued {wait:.1f}s for rate-limit capacity")
 
-    def _exhausted(self, chain: Chain, attempts: list[Attempt], last: Failure | None,
-                   hints: list[float]) -> Any:
+    def _exhausted(self, chain: Chain, attempts: list[Attempt], skipped: list[str],
+                   rec: RequestRecord, last: Failure | None, hints: list[float]) -> Any:
         now = self._clock()
         waits = [b[0] - now for t in chain.targets
                  if (b := self.health.blocked(t, now)) is not None and not math.isinf(b[0])]
+        capacity = self.accounting.capacity_wait(chain, 0, now)
+        if capacity is not None:
+            waits.append(capacity)
         retry_after = min(waits) if waits else (min(hints) if hints else None)
+        rec.skipped = tuple(skipped)
         self.health.chain_exhausted(chain.alias, now, [a.as_dict() for a in attempts])
-        raise AllProvidersFailedError(chain.alias, attempts, retry_after=retry_after, last=last)
+        raise AllProvidersFailedError(chain.alias, attempts, retry_after=retry_after, last=last,
+                                      skipped=skipped)
 
     # -- one attempt ----------------------------------------------------------------
     async def _attempt(self, target: Target, path: str, body: dict[str, Any], stream: bool,
-                       remaining: float) -> Completion | StreamingCompletion:
+                       remaining: float, reservation: Reservation | None = None,
+                       ) -> Completion | StreamingCompletion:
         policy = target.policy
         payload = _json.dumps({**body, "model": target.model})
         budget = min(policy.timeout, remaining)
@@ -300,6 +368,7 @@ class Router:
         resp = await self._client.open(target, path, payload, stream=stream,
                                        header_timeout=header_timeout,
                                        connect_timeout=min(policy.connect_timeout, budget))
+        self.accounting.learn(target, resp.headers, self._clock(), reservation)
         name, model = target.provider.name, target.model
         if not stream:
             try:

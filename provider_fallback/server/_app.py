@@ -36,11 +36,19 @@ _DONE = b"data: [DONE]\n\n"
 
 def _route_headers(result: Completion | StreamingCompletion) -> list[tuple[bytes, bytes]]:
     route = ",".join(f"{a.provider}/{a.model}={a.code}" for a in result.attempts)
-    return [(b"x-provider-fallback-provider", result.provider.encode()),
+    extra = [(b"x-provider-fallback-skipped",
+              "; ".join(result.skipped).encode("utf-8", "replace")[:1024])] if result.skipped else []
+    return [*extra, (b"x-provider-fallback-provider", result.provider.encode()),
             (b"x-provider-fallback-model", result.model.encode("utf-8", "replace")),
             (b"x-provider-fallback-attempts", str(len(result.attempts)).encode()),
             (b"x-provider-fallback-route", route.encode("utf-8", "replace")[:1024]),
             (b"x-request-id", result.request_id.encode())]
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Returns once the client has gone away (only awaited while a request is queued)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class GatewayApp:
@@ -167,14 +175,16 @@ class GatewayApp:
                                       code="invalid_request")
         if "stream" in body and not isinstance(body["stream"], bool):
             raise InvalidRequestError("'stream' must be a boolean", code="invalid_request")
-        await self._relay(await self.router.request("/chat/completions", body), receive, send)
+        await self._relay(await self.router.request(
+            "/chat/completions", body, disconnected=lambda: _disconnect(receive)), receive, send)
 
     async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._parse(scope, receive)
         if "input" not in body:
             raise InvalidRequestError("'input' is required", code="invalid_request")
         body.pop("stream", None)
-        await self._relay(await self.router.request("/embeddings", body), receive, send)
+        await self._relay(await self.router.request(
+            "/embeddings", body, disconnected=lambda: _disconnect(receive)), receive, send)
 
     async def _relay(self, result: Completion | StreamingCompletion, receive: Receive,
                      send: Send) -> None:
