@@ -8,13 +8,9 @@ from ._budget import budget_app
 from ._demo import demo
 from ._doctor import check, doctor
 from ._errors import errors
-from ._events import events
-from ._init import init
 from ._providers import providers_app
-from ._report import report
 from ._serve import serve, validate
 from ._sim import sim
-from ._status import status
 
 __all__ = ["app", "main"]
 
@@ -27,13 +23,9 @@ app.command()(demo)
 app.command()(sim)
 app.command()(errors)
 app.add_typer(providers_app, name="providers")
-app.command()(events)
-app.command()(status)
-app.command()(report)
 app.add_typer(budget_app, name="budget")
 app.command()(doctor)
 app.command()(check)
-app.command()(init)
 
 
 def main() -> None:
