@@ -7,7 +7,9 @@ import typer
 from ._budget import budget_app
 from ._demo import demo
 from ._doctor import check, doctor
+from ._doctor import check, doctor
 from ._errors import errors
+from ._init import init
 from ._providers import providers_app
 from ._serve import serve, validate
 from ._sim import sim
@@ -23,6 +25,9 @@ app.command()(demo)
 app.command()(sim)
 app.command()(errors)
 app.add_typer(providers_app, name="providers")
+app.command()(doctor)
+app.command()(check)
+app.command()(init)
 app.add_typer(budget_app, name="budget")
 app.command()(doctor)
 app.command()(check)
