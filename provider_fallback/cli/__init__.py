@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._budget import budget_app
 from ._demo import demo
-from ._doctor import check, doctor
 from ._doctor import check, doctor
 from ._errors import errors
 from ._init import init
@@ -28,9 +26,6 @@ app.add_typer(providers_app, name="providers")
 app.command()(doctor)
 app.command()(check)
 app.command()(init)
-app.add_typer(budget_app, name="budget")
-app.command()(doctor)
-app.command()(check)
 
 
 def main() -> None:
