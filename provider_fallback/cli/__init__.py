@@ -7,6 +7,7 @@ import typer
 from ._demo import demo
 from ._doctor import check, doctor
 from ._errors import errors
+from ._import import import_litellm
 from ._init import init
 from ._providers import providers_app
 from ._serve import serve, validate
@@ -26,6 +27,7 @@ app.add_typer(providers_app, name="providers")
 app.command()(doctor)
 app.command()(check)
 app.command()(init)
+app.command(name="import-litellm")(import_litellm)
 
 
 def main() -> None:
