@@ -1,10 +1,12 @@
-"""Cost of the rate ledger on the request path, in µs per request.
+"""Cost of the rate ledger and budget on the request path, in µs per request.
 
     python bench/bench_ledger.py [--n 100000]
 
-Times `admits` + `reserve` + `settle` for one target with shipped Groq limits (the clock
-advances 1 ms per request, so minute buckets roll and the daily window fills), then
-`estimate_tokens` on a small chat body, against an empty-call loop in the same run.
+Times `admits` + `reserve` + `settle` for one target (the clock advances 1 ms per request,
+so minute buckets roll and the daily window fills); `estimate_tokens` on a small chat body;
+and everything the router does per answered request (`Accounting`: estimate, gate with
+budget check, reserve, learning Groq-style x-ratelimit headers, settle with real usage,
+pricing and charging the spend ledger), against an empty-call loop in the same run.
 """
 
 from __future__ import annotations
@@ -58,6 +60,46 @@ def bench_estimate(n: int) -> float:
     return (time.perf_counter() - t0) / n * 1e6
 
 
+GROQ_HEADERS = {
+    "x-ratelimit-limit-requests": "14400", "x-ratelimit-remaining-requests": "14370",
+    "x-ratelimit-reset-requests": "2m59.56s", "x-ratelimit-limit-tokens": "6000",
+    "x-ratelimit-remaining-tokens": "5997", "x-ratelimit-reset-tokens": "7.66s",
+}
+USAGE = {"prompt_tokens": 40, "completion_tokens": 200, "total_tokens": 240}
+
+
+def bench_router_path(n: int) -> float:
+    import asyncio
+    import tempfile
+
+    from provider_fallback.config import config_from_dict
+    from provider_fallback.routing._accounting import Accounting
+    from provider_fallback.telemetry import EventBus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config_from_dict({
+            "providers": [{"name": "groq", "base_url": "https://api.groq.com/openai/v1"}],
+            "models": {"fast": [{"provider": "groq", "model": "llama-3.3-70b-versatile",
+                                 "limits": {"rpm": 10**9, "rpd": 10**9, "tpm": 10**12,
+                                            "tpd": 10**12}}]},
+            "budget": {"monthly_usd": 10**6, "data_dir": tmp}}, environ={})
+        target = cfg.chains["fast"].targets[0]
+        clock = [1000.0]
+        acct = Accounting(cfg, EventBus(), lambda: clock[0])
+        asyncio.run(acct.open())
+        t0 = time.perf_counter()
+        for i in range(n):
+            now = clock[0] = 1000.0 + i * 0.001
+            tokens = acct.estimate(BODY)
+            if acct.gate(target, tokens, now) is None:
+                res = acct.reserve(target, tokens, now)
+                acct.learn(target, GROQ_HEADERS, now, res)
+                acct.answered(target, res, USAGE, now)
+        elapsed = time.perf_counter() - t0
+        asyncio.run(acct.close())
+    return elapsed / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -65,9 +107,12 @@ def main() -> None:
     base = bench_baseline(n)
     ledger = bench_ledger(n)
     est = bench_estimate(n)
+    path = bench_router_path(n)
     print(f"baseline (empty call)          {base:6.3f} µs/request")
     print(f"admits + reserve + settle      {ledger:6.3f} µs/request  (goal <= 20)")
     print(f"estimate_tokens (small chat)   {est:6.3f} µs/request  (goal < 5)")
+    print(f"whole accounting path          {path:6.3f} µs/request  (goal <= 20: estimate, gate, "
+          "budget, reserve, learn headers, settle, charge)")
 
 
 if __name__ == "__main__":
