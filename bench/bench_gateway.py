@@ -1,6 +1,7 @@
 """Gateway benchmark: the gateway vs. calling the simulated upstream directly, same run.
 
     python bench/bench_gateway.py [--duration 5] [--connections 32] [--rounds 3]
+    python bench/bench_gateway.py --telemetry     # metrics + event/request log on vs off
 
 Processes: simulated upstream(s) and the load generator on core 1, the gateway (one
 worker) pinned to core 0 where the OS allows. Scenarios run interleaved for --rounds rounds
@@ -123,13 +124,21 @@ def parse_wrk(out: str) -> dict:
     return res
 
 
-def write_config(path: Path, upstream: int, backup: int, dead: int | None) -> None:
+def write_config(path: Path, upstream: int, backup: int, dead: int | None,
+                 telemetry: bool | None = None) -> None:
+    """`telemetry` None: the defaults; True/False: metrics + persistent event and request
+    log all on (logs under the config's folder) or all off."""
     chain = (["dead/m1"] if dead else []) + ["up/m1", "backup/m1"]
     providers = [f"  - {{name: up, base_url: 'http://127.0.0.1:{upstream}/v1'}}",
                  f"  - {{name: backup, base_url: 'http://127.0.0.1:{backup}/v1'}}"]
     if dead:
         providers.append(f"  - {{name: dead, base_url: 'http://127.0.0.1:{dead}/v1'}}")
-    path.write_text("providers:\n" + "\n".join(providers) + "\nmodels:\n  bench:\n"
+    extra = ""
+    if telemetry is not None:
+        on = "true" if telemetry else "false"
+        extra = (f"metrics: {{enabled: {on}}}\ntelemetry: {{enabled: {on}, request_log: {on}, "
+                 f"log_dir: '{path.parent / (path.stem + '-logs')}'}}\n")
+    path.write_text(extra + "providers:\n" + "\n".join(providers) + "\nmodels:\n  bench:\n"
                     + "".join(f"    - {t}\n" for t in chain))
 
 
@@ -159,7 +168,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--telemetry", action="store_true", help="compare the gateway with metrics "
+                    "and the event/request log on vs off (instead of the dead-primary scenario)")
     a = ap.parse_args()
+    if a.telemetry:
+        return main_telemetry(a)
     procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="pf-bench-"))
     try:
@@ -199,6 +212,72 @@ def main() -> None:
     print(f"{'scenario':42} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} {'p99 ms @1':>10} {'errors':>7}")
     for r in rows:
         print(f"{r['scenario']:42} {r['rps']:>12} {r['p50_ms_c1']:>10} {r['p99_ms_c1']:>10} {r['errors']:>7}")
+    print(json.dumps(summary))
+
+
+def main_telemetry(a: argparse.Namespace) -> None:
+    """Overhead of metrics + persistence: two gateways, identical but for telemetry on/off,
+    with /metrics scraped every second on the "on" one (as Prometheus would)."""
+    import threading
+    import urllib.request
+
+    procs: list[subprocess.Popen] = []
+    tmp = Path(tempfile.mkdtemp(prefix="pf-bench-"))
+    stop = threading.Event()
+    scrapes = [0]
+    try:
+        up, backup, gw_off, gw_on = (free_port() for _ in range(4))
+        procs.append(start_sim(up, ["m1", "bench"]))
+        procs.append(start_sim(backup, ["m1"]))
+        write_config(tmp / "off.yaml", up, backup, None, telemetry=False)
+        write_config(tmp / "on.yaml", up, backup, None, telemetry=True)
+        procs.append(start_gateway(str(tmp / "off.yaml"), gw_off))
+        procs.append(start_gateway(str(tmp / "on.yaml"), gw_on))
+
+        def scrape() -> None:
+            while not stop.wait(1.0):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{gw_on}/metrics", timeout=5).read()
+                    scrapes[0] += 1
+                except OSError:
+                    pass
+        threading.Thread(target=scrape, daemon=True).start()
+        targets = [("direct upstream", up), ("gateway, telemetry off", gw_off),
+                   ("gateway, metrics + events + request log on", gw_on)]
+        runs: dict[str, list[dict]] = {name: [] for name, _ in targets}
+        for _ in range(a.rounds):
+            for name, port in targets:
+                runs[name].append(scenario(name, f"http://127.0.0.1:{port}/v1/chat/completions",
+                                           a.connections, a.duration))
+        rows = [median_row(name, runs[name]) for name, _ in targets]
+    finally:
+        stop.set()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+    db = tmp / "on-logs" / "telemetry.sqlite3"
+    logged = 0
+    if db.exists():
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            logged = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    direct, off, on = rows
+    summary = {
+        "loadgen": "wrk" if shutil.which("wrk") else "bench/loadgen.py",
+        "connections": a.connections, "direct_rps": direct["rps"],
+        "telemetry_off_rps": off["rps"], "telemetry_on_rps": on["rps"],
+        "on_vs_off_rps": round(on["rps"] / off["rps"], 3),
+        "added_p50_ms_c1_on_vs_off": round(on["p50_ms_c1"] - off["p50_ms_c1"], 3),
+        "request_rows_logged": logged, "metrics_scrapes": scrapes[0],
+    }
+    if a.json:
+        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
+        return
+    print(f"{'scenario':46} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} {'p99 ms @1':>10} {'errors':>7}")
+    for r in rows:
+        print(f"{r['scenario']:46} {r['rps']:>12} {r['p50_ms_c1']:>10} {r['p99_ms_c1']:>10} {r['errors']:>7}")
     print(json.dumps(summary))
 
 

@@ -7,11 +7,14 @@ import typer
 from ._demo import demo
 from ._doctor import check, doctor
 from ._errors import errors
+from ._events import events
 from ._import import import_litellm
 from ._init import init
 from ._providers import providers_app
+from ._report import report
 from ._serve import serve, validate
 from ._sim import sim
+from ._status import status
 
 __all__ = ["app", "main"]
 
@@ -24,6 +27,9 @@ app.command()(demo)
 app.command()(sim)
 app.command()(errors)
 app.add_typer(providers_app, name="providers")
+app.command()(events)
+app.command()(status)
+app.command()(report)
 app.command()(doctor)
 app.command()(check)
 app.command()(init)

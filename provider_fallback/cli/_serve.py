@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ import uvicorn
 
 from ..config import check_bind, describe, load_config
 from ..server import build_app, uvicorn_config
+from ..telemetry import config_secrets, configure_logging
 from ._common import console, err_console, fail, friendly_errors
 from ._doctor import report_startup_problems
 
@@ -24,7 +24,9 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to provide
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves so 'port in use' is a named error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP (proto 0 means Nagle + delayed ACK: ~40 ms per response)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: refuse to share a bound port
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
     else:
@@ -52,7 +54,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(config: ConfigOpt = Path("provider_config.yaml"),
           host: Annotated[str | None, typer.Option(help="Bind address (default: server.host)")] = None,
           port: Annotated[int | None, typer.Option(help="Port (default: server.port, 4100)")] = None,
-          log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+          log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error "
+                                                        "(default: logging.level, info)")] = None,
+          log_format: Annotated[str | None, typer.Option(help="console or json (default: "
+                                                         "logging.format)")] = None,
           strict: Annotated[bool, typer.Option(help="Refuse to start on any startup problem")] = False) -> None:
     """Run the OpenAI-compatible gateway: point clients at http://HOST:PORT/v1."""
     with friendly_errors():
@@ -61,12 +66,19 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
         bind_port = port if port is not None else cfg.server.port
         check_bind(bind_host, cfg.server.master_key)
     report_startup_problems(cfg, strict=strict)
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = (log_level or cfg.logging.level).lower()
+    fmt = (log_format or cfg.logging.format).lower()
+    if level not in ("debug", "info", "warning", "error") or fmt not in ("console", "json"):
+        raise fail(f"--log-level {level} / --log-format {fmt} not understood",
+                   code="invalid_request", fix="--log-level debug|info|warning|error, "
+                   "--log-format console|json", exit_code=2)
     sock = bind_socket(bind_host, bind_port)
     console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({len(cfg.chains)} models, {len(cfg.providers)} providers)")
-    server = uvicorn.Server(uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=log_level))
+    uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level)
+    # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted
+    configure_logging(fmt, level, secrets=config_secrets(cfg))
+    server = uvicorn.Server(uv_config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -105,6 +105,7 @@ class QueueSettings:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySettings:
+    enabled: bool = True
     log_dir: str | None = None
     events_file_max: int = 10 * 1024 * 1024
     events_file_backups: int = 5

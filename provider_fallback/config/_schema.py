@@ -159,6 +159,7 @@ class QueueModel(_Strict):
 class TelemetryModel(_Strict):
     """Persistent events (JSONL + SQLite) and the request log."""
 
+    enabled: bool = True                # false: nothing written to disk (metrics still work)
     log_dir: str | None = None          # default: $FALLBACK_LOG_DIR, else <data dir>/logs
     events_file_max: Size = 10 * 1024 * 1024
     events_file_backups: Annotated[int, Field(ge=0)] = 5

@@ -26,7 +26,7 @@ async def running_gateway(config: Config, *, sock: socket.socket | None = None,
     The app's `.port` and `.base_url` are set once it listens.
     """
     if sock is None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
         sock.bind(("127.0.0.1", 0))
     host, port = sock.getsockname()[:2]
     app = GatewayApp(Router(config, **router_kwargs))

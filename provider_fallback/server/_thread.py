@@ -20,7 +20,7 @@ class GatewayThread:
 
     def __init__(self, config: Config, *, host: str = "127.0.0.1", port: int = 0,
                  log_level: str = "warning", **router_kwargs: Any) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
         self._config = config

@@ -15,4 +15,6 @@ __all__ = ["install_extensions"]
 
 def install_extensions(app: GatewayApp) -> None:
     """Called once from GatewayApp.__init__."""
-    return None
+    from ._observe import install_observability
+
+    install_observability(app)  # /metrics, /admin/status, /admin/events/stream, /dashboard

@@ -1,0 +1,51 @@
+"""`provider-fallback status`: one screen about a running gateway (providers, circuits, limits,
+budget, the last 24 hours' fall-overs and mean recovery time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._common import console
+from ._providers import KeyEnvOpt, UrlOpt, _base, _show, call
+
+__all__ = ["status"]
+
+
+def status(url: UrlOpt = None,
+           config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for "
+                                                       "host/port)")] = None,
+           key_env: KeyEnvOpt = "PROVIDER_FALLBACK_MASTER_KEY",
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Gateway status: providers, circuits, rate limits, budget, last 24 h fall-overs."""
+    snap = call(_base(url, config), "GET", "/admin/status", key_env)
+    if as_json:
+        snap.pop("history", None)
+        print(json.dumps(snap, indent=2))
+        return
+    _show(snap)
+    _show_summary(snap)
+
+
+def _show_summary(snap: dict[str, Any]) -> None:
+    d = snap.get("last_24h") or {}
+    g = snap.get("gateway") or {}
+    table = Table(title="last 24 hours")
+    for col in ("fall-overs", "recoveries", "mean recovery", "requests", "answered after fall-over",
+                "in flight", "uptime"):
+        table.add_column(col)
+    mean = d.get("mean_recovery_s")
+    table.add_row(str(d.get("fallbacks", 0)), str(d.get("recoveries", 0)),
+                  "-" if mean is None else f"{mean:.1f}s", str(d.get("requests", "-")),
+                  str(d.get("served_after_fallback", "-")), str(g.get("inflight", 0)),
+                  f"{g.get('uptime_s', 0):.0f}s")
+    console.print(table)
+    recent = [e for e in snap.get("events", []) if e.get("type") != "CIRCUIT_HALF_OPEN"][-5:]
+    for e in recent:
+        console.print(f"[dim]event[/] {e['type']} "
+                      + " ".join(f"{k}={v}" for k, v in e.items()
+                                 if k not in ("id", "ts", "type", "attempts")), markup=False)

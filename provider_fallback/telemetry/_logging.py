@@ -1,0 +1,100 @@
+"""Structured logs (console or JSON lines) with secrets redacted by construction.
+
+Every line goes through one formatter that (1) replaces every configured secret value (provider
+keys, secret headers, the master key, webhook URLs) with `[secret]` and (2) applies the
+registry's key-shaped pattern scrubber, after the message, its arguments and any traceback
+have been rendered. So a secret cannot reach the log whatever a caller formats into it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from .._secret import Secret
+from ..config import Config
+from ..errors import scrub_secrets
+
+__all__ = ["JsonFormatter", "RedactingFormatter", "configure_logging", "config_secrets", "redact"]
+
+MASK = "[secret]"
+# attributes of every LogRecord; anything else was passed in `extra=` and is structured data
+_STD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Every secret value in a config (at least 4 characters, longest first)."""
+    found: list[str] = []
+    for p in config.providers.values():
+        if p.api_key is not None:
+            found.append(p.api_key.reveal())
+        found += [v.reveal() for v in p.headers.values() if isinstance(v, Secret)]
+    if config.server.master_key is not None:
+        found.append(config.server.master_key.reveal())
+    found += [w.url.reveal() for w in config.alerts.webhooks]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, MASK)
+    return scrub_secrets(text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Console lines: `time level logger [request_id] message key=value ...`, redacted."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extra = _extra(record)
+        if extra:
+            line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        return redact(line, self.secrets)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request_id and any `extra=` fields."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                  + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        doc.update(_extra(record))
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(doc, default=str, ensure_ascii=False), self.secrets)
+
+
+def _extra(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STD and not k.startswith("_")}
+
+
+def configure_logging(fmt: str = "console", level: str = "info", *,
+                      secrets: Iterable[str] = (), stream: Any = None) -> logging.Handler:
+    """Route every log record (ours, uvicorn's, aiohttp's) through one redacting handler."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else RedactingFormatter(secrets))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    return handler

@@ -1,0 +1,248 @@
+"""Prometheus metrics: cheap counters on the request path, gauges computed at scrape time.
+
+The request path only bumps plain dict entries (no locks, no label lookups in
+prometheus_client); a custom collector turns them into metric families when /metrics is
+scraped. Labels are bounded by the config: aliases not configured become "other", models are
+the *configured* target models (never what an upstream echoes back), outcomes are registry
+codes. No request ids or user text ever become labels.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from ._events import Event
+from ._records import RequestRecord
+
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+OTHER = "other"
+
+
+class Histogram:
+    """Cumulative-bucket histogram over plain lists (observe is a bisect and two adds)."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        out, acc = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            acc += n
+            out.append(("+Inf" if bound == float("inf") else repr(bound), acc))
+        return out
+
+
+class GatewayMetrics(Collector):
+    """Feeds on RequestRecords and events; renders the Prometheus text format.
+
+    `status` is called at scrape time for gauges (the router's `status()`), `inflight` for
+    the in-flight count. Both are optional so the class can be tested on its own.
+    """
+
+    def __init__(self, aliases: frozenset[str], *,
+                 status: Callable[[], dict[str, Any]] | None = None,
+                 inflight: Callable[[], int] | None = None) -> None:
+        self._aliases = aliases
+        self._status = status
+        self._inflight = inflight
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.attempts: dict[tuple[str, str, str], int] = {}
+        self.attempt_latency: dict[tuple[str, str, str], Histogram] = {}
+        self.ttft: dict[tuple[str, str], Histogram] = {}
+        self.request_latency: dict[str, Histogram] = {}
+        self.overhead = Histogram(OVERHEAD_BUCKETS)
+        self.fallbacks: dict[tuple[str, str, str], int] = {}
+        self.events: dict[str, int] = {}
+        self.tokens: dict[tuple[str, str, str], int] = {}
+        self.cost: dict[tuple[str, str], float] = {}
+        self.dropped: Callable[[], int] | None = None   # persistence drops, set by the hub
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    # -- feeding (request path: dict arithmetic only) -----------------------------------
+    def on_request(self, rec: RequestRecord) -> None:
+        alias = rec.alias if rec.alias in self._aliases else OTHER
+        provider = model = "none"
+        for a in rec.attempts:
+            key3 = (a.provider, a.model, a.code)
+            self.attempts[key3] = self.attempts.get(key3, 0) + 1
+            lk = (a.provider, a.model, "ok" if a.code == "ok" else "error")
+            h = self.attempt_latency.get(lk)
+            if h is None:
+                h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
+            h.observe(a.ms / 1000)
+            if a.code == "ok":
+                provider, model = a.provider, a.model
+        key = (alias, provider, model, rec.outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        h = self.request_latency.get(alias)
+        if h is None:
+            h = self.request_latency[alias] = Histogram(LATENCY_BUCKETS)
+        h.observe(rec.latency_ms / 1000)
+        self.overhead.observe(rec.overhead_ms / 1000)
+        if rec.ttft_ms is not None and provider != "none":
+            tk = (provider, model)
+            h = self.ttft.get(tk)
+            if h is None:
+                h = self.ttft[tk] = Histogram(LATENCY_BUCKETS)
+            h.observe(rec.ttft_ms / 1000)
+        if rec.prompt_tokens:
+            k = (provider, model, "prompt")
+            self.tokens[k] = self.tokens.get(k, 0) + rec.prompt_tokens
+        if rec.completion_tokens:
+            k = (provider, model, "completion")
+            self.tokens[k] = self.tokens.get(k, 0) + rec.completion_tokens
+        if rec.cost_usd:
+            ck = (provider, model)
+            self.cost[ck] = self.cost.get(ck, 0.0) + rec.cost_usd
+
+    def on_event(self, event: Event) -> None:
+        self.events[event.type] = self.events.get(event.type, 0) + 1
+        if event.type == "FALLBACK":
+            f = event.fields
+            key = (str(f.get("from_provider") or "none"), str(f.get("to_provider") or "none"),
+                   str(f.get("reason") or "unknown"))
+            self.fallbacks[key] = self.fallbacks.get(key, 0) + 1
+
+    # -- rendering --------------------------------------------------------------------
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._counters()
+        yield from self._histograms()
+        yield from self._gauges()
+
+    def _counters(self) -> Iterator[Metric]:
+        c = CounterMetricFamily("provider_fallback_requests", "Client requests by alias, the "
+                                "provider/model that answered and the outcome (ok or registry code)",
+                                labels=["alias", "provider", "model", "outcome"])
+        for k, v in list(self.requests.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_attempts", "Upstream attempts by target and "
+                                "result code", labels=["provider", "model", "code"])
+        for k, v in list(self.attempts.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_events", "Fall-overs from one provider to the "
+                                "next, by reason code", labels=["from_provider", "to_provider", "reason"])
+        for k, v in list(self.fallbacks.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_gateway_events", "Gateway events by type "
+                                "(FALLBACK, CIRCUIT_OPENED, RESTORED, ...)", labels=["type"])
+        for k, v in list(self.events.items()):
+            c.add_metric([k], v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_tokens", "Tokens reported by upstreams",
+                                labels=["provider", "model", "kind"])
+        for k, v in list(self.tokens.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_spend_usd", "Spend in USD since the gateway "
+                                "started", labels=["provider", "model"])
+        for k, v in list(self.cost.items()):
+            c.add_metric(list(k), v)
+        yield c
+        if self.dropped is not None:
+            yield CounterMetricFamily("provider_fallback_telemetry_dropped", "Events or request "
+                                      "rows dropped because the log writer fell behind",
+                                      value=self.dropped())
+
+    def _histograms(self) -> Iterator[Metric]:
+        h = HistogramMetricFamily("provider_fallback_attempt_duration_seconds", "Upstream attempt "
+                                  "latency by target and result", labels=["provider", "model", "result"])
+        for k, hist in list(self.attempt_latency.items()):
+            h.add_metric(list(k), hist.buckets(), hist.sum)
+        yield h
+        h = HistogramMetricFamily("provider_fallback_time_to_first_token_seconds", "Streams: time "
+                                  "to the first content chunk", labels=["provider", "model"])
+        for k, hist in list(self.ttft.items()):
+            h.add_metric(list(k), hist.buckets(), hist.sum)
+        yield h
+        h = HistogramMetricFamily("provider_fallback_request_duration_seconds", "Whole client "
+                                  "request latency by alias", labels=["alias"])
+        for alias, hist in list(self.request_latency.items()):
+            h.add_metric([alias], hist.buckets(), hist.sum)
+        yield h
+        h = HistogramMetricFamily("provider_fallback_gateway_overhead_seconds", "Gateway time per "
+                                  "request: total minus provider waits and queueing")
+        h.add_metric([], self.overhead.buckets(), self.overhead.sum)
+        yield h
+
+    def _gauges(self) -> Iterator[Metric]:
+        if self._inflight is not None:
+            yield GaugeMetricFamily("provider_fallback_inflight_requests",
+                                    "Client requests being served now", value=self._inflight())
+        if self._status is None:
+            return
+        status = self._status()
+        health = GaugeMetricFamily("provider_health_status", "1 if the provider may serve "
+                                   "requests (HEALTHY, DEGRADED, UNKNOWN), 0 if UNHEALTHY",
+                                   labels=["provider"])
+        state = GaugeMetricFamily("provider_fallback_provider_state", "Provider status, one "
+                                  "series per state (1 = current)", labels=["provider", "state"])
+        circuit = GaugeMetricFamily("provider_fallback_circuit_state", "Circuit breaker state: "
+                                    "0 closed, 1 half-open, 2 open (model \"\" = the provider "
+                                    "circuit)", labels=["provider", "model"])
+        remaining = GaugeMetricFamily("provider_fallback_rate_limit_remaining", "Requests or "
+                                      "tokens left in the current rate-limit window, when known",
+                                      labels=["provider", "model", "window"])
+        for name, p in status.get("providers", {}).items():
+            st = p.get("status", "UNKNOWN")
+            health.add_metric([name], 0 if st == "UNHEALTHY" else 1)
+            for s in ("HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"):
+                state.add_metric([name, s], 1 if s == st else 0)
+            circuit.add_metric([name, ""], CIRCUIT_VALUES.get(p.get("circuit", {}).get("state"), 0))
+            for t in p.get("targets", {}).values():
+                model = t.get("model", "")
+                circuit.add_metric([name, model],
+                                   CIRCUIT_VALUES.get(t.get("circuit", {}).get("state"), 0))
+                for window, w in (t.get("limits") or {}).items():
+                    if isinstance(w, dict) and w.get("remaining") is not None:
+                        remaining.add_metric([name, model, window], w["remaining"])
+        yield from (health, state, circuit, remaining)
+        queue = status.get("queue")
+        if isinstance(queue, dict):
+            yield GaugeMetricFamily("provider_fallback_retry_queue_depth", "Requests waiting for "
+                                    "rate-limit capacity", value=queue.get("depth", 0))
+        budget = status.get("budget")
+        if isinstance(budget, dict):
+            spend = GaugeMetricFamily("provider_fallback_budget_spend_usd", "Spend in the current "
+                                      "budget period (UTC)", labels=["period"])
+            spend.add_metric(["month"], budget.get("spend_month_usd") or 0.0)
+            spend.add_metric(["day"], budget.get("spend_day_usd") or 0.0)
+            yield spend
+            yield GaugeMetricFamily("provider_fallback_budget_ratio", "Spend divided by the "
+                                    "tightest budget limit (1 = exhausted)",
+                                    value=budget.get("ratio") or 0.0)
+            yield GaugeMetricFamily("provider_fallback_kill_switch", "1 while the budget kill "
+                                    "switch blocks paid targets", value=1 if budget.get("kill_switch") else 0)
+        yield GaugeMetricFamily("provider_fallback_scrape_timestamp_seconds", "When this scrape "
+                                "was rendered", value=time.time())

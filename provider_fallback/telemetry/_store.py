@@ -1,0 +1,171 @@
+"""SQLite store for events and the request log: written in batches by the writer thread,
+read by the CLI (`events`, `report`) and the status endpoint (each with its own connection).
+
+WAL mode so readers in other processes never block the writer. Times are wall clock (UTC
+epoch seconds). No prompt text unless the request row carries `content` (log_content: true).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ._events import Event
+from ._records import RequestRecord
+
+__all__ = ["DB_FILE", "TelemetryStore", "event_provider"]
+
+DB_FILE = "telemetry.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    type TEXT NOT NULL,
+    provider TEXT,
+    alias TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    alias TEXT,
+    endpoint TEXT,
+    stream INTEGER,
+    outcome TEXT,
+    http_status INTEGER,
+    provider TEXT,
+    model TEXT,
+    attempts INTEGER,
+    chain TEXT,
+    latency_ms REAL,
+    upstream_ms REAL,
+    overhead_ms REAL,
+    ttft_ms REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    content TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+"""
+
+_REQ_COLS = ("request_id", "ts", "alias", "endpoint", "stream", "outcome", "http_status",
+             "provider", "model", "attempts", "chain", "latency_ms", "upstream_ms", "overhead_ms",
+             "ttft_ms", "prompt_tokens", "completion_tokens", "cost_usd", "content")
+_INSERT_REQ = (f"INSERT INTO requests ({', '.join(_REQ_COLS)}) "
+               f"VALUES ({', '.join('?' * len(_REQ_COLS))})")
+
+
+def event_provider(fields: dict[str, Any]) -> str | None:
+    """The provider an event is about, for filtering (`events --provider X`)."""
+    for k in ("provider", "from_provider"):
+        if fields.get(k):
+            return str(fields[k])
+    for k in ("key", "target", "from_target"):
+        if fields.get(k):
+            return str(fields[k]).split("/", 1)[0]
+    return None
+
+
+def _request_row(rec: RequestRecord, log_content: bool) -> tuple[Any, ...]:
+    chain = json.dumps([a.as_dict() for a in rec.attempts], separators=(",", ":"))
+    content = (json.dumps(rec.content, separators=(",", ":"))
+               if log_content and rec.content is not None else None)
+    return (rec.request_id, rec.started, rec.alias[:200], rec.endpoint, int(rec.stream),
+            rec.outcome, rec.http_status, rec.provider, rec.model, len(rec.attempts), chain,
+            round(rec.latency_ms, 3), round(rec.upstream_ms, 3), round(rec.overhead_ms, 3),
+            rec.ttft_ms, rec.prompt_tokens, rec.completion_tokens, rec.cost_usd, content)
+
+
+class TelemetryStore:
+    """One SQLite connection; not shared between threads."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            if not path.exists():
+                raise FileNotFoundError(path)
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=5)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        self._db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writing (writer thread) ---------------------------------------------------------
+    def write(self, events: Iterable[Event], records: Iterable[RequestRecord], *,
+              log_content: bool = False) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO events (ts, type, provider, alias, data) VALUES (?, ?, ?, ?, ?)",
+                [(e.ts, e.type, event_provider(e.fields), e.fields.get("alias"),
+                  json.dumps(e.as_dict(), separators=(",", ":"), default=str)) for e in events])
+            self._db.executemany(_INSERT_REQ, [_request_row(r, log_content) for r in records])
+
+    def prune(self, retention_days: float, now: float | None = None) -> int:
+        cutoff = (time.time() if now is None else now) - retention_days * 86400
+        with self._db:
+            n = self._db.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
+            n += self._db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+        return n
+
+    # -- reading ------------------------------------------------------------------------
+    def events(self, *, since: float = 0.0, provider: str | None = None, after_id: int = 0,
+               types: Iterable[str] | None = None, limit: int = 10000) -> list[dict[str, Any]]:
+        """Events (oldest first) as dicts, each with `row` (the store's id) added."""
+        sql = "SELECT id, data FROM events WHERE ts >= ? AND id > ?"
+        args: list[Any] = [since, after_id]
+        if provider:
+            sql += " AND provider = ?"
+            args.append(provider)
+        if types is not None:
+            tl = list(types)
+            sql += f" AND type IN ({', '.join('?' * len(tl))})"
+            args += tl
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        rows = self._db.execute(sql, args).fetchall()
+        return [{"row": r["id"], **json.loads(r["data"])} for r in reversed(rows)]
+
+    def requests(self, *, since: float = 0.0, limit: int = 10000) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM requests WHERE ts >= ? ORDER BY id DESC LIMIT ?",
+                                (since, limit)).fetchall()
+        out = []
+        for r in reversed(rows):
+            d = dict(r)
+            d["chain"] = json.loads(d["chain"] or "[]")
+            if d.get("content"):
+                d["content"] = json.loads(d["content"])
+            out.append(d)
+        return out
+
+    def summary(self, since: float) -> dict[str, Any]:
+        """Fallback count, outages and mean recovery time, request impact since `since`."""
+        db = self._db
+        fallbacks = db.execute("SELECT COUNT(*) FROM events WHERE type = 'FALLBACK' AND ts >= ?",
+                               (since,)).fetchone()[0]
+        downs = [json.loads(r[0]).get("downtime_s") for r in db.execute(
+            "SELECT data FROM events WHERE type = 'RESTORED' AND ts >= ?", (since,))]
+        downs = [d for d in downs if isinstance(d, int | float)]
+        req = db.execute(
+            "SELECT COUNT(*), SUM(outcome = 'ok'), SUM(attempts > 1 AND outcome = 'ok'), "
+            "SUM(COALESCE(cost_usd, 0)), AVG(latency_ms) FROM requests WHERE ts >= ?",
+            (since,)).fetchone()
+        return {"fallbacks": fallbacks, "recoveries": len(downs),
+                "mean_recovery_s": round(sum(downs) / len(downs), 3) if downs else None,
+                "max_recovery_s": round(max(downs), 3) if downs else None,
+                "requests": req[0] or 0, "succeeded": req[1] or 0,
+                "served_after_fallback": req[2] or 0, "cost_usd": round(req[3] or 0.0, 6),
+                "mean_latency_ms": round(req[4], 2) if req[4] is not None else None}
