@@ -32,6 +32,7 @@ from ._model import (
     QueueSettings,
     RateLimits,
     ServerSettings,
+    StateSettings,
     SupervisorSpec,
     Target,
     TelemetrySettings,
@@ -48,6 +49,7 @@ from ._schema import (
     ProviderModel,
     QueueModel,
     ServerModel,
+    StateModel,
     TargetModel,
     TelemetryModel,
 )
@@ -71,6 +73,7 @@ class Parsed:
     metrics: MetricsModel = field(default_factory=MetricsModel)
     alerts: AlertsModel = field(default_factory=AlertsModel)
     logging: LoggingModel = field(default_factory=LoggingModel)
+    state: StateModel = field(default_factory=StateModel)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -109,7 +112,14 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   telemetry=TelemetrySettings(**parsed.telemetry.model_dump()),
                   metrics=MetricsSettings(**parsed.metrics.model_dump()),
                   alerts=_alerts(parsed.alerts),
-                  logging=LoggingSettings(**parsed.logging.model_dump())), []
+                  logging=LoggingSettings(**parsed.logging.model_dump()),
+                  state=_state(parsed.state)), []
+
+
+def _state(model: StateModel) -> StateSettings:
+    values = model.model_dump()
+    url = values.pop("url")
+    return StateSettings(**values, url=None if url is None else Secret(url))
 
 
 def _alerts(model: AlertsModel) -> AlertSettings:

@@ -28,6 +28,7 @@ from ._schema import (
     ProviderModel,
     QueueModel,
     ServerModel,
+    StateModel,
     TargetModel,
     TelemetryModel,
     validate,
@@ -157,7 +158,8 @@ def _parse(raw: Mapping[Any, Any], resolver: EnvResolver, parsed: Parsed) -> lis
     for section, schema in (("health", HealthModel), ("circuit", CircuitModel),
                             ("budget", BudgetModel), ("queue", QueueModel),
                             ("telemetry", TelemetryModel), ("metrics", MetricsModel),
-                            ("alerts", AlertsModel), ("logging", LoggingModel)):
+                            ("alerts", AlertsModel), ("logging", LoggingModel),
+                            ("state", StateModel)):
         value, errs = validate(schema, resolver.resolve(raw.get(section) or {}, section), section,
                                sensitive=frozenset(resolver.sources))
         problems += _without_missing(errs, resolver)

@@ -137,6 +137,18 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StateSettings:
+    """Where routing state lives: this process (memory) or Redis shared by every worker."""
+
+    backend: str = "memory"             # memory | redis
+    url: Secret | None = field(default=None, repr=False)   # may carry a password
+    prefix: str = "pf:"
+    cache_ttl: float = 0.25             # max staleness of a locally cached read
+    timeout: float = 0.05               # per Redis call on the request path
+    key_ttl: float = 86_400.0           # every key expires; rewritten while in use
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     format: str = "console"
     level: str = "info"
@@ -231,6 +243,7 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    state: StateSettings = field(default_factory=StateSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

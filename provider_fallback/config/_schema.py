@@ -43,7 +43,7 @@ Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "budget", "queue",
-                  "telemetry", "metrics", "alerts", "logging", "providers", "models")
+                  "telemetry", "metrics", "alerts", "logging", "state", "providers", "models")
 
 
 class _Strict(BaseModel):
@@ -190,6 +190,29 @@ class AlertsModel(_Strict):
 class LoggingModel(_Strict):
     format: typing.Literal["console", "json"] = "console"
     level: typing.Literal["debug", "info", "warning", "error"] = "info"
+
+
+class StateModel(_Strict):
+    """Routing state backend: `memory` (this process) or `redis` (shared by workers/replicas)."""
+
+    backend: typing.Literal["memory", "redis"] = "memory"
+    url: str | None = None              # redis://, rediss://, redis+sentinel://; os.environ/NAME
+    prefix: Annotated[str, Field(min_length=1, max_length=64)] = "pf:"
+    cache_ttl: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=10)] = 0.25
+    timeout: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=5)] = 0.05
+    key_ttl: Annotated[float, BeforeValidator(parse_duration_value), Field(ge=60)] = 86_400.0
+
+    @model_validator(mode="after")
+    def _url_for_redis(self) -> StateModel:
+        if self.backend == "redis":
+            if not self.url:
+                raise ValueError("state.backend redis needs `url: redis://host:6379/0` "
+                                 "(or `url: os.environ/REDIS_URL`)")
+            scheme = urlsplit(self.url).scheme
+            if scheme not in ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"):
+                raise ValueError(f"state.url scheme '{scheme}' not understood: use redis://, "
+                                 "rediss://, unix://, redis+sentinel:// or redis+cluster://")
+        return self
 
 
 class SuperviseModel(_Strict):

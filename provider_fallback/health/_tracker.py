@@ -92,17 +92,18 @@ class HealthTracker:
                 return (c.open_until if c.state is CircuitState.OPEN else c.trial_until), c.code or "open"
         return None
 
-    def acquire(self, target: Target, now: float, lease: float) -> str | None:
+    async def acquire(self, target: Target, now: float, lease: float) -> str | None:
         """Admit `target` (call right after `blocked` said None). Returns a note for the attempt
         list ("" normally, "half-open trial" when this request is the trial), or None if
-        another process took the trial first."""
+        another process took the trial first. Awaits the shared state only for a trial."""
         notes = []
         for key in (target.provider.name, target.key):
             c = self.state.circuit(key)
             if c is None or c.state is CircuitState.CLOSED:
                 continue
             verdict = self.breaker.admit(c, now, lease)
-            if verdict == "open" or (verdict == "trial" and not self.state.try_lease(key, c.trial_until)):
+            if verdict == "open" or (verdict == "trial"
+                                     and not await self.state.lease(key, c.trial_until - now)):
                 return None
             if verdict == "trial":
                 self.state.put_circuit(c)

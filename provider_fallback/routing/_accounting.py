@@ -18,6 +18,8 @@ from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
 from ..limits import RateLedger, Reservation, estimate_tokens
+from ..limits._defaults import default_table
+from ..state import RoutingState
 from ..telemetry import EventBus
 
 __all__ = ["Accounting"]
@@ -41,6 +43,9 @@ class Accounting:
         self.limits = ledger if ledger is not None else RateLedger()
         self.budget: Budget | None = None
         self._spend: SpendLedger | None = None
+        # a shared RoutingState (Redis): per-minute request limits are admitted cluster-wide
+        self.shared: RoutingState | None = None
+        self._rpm: dict[str, int | None] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self, budget: Budget | None = None) -> None:
@@ -81,6 +86,29 @@ class Accounting:
         if math.isinf(wait):
             return f"rate limit: a request of ~{tokens} tokens never fits its limits"
         return f"rate limit: capacity back in {wait:.1f}s"
+
+    async def admit_shared(self, target: Target, now: float) -> str | None:
+        """The cluster-wide requests-per-minute window (only for targets with a known rpm):
+        None if admitted; else why not, and the local ledger holds the target back until
+        a slot frees, so the next requests skip it without asking Redis again."""
+        shared = self.shared
+        rpm = self._rpm.get(target.key, -1)
+        if rpm == -1:
+            rpm = self._rpm[target.key] = self._known_rpm(target)
+        if shared is None or rpm is None:
+            return None
+        wait = await shared.admit(target.key, rpm)
+        if wait is None:
+            return None
+        self.limits.on_429(target, wait, now)
+        return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
+
+    @staticmethod
+    def _known_rpm(target: Target) -> int | None:
+        if target.limits is not None and target.limits.rpm is not None:
+            return target.limits.rpm
+        shipped = default_table().lookup(target.provider.base_url, target.model)
+        return None if shipped is None else shipped.rpm
 
     def capacity_wait(self, chain: Chain, tokens: int, now: float) -> float | None:
         """Seconds until some target of `chain` has capacity, if every target is held back

@@ -29,7 +29,7 @@ from ..errors import (
 from ..health._tracker import HealthTracker
 from ..limits import Reservation
 from ..providers import UpstreamClient
-from ..state import MemoryState, RoutingState
+from ..state import RoutingState, make_state
 from ..telemetry import EventBus, RequestListeners, RequestRecord
 from ._accounting import Accounting
 from ._policy import decide
@@ -65,8 +65,10 @@ class Router:
                  rand: Callable[[], float] = random.random,
                  monitor: bool | None = None) -> None:
         self.config = config
-        self.state: RoutingState = state if state is not None else MemoryState()
         self.events = events if events is not None else EventBus()
+        # `state: {backend: redis}` shares circuits, leases and limits across processes
+        self.state: RoutingState = (state if state is not None
+                                    else make_state(config, self.events, clock=clock))
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
@@ -78,6 +80,7 @@ class Router:
         self.inflight = 0
         # rate-limit ledger and budget (the spend ledger opens in `start`)
         self.accounting = Accounting(config, self.events, clock)
+        self.accounting.shared = self.state if getattr(self.state, "shared", False) else None
         self.queue = WaitQueue(config.queue, sleep, clock)
 
     @property
@@ -93,6 +96,7 @@ class Router:
     async def start(self) -> None:
         """Start background work: the spend ledger, the active health monitor (probes,
         supervised upstreams)."""
+        await self.state.start()
         await self.accounting.open()
         if self._want_monitor and self.monitor is None:
             from ..health._monitor import HealthMonitor
@@ -157,7 +161,8 @@ class Router:
                 "chains": {a: [t.key for t in c.targets] for a, c in self.config.chains.items()},
                 "queue": {"depth": self.queue.depth(), "by_alias": self.queue.depths(),
                           "size": self.config.queue.size, "max_wait_s": self.config.queue.max_wait},
-                "budget": self.accounting.budget_view()}
+                "budget": self.accounting.budget_view(),
+                "state": self.state.view()}
 
     async def aclose(self) -> None:
         if self.monitor is not None:
@@ -165,6 +170,7 @@ class Router:
             self.monitor = None
         await self._client.aclose()
         await self.accounting.close()
+        await self.state.aclose()
 
     async def __aenter__(self) -> Router:
         await self.start()
@@ -269,7 +275,7 @@ class Router:
                 if not note:
                     if attempts and health.blocked(target, now) is not None:
                         continue  # opened by a failure earlier in this request (e.g. provider auth)
-                    admitted = health.acquire(target, now, min(target.policy.timeout,
+                    admitted = await health.acquire(target, now, min(target.policy.timeout,
                                                                deadline - now))
                     if admitted is None:
                         continue  # another request holds the half-open trial
@@ -282,6 +288,11 @@ class Router:
                         last = Failure(spec("timeout_total"), provider=target.provider.name,
                                        model=target.model, message="request deadline exceeded")
                         return self._exhausted(chain, attempts, skipped, rec, last, hints)
+                    if acct.shared is not None:
+                        held = await acct.admit_shared(target, now)
+                        if held is not None:   # the cluster-wide window is full
+                            skipped.append(f"{target.key}: {held}")
+                            break
                     reservation = acct.reserve(target, tokens, now)
                     try:
                         result = await self._attempt(target, path, body, stream, remaining,

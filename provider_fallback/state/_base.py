@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..health._breaker import Circuit
@@ -35,8 +35,19 @@ class RoutingState(Protocol):
 
     Keys are a target key ("provider/model") or a provider name. Reads are synchronous and
     cheap; a shared backend serves them from a local cache and publishes writes
-    (`save_circuit`, `try_lease`) to the other replicas.
+    (`put_circuit`, `set_disabled`, `set_forced`) to the other replicas. Only `lease` and
+    `admit` may wait for the shared store: they must be atomic across replicas.
     """
+
+    shared: bool   # True when other processes see this state (admission goes through `admit`)
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def view(self) -> dict[str, Any]:
+        """For router.status()["state"]: backend, and for a shared one whether it is connected."""
+        ...
 
     def circuit(self, key: str) -> Circuit | None: ...
 
@@ -46,8 +57,14 @@ class RoutingState(Protocol):
 
     def circuits(self) -> dict[str, Circuit]: ...
 
-    def try_lease(self, key: str, until: float) -> bool:
-        """Take the half-open trial lease of `key` until `until`; False if another holder has it."""
+    async def lease(self, key: str, ttl: float) -> bool:
+        """Take the half-open trial lease of `key` for `ttl` seconds; False if another
+        process holds it."""
+        ...
+
+    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+        """Count one request against a limit shared by every replica: None if admitted,
+        else seconds until it could be."""
         ...
 
     def disabled_until(self, provider: str) -> float | None: ...

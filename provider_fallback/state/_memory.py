@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._base import TargetStats
 
@@ -16,6 +16,8 @@ LATENCY_WINDOW = 256
 
 class MemoryState:
     """Plain dicts; O(1) per call, bounded by the number of configured targets."""
+
+    shared = False
 
     def __init__(self, latency_window: int = LATENCY_WINDOW) -> None:
         self._circuits: dict[str, Circuit] = {}
@@ -33,8 +35,20 @@ class MemoryState:
     def circuits(self) -> dict[str, Circuit]:
         return dict(self._circuits)
 
-    def try_lease(self, key: str, until: float) -> bool:
+    async def lease(self, key: str, ttl: float) -> bool:
         return True  # one process: the circuit record itself already serialises trials
+
+    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+        return None  # one process: the rate ledger is the whole truth
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    def view(self) -> dict[str, Any]:
+        return {"backend": "memory", "connected": True}
 
     def disabled_until(self, provider: str) -> float | None:
         return self._disabled.get(provider)

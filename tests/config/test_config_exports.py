@@ -11,7 +11,7 @@ def test_exports():
         "AlertSettings", "AlertSink", "LoggingSettings", "MetricsSettings", "TelemetrySettings",
         "BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
         "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
-        "SupervisorSpec", "Target", "check_bind",
+        "StateSettings", "SupervisorSpec", "Target", "check_bind",
         "config_from_dict", "describe", "load_config", "parse_duration_value", "parse_size",
     }
     for name in config.__all__:

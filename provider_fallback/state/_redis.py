@@ -1,0 +1,459 @@
+"""Routing state shared through Redis by every worker and replica.
+
+Reads never touch Redis: they are served from a local `MemoryState` that is kept fresh by
+pushed invalidations (pub/sub, one message per circuit change) and a poll every
+`cache_ttl` (250 ms by default) that also detects outages. Writes apply locally at once
+and are written through by a background task. Only two calls wait for Redis on the
+request path, because only they need cluster-wide atomicity: the half-open trial lease
+(`SET NX PX`) and the shared per-minute request window (a Lua sliding window). Both give
+up after `timeout` (50 ms) and fall back to local state, so Redis is never why a request
+fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
+and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
+
+Keys (all under `prefix`, all with a TTL): `circuits` and `overrides` hashes,
+`lease:<key>` strings, `rl:<target>` sorted sets; channels `state` and `events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .. import _json
+from ..health._breaker import Circuit, CircuitState, RollingWindow
+from ._base import TargetStats
+from ._memory import MemoryState
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from ..config import StateSettings
+    from ..telemetry import EventBus
+    from ._redis_events import EventRelay
+
+__all__ = ["RedisState", "redact_url"]
+
+log = logging.getLogger("provider_fallback.state")
+
+# Sliding 60 s window of request timestamps, timed by the Redis server's clock so replicas
+# with skewed clocks still share one window. Returns -1 (admitted) or ms until a slot frees.
+_ADMIT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return -1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], window)
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+# Write one entry unless Redis already holds a newer one (a replica back from an outage
+# must not overwrite what the others learned meanwhile), then tell the other replicas.
+_PUT_LUA = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and type(old) == 'table' and tonumber(old['rev']) and
+     tonumber(old['rev']) >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', KEYS[2], ARGV[5])
+return 1
+"""
+
+# Release a trial lease only if we still hold it.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and status."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:[secret]@{host}"))
+
+
+class RedisState:
+    """`RoutingState` on Redis with a local read cache. Start it with `await start()`."""
+
+    shared = True
+
+    def __init__(self, settings: StateSettings, *, circuit_window: float = 60.0,
+                 events: EventBus | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, replica: str | None = None) -> None:
+        if settings.url is None:
+            raise ValueError("RedisState needs state.url")
+        self.settings = settings
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.connected = False
+        self._url = settings.url
+        self._prefix = settings.prefix
+        self._local = MemoryState()
+        self._window = circuit_window
+        self._clock = clock
+        self._wall = wall
+        self._events = events
+        self._relay: EventRelay | None = None
+        self._redis: aioredis.Redis | None = None
+        self._revs: dict[str, float] = {}        # field -> rev the local copy reflects
+        self._shapes: dict[str, tuple[Any, ...]] = {}
+        self._dirty: dict[tuple[str, str], dict[str, Any]] = {}   # (hash, field) -> snapshot
+        self._mine: dict[tuple[str, str], dict[str, Any]] = {}    # last we wrote, per field
+        self._releases: dict[str, str] = {}      # lease key -> our token, to delete
+        self._leases: dict[str, str] = {}        # circuit key -> token of a lease we hold
+        self._outbox: list[str] = []             # messages for the events channel
+        self._ids = itertools.count(1)
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._announced_down = False
+        self.admit_calls = 0                     # request-path round trips, for the benchmark
+        self.lease_calls = 0
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}{name}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        if self._tasks:
+            return
+        # no client-side retries: a slow or dead Redis must fall back fast, the poll retries
+        self._redis = aioredis.from_url(self._url.reveal(), socket_timeout=1.0,
+                                        socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0),
+                                        health_check_interval=0)
+        self._wake = asyncio.Event()
+        if self._events is not None:
+            from ._redis_events import EventRelay
+
+            self._relay = EventRelay(self._events, self.replica, self._outbox, self._wake.set)
+        await self._sync()   # first pull before serving, if Redis is there
+        self._tasks = [asyncio.create_task(self._poll_loop(), name="pf-state-poll"),
+                       asyncio.create_task(self._write_loop(), name="pf-state-write"),
+                       asyncio.create_task(self._listen_loop(), name="pf-state-listen")]
+
+    async def aclose(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
+        if self.connected and self._dirty:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self._flush()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks = []
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()
+            self._redis = None
+
+    def view(self) -> dict[str, Any]:
+        return {"backend": "redis", "connected": self.connected, "replica": self.replica,
+                "url": redact_url(self._url.reveal()), "prefix": self._prefix}
+
+    # -- time: monotonic locally, wall clock in Redis ----------------------------------
+    def _to_wall(self, t: float) -> float | str:
+        if t == 0.0:
+            return 0.0
+        if math.isinf(t):
+            return "inf"
+        return t - self._clock() + self._wall()
+
+    def _to_mono(self, w: float | str) -> float:
+        if w == "inf":
+            return math.inf
+        w = float(w)
+        return 0.0 if w == 0.0 else w - self._wall() + self._clock()
+
+    # -- reads: local only -------------------------------------------------------------
+    def circuit(self, key: str) -> Circuit | None:
+        return self._local.circuit(key)
+
+    def circuits(self) -> dict[str, Circuit]:
+        return self._local.circuits()
+
+    def disabled_until(self, provider: str) -> float | None:
+        return self._local.disabled_until(provider)
+
+    def forced(self) -> str | None:
+        return self._local.forced()
+
+    def stats(self, target_key: str) -> TargetStats | None:
+        return self._local.stats(target_key)
+
+    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
+        self._local.record(target_key, ok=ok, code=code, ms=ms, wall=wall)  # per replica
+
+    # -- writes: local at once, Redis in the background --------------------------------
+    @staticmethod
+    def _shape(c: Circuit) -> tuple[Any, ...]:
+        return (c.state, c.open_until, c.opened_at, c.reopens, c.code, c.trial_until)
+
+    def put_circuit(self, circuit: Circuit) -> None:
+        self._local.put_circuit(circuit)
+        key = circuit.key
+        shape = self._shape(circuit)
+        if self._shapes.get(key) == shape:
+            return   # only the local rolling window moved: nothing to share
+        self._shapes[key] = shape
+        if circuit.state is not CircuitState.HALF_OPEN and key in self._leases:
+            self._releases[self._key(f"lease:{key}")] = self._leases.pop(key)
+        self._mark("circuits", key, {
+            "s": circuit.state.value, "ou": self._to_wall(circuit.open_until),
+            "oa": self._to_wall(circuit.opened_at), "r": circuit.reopens, "c": circuit.code,
+            "tu": self._to_wall(circuit.trial_until)})
+
+    def set_disabled(self, provider: str, until: float | None) -> None:
+        self._local.set_disabled(provider, until)
+        self._mark("overrides", f"disabled:{provider}",
+                   {"u": None if until is None else self._to_wall(until)})
+
+    def set_forced(self, provider: str | None) -> None:
+        self._local.set_forced(provider)
+        self._mark("overrides", "forced", {"p": provider})
+
+    def _mark(self, table: str, field: str, snap: dict[str, Any]) -> None:
+        rev = self._wall()
+        rev = max(rev, self._revs.get(field, 0.0) + 1e-6)   # strictly newer than what we saw
+        self._revs[field] = rev
+        snap["rev"] = rev
+        snap["o"] = self.replica
+        self._dirty[(table, field)] = snap
+        self._mine[(table, field)] = snap
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the two atomic calls on the request path --------------------------------------
+    async def lease(self, key: str, ttl: float) -> bool:
+        """Take the half-open trial of `key` cluster-wide for `ttl` s (SET NX PX)."""
+        if not self.connected or self._redis is None:
+            return True   # degraded: this process's circuit record serialises its own trials
+        token = f"{self.replica}:{next(self._ids)}"
+        self.lease_calls += 1
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                got = await self._redis.set(self._key(f"lease:{key}"), token, nx=True,
+                                            px=max(1, int(ttl * 1000)))
+        except Exception as exc:
+            self._down(exc)
+            return True
+        if got:
+            self._leases[key] = token
+        return bool(got)
+
+    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+        """One request against the cluster-wide `limit` per `window` for `key`: None if
+        admitted (or Redis unavailable), else seconds until a slot frees."""
+        if not self.connected or self._redis is None:
+            return None   # degraded: the local ledger still applies its own limit
+        self.admit_calls += 1
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                wait = await self._redis.eval(_ADMIT_LUA, 1, self._key(f"rl:{key}"),
+                                              int(window * 1000), limit,
+                                              f"{self.replica}:{next(self._ids)}")
+        except Exception as exc:
+            self._down(exc)
+            return None
+        wait = int(wait)
+        return None if wait < 0 else wait / 1000
+
+    # -- background: write-through, pushed invalidation, poll --------------------------
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self.connected:
+                self._outbox.clear()   # events are not replayed after an outage
+                continue               # the poll flushes dirty entries on reconnect
+            try:
+                await self._flush()
+            except Exception as exc:
+                self._down(exc)
+
+    async def _flush(self) -> None:
+        redis = self._redis
+        if redis is None or not (self._dirty or self._releases or self._outbox):
+            return
+        dirty, self._dirty = self._dirty, {}
+        releases, self._releases = self._releases, {}
+        outbox, self._outbox[:] = list(self._outbox), []
+        ttl = int(self.settings.key_ttl)
+        try:
+            pipe = redis.pipeline(transaction=False)
+            for (table, field), snap in dirty.items():
+                pipe.eval(_PUT_LUA, 2, self._key(table), self._key("state"), field,
+                          _json.dumps(snap).decode(), repr(snap["rev"]), ttl * 1000,
+                          _json.dumps({"t": table, "f": field, "v": snap}).decode())
+            for lease_key, token in releases.items():
+                pipe.eval(_RELEASE_LUA, 1, lease_key, token)
+            for message in outbox:
+                pipe.publish(self._key("events"), message)
+            await pipe.execute()
+        except BaseException:
+            for item, snap in dirty.items():   # keep them for the next try, unless superseded
+                self._dirty.setdefault(item, snap)
+            raise
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.cache_ttl)
+            await self._sync()
+
+    async def _sync(self) -> None:
+        """Pull every shared entry; on reconnect first push what changed here meanwhile."""
+        redis = self._redis
+        if redis is None:
+            return
+        try:
+            async with asyncio.timeout(max(1.0, self.settings.timeout)):
+                pipe = redis.pipeline(transaction=False)
+                pipe.hgetall(self._key("circuits"))
+                pipe.hgetall(self._key("overrides"))
+                circuits, overrides = await pipe.execute()
+        except Exception as exc:
+            self._down(exc)
+            return
+        restored = not self.connected
+        for table, rows in (("circuits", circuits), ("overrides", overrides)):
+            for field, raw in rows.items():
+                try:
+                    snap = _json.loads(raw)
+                except _json.JSONDecodeError:
+                    continue
+                self._apply(table, field.decode() if isinstance(field, bytes) else field, snap)
+        if restored:
+            self._push_newer(circuits, overrides)
+            self.connected = True
+            if self._announced_down:
+                self._announced_down = False
+                log.warning("shared state: Redis at %s is back; resynchronised",
+                            redact_url(self._url.reveal()))
+                if self._events is not None:
+                    self._events.emit("STATE_RESTORED", backend="redis", replica=self.replica)
+            if self._wake is not None:
+                self._wake.set()
+
+    def _push_newer(self, *remote: dict[Any, Any]) -> None:
+        """After an outage (Redis may have restarted empty): re-share what we wrote last,
+        with its original rev, where Redis holds nothing newer."""
+        seen: dict[str, float] = {}
+        for rows in remote:
+            for field, raw in rows.items():
+                with contextlib.suppress(Exception):
+                    name = field.decode() if isinstance(field, bytes) else field
+                    seen[name] = float(_json.loads(raw).get("rev", 0.0))
+        for item, snap in self._mine.items():
+            field, rev = item[1], snap["rev"]
+            if rev >= self._revs.get(field, 0.0) and rev > seen.get(field, -1.0):
+                self._dirty.setdefault(item, snap)
+
+    def _apply(self, table: str, field: str, snap: dict[str, Any]) -> None:
+        rev = float(snap.get("rev", 0.0))
+        if rev <= self._revs.get(field, 0.0) or (table, field) in self._dirty:
+            return   # ours, already applied, or about to be overwritten by our newer write
+        self._revs[field] = rev
+        if table == "circuits":
+            c = self._local.circuit(field)
+            if c is None:
+                c = Circuit(field, RollingWindow(self._window))
+            c.state = CircuitState(snap["s"])
+            c.open_until = self._to_mono(snap["ou"])
+            c.opened_at = self._to_mono(snap["oa"])
+            c.reopens = int(snap["r"])
+            c.code = snap.get("c")
+            c.trial_until = self._to_mono(snap["tu"])
+            if c.state is CircuitState.CLOSED:
+                c.consecutive = 0
+            self._local.put_circuit(c)
+            self._shapes[field] = self._shape(c)
+        elif field == "forced":
+            self._local.set_forced(snap.get("p"))
+        elif field.startswith("disabled:"):
+            until = snap.get("u")
+            self._local.set_disabled(field.partition(":")[2],
+                                     None if until is None else self._to_mono(until))
+
+    async def _listen_loop(self) -> None:
+        """Pushed invalidation: apply other replicas' changes as they happen."""
+        while True:
+            redis = self._redis
+            if redis is None:
+                return
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._key("state"), self._key("events"))
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is not None:
+                        self._on_message(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._down(exc)
+                await asyncio.sleep(self.settings.cache_ttl)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        channel = msg.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        try:
+            data = _json.loads(msg["data"])
+        except (_json.JSONDecodeError, TypeError, KeyError):
+            return
+        if channel == self._key("events"):
+            if self._relay is not None:
+                self._relay.receive(data)
+            return
+        snap = data.get("v") or {}
+        if snap.get("o") != self.replica:
+            self._apply(str(data.get("t")), str(data.get("f")), snap)
+
+    def _down(self, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            raise exc
+        if self.connected or not self._announced_down:
+            reason = type(exc).__name__
+            log.warning("shared state: Redis at %s unavailable (%s); serving on local state",
+                        redact_url(self._url.reveal()), reason)
+            if not self._announced_down and self._events is not None:
+                self._events.emit("STATE_DEGRADED", backend="redis", replica=self.replica,
+                                  error=reason)
+            self._announced_down = True
+        self.connected = False

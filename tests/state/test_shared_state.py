@@ -1,0 +1,139 @@
+"""Two routers, each with its own RedisState, share one real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+from conftest import assert_every_key_has_a_ttl, new_prefix
+from gateway_harness import CHAT, Sleeps, eventually, make_config, sims_running
+
+from provider_fallback import Router
+from provider_fallback.errors import AllProvidersFailedError
+from provider_fallback.sim import Fault
+
+pytestmark = pytest.mark.redis
+
+PRIMARY = {"name": "primary", "models": ["m1"]}
+BACKUP = {"name": "backup", "models": ["b1"]}
+CHAINS: dict[str, list[Any]] = {"chat": ["primary/m1", "backup/b1"]}
+
+
+def _config(sims: list[Any], url: str, prefix: str, chains: dict[str, list[Any]] = CHAINS,
+            **sections: Any) -> Any:
+    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
+    return make_config({s.name: s for s in sims}, chains,
+                       sections={"state": state, **sections})
+
+
+@asynccontextmanager
+async def _routers(config: Any, n: int = 2) -> AsyncIterator[list[Router]]:
+    async with AsyncExitStack() as stack:
+        routers = [await stack.enter_async_context(Router(config, sleep=Sleeps(),
+                                                          rand=lambda: 0.5))
+                   for _ in range(n)]
+        yield routers
+
+
+def _state(router: Router, key: str) -> str:
+    c = router.state.circuit(key)
+    return "closed" if c is None else c.state.value
+
+
+async def test_status_reports_the_backend(redis_url: str, prefix: str) -> None:
+    async with sims_running(PRIMARY, BACKUP) as sims:
+        cfg = _config(sims, redis_url, prefix)
+        async with _routers(cfg, 1) as (a,):
+            view = a.status()["state"]
+            assert view["backend"] == "redis" and view["connected"] is True
+
+
+async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(redis_url: str,
+                                                                        prefix: str) -> None:
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        p.set_fault(Fault(status=503), model="m1")
+        async with _routers(_config([p, b], redis_url, prefix)) as (ra, rb):
+            for _ in range(3):
+                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            assert _state(ra, "primary/m1") == "open"
+            await eventually(lambda: _state(rb, "primary/m1") == "open")
+            seen = p.count()
+            res = await rb.chat(model="chat", **CHAT)
+            assert [a.provider for a in res.attempts] == ["backup"]
+            assert p.count() == seen            # B never tried the dead target itself
+            # the event A emitted shows up on B's bus, marked with A's replica id
+            await eventually(lambda: any(e.type == "CIRCUIT_OPENED" and
+                                         e.fields.get("origin") == ra.state.replica  # type: ignore[attr-defined]
+                                         for e in rb.events.recent()))
+            assert not any("origin" in e.fields for e in ra.events.recent()
+                           if e.type == "CIRCUIT_OPENED")   # no echo back to A
+
+
+async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(redis_url: str,
+                                                                       prefix: str) -> None:
+    async with sims_running(PRIMARY) as (p,):
+        chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}]}
+        cfg = _config([p], redis_url, prefix, chains, queue={"enabled": False})
+        async with _routers(cfg) as (ra, rb):
+            answered = refused = 0
+            for i in range(50):
+                try:
+                    await (ra if i % 2 else rb).chat(model="chat", **CHAT)
+                    answered += 1
+                except AllProvidersFailedError:
+                    refused += 1
+            assert p.count() == 30        # each process alone would have let 30 through
+            assert answered == 30 and refused == 20
+
+
+async def test_a_half_open_trial_happens_once_across_both(redis_url: str, prefix: str) -> None:
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        # a 429 opens the circuit at once, for exactly its Retry-After
+        p.set_fault(Fault(status=429, retry_after=0.3), model="m1")
+        async with _routers(_config([p, b], redis_url, prefix)) as (ra, rb):
+            assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            await eventually(lambda: _state(rb, "primary/m1") == "open")
+            loop = asyncio.get_running_loop()
+            until = ra.state.circuit("primary/m1").open_until  # type: ignore[union-attr]
+            await eventually(lambda: loop.time() > until + 0.01 and not any(
+                r.health.blocked(r.config.chains["chat"].targets[0], loop.time())
+                for r in (ra, rb)))
+            seen = p.count()
+            p.set_fault(Fault(latency=0.3), model="m1")    # a slow trial: others arrive meanwhile
+            results = await asyncio.gather(*(r.chat(model="chat", **CHAT)
+                                             for r in (ra, rb, ra, rb, ra, rb)))
+            assert p.count() - seen == 1                    # one trial, not one per process
+            trials = [a for res in results for a in res.attempts if "trial" in a.note]
+            assert len(trials) == 1 and trials[0].provider == "primary"
+            await eventually(lambda: _state(rb, "primary/m1") == "closed")
+
+
+async def test_redis_killed_mid_run_then_back(dedicated_redis: Any) -> None:
+    prefix = new_prefix()
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        cfg = _config([p, b], dedicated_redis.url, prefix)
+        async with _routers(cfg) as (ra, rb):
+            for r in (ra, rb):
+                assert (await r.chat(model="chat", **CHAT)).provider == "primary"
+            dedicated_redis.kill()
+            # both keep answering on local state, and say they are degraded
+            for _ in range(3):
+                for r in (ra, rb):
+                    assert (await r.chat(model="chat", **CHAT)).provider == "primary"
+            await eventually(lambda: not ra.status()["state"]["connected"]
+                             and not rb.status()["state"]["connected"])
+            assert ra.events.count("STATE_DEGRADED") == 1
+            # A learns something while Redis is away
+            p.set_fault(Fault(status=503), model="m1")
+            for _ in range(3):
+                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            assert _state(ra, "primary/m1") == "open" and _state(rb, "primary/m1") == "closed"
+            dedicated_redis.start()         # empty: no persistence
+            await eventually(lambda: ra.status()["state"]["connected"]
+                             and rb.status()["state"]["connected"])
+            assert ra.events.count("STATE_RESTORED") == 1
+            await eventually(lambda: _state(rb, "primary/m1") == "open")   # reconverged
+    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
