@@ -139,6 +139,7 @@ class SpendLedger:
         self._overrides: Mapping[str, str] = _EMPTY
         self.overrides_version = 0           # bumps whenever `overrides()` changes
         self._closed = False
+        self._day_span: tuple[float, float, str] = (0.0, 0.0, "")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False,
                                    isolation_level=None)
@@ -162,7 +163,11 @@ class SpendLedger:
                cost: float, wall: float | None = None) -> None:
         """Count one answer: updates the in-memory totals now and queues the row."""
         ts = self._wall() if wall is None else wall
-        day = day_key(ts)
+        start, end, day = self._day_span
+        if not start <= ts < end:            # strftime once per UTC day, not per answer
+            start = ts - ts % 86_400
+            day = day_key(ts)
+            self._day_span = (start, start + 86_400, day)
         with self._lock:
             if self._closed:
                 raise RuntimeError("SpendLedger is closed")
