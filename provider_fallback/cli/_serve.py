@@ -58,7 +58,9 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
                                                         "(default: logging.level, info)")] = None,
           log_format: Annotated[str | None, typer.Option(help="console or json (default: "
                                                          "logging.format)")] = None,
-          strict: Annotated[bool, typer.Option(help="Refuse to start on any startup problem")] = False) -> None:
+          strict: Annotated[bool, typer.Option(help="Refuse to start on any startup problem")] = False,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes (share state "
+                                               "through `state: {backend: redis}`)")] = 1) -> None:
     """Run the OpenAI-compatible gateway: point clients at http://HOST:PORT/v1."""
     with friendly_errors():
         cfg = load_config(config)
@@ -74,7 +76,18 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
                    "--log-format console|json", exit_code=2)
     sock = bind_socket(bind_host, bind_port)
     console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
-                  f"({len(cfg.chains)} models, {len(cfg.providers)} providers)")
+                  f"({len(cfg.chains)} models, {len(cfg.providers)} providers"
+                  f"{f', {workers} workers' if workers > 1 else ''})")
+    if workers > 1:
+        if cfg.state.backend == "memory":
+            err_console.print(f"[yellow]warning[/] {workers} workers with `state: {{backend: "
+                              "memory}`: each worker keeps its own circuits and rate-limit "
+                              "counts; set `state: {backend: redis, url: ...}` to share them",
+                              soft_wrap=True)
+        from ..server._workers import run_workers
+
+        run_workers(config, sock, workers, log_level=level, log_format=fmt)
+        return
     uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level)
     # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted
     configure_logging(fmt, level, secrets=config_secrets(cfg))

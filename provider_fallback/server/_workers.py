@@ -1,0 +1,44 @@
+"""`serve --workers N`: N worker processes accept on one listening socket (uvicorn's
+supervisor; it spawns rather than forks on Windows, so each worker re-imports the app
+from an import string and reloads the config file named in the environment)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from ._app import GatewayApp
+from ._serve import build_app, uvicorn_config
+
+__all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
+
+CONFIG_ENV = "PROVIDER_FALLBACK_CONFIG"
+_LOGGING_ENV = "PROVIDER_FALLBACK_WORKER_LOGGING"   # "format:level" chosen by `serve`
+
+
+def app_from_env() -> GatewayApp:
+    """The app factory each worker runs (`provider_fallback.server._workers:app_from_env`)."""
+    from ..config import load_config
+    from ..telemetry import config_secrets, configure_logging
+
+    cfg = load_config(os.environ[CONFIG_ENV])
+    fmt, _, level = os.environ.get(_LOGGING_ENV, "").partition(":")
+    # after uvicorn's own logging setup in the worker, as `serve` does in one process
+    configure_logging(fmt or cfg.logging.format, level or cfg.logging.level,
+                      secrets=config_secrets(cfg))
+    return build_app(cfg)
+
+
+def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
+                log_level: str, log_format: str) -> None:
+    """Run `workers` gateway processes on the already-bound `sock` until interrupted."""
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    os.environ[_LOGGING_ENV] = f"{log_format}:{log_level}"
+    host, port = sock.getsockname()[:2]
+    config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
+                            workers=workers)
+    config.factory = True
+    Multiprocess(config, sockets=[sock]).run()

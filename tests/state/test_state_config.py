@@ -1,0 +1,44 @@
+"""The `state:` section: validation, defaults, and the URL treated as a secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider_fallback import config_from_dict
+from provider_fallback.errors import ConfigError
+from provider_fallback.state import MemoryState, make_state
+from provider_fallback.state._redis import RedisState, redact_url
+
+BASE = {"providers": [{"name": "p", "base_url": "http://127.0.0.1:9/v1"}],
+        "models": {"chat": ["p/m"]}}
+
+
+def test_memory_is_the_default() -> None:
+    cfg = config_from_dict(BASE)
+    assert cfg.state.backend == "memory"
+    assert isinstance(make_state(cfg), MemoryState)
+
+
+def test_redis_url_from_the_environment_is_a_secret() -> None:
+    cfg = config_from_dict({**BASE, "state": {"backend": "redis", "url": "os.environ/REDIS_URL",
+                                              "cache_ttl": "100ms", "prefix": "gw1:"}},
+                           environ={"REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0"})
+    assert cfg.state.cache_ttl == 0.1 and cfg.state.prefix == "gw1:"
+    assert "hunter2" not in repr(cfg.state) and "hunter2" not in repr(cfg)
+    state = make_state(cfg)
+    assert isinstance(state, RedisState)
+    assert "hunter2" not in str(state.view())
+    assert redact_url("redis://user:pw@h:1/0") == "redis://user:[secret]@h:1/0"
+
+
+@pytest.mark.parametrize(("section", "words"), [
+    ({"backend": "mongo"}, ["state.backend"]),
+    ({"backend": "redis"}, ["state", "url"]),
+    ({"backend": "redis", "url": "http://x"}, ["scheme 'http'"]),
+    ({"backend": "memory", "ttl": 1}, ["unknown key 'ttl'"]),
+])
+def test_mistakes_name_the_key(section: dict[str, object], words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({**BASE, "state": section})
+    text = str(info.value)
+    assert all(w in text for w in words), text
