@@ -25,7 +25,7 @@ SSE_QUEUE = 1000
 HEARTBEAT_S = 10.0
 # A stream ends after this long and the client reconnects with since_id: uvicorn waits for
 # open responses on shutdown, so an endless stream would hold a stopping gateway hostage.
-STREAM_MAX_S = 25.0
+STREAM_MAX_S = 5.0
 
 
 def install_observability(app: GatewayApp) -> Telemetry:
@@ -62,7 +62,12 @@ def install_observability(app: GatewayApp) -> Telemetry:
 
     app.add_route("GET", "/admin/status", status_route)
     app.add_route("GET", "/admin/events/stream", stream_route)
+    async def auth_route(scope: Scope, receive: Receive, send: Send) -> None:
+        # lets the page ask for the key up front instead of provoking a 401
+        await send_json(send, 200, {"auth": app.master_key is not None})
+
     app.add_route("GET", "/dashboard", dashboard_route, public=True)
+    app.add_route("GET", "/dashboard/auth", auth_route, public=True)
     app.on_startup.append(telemetry.start)
     app.on_shutdown.append(telemetry.stop)
     return telemetry
