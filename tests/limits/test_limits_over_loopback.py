@@ -171,3 +171,21 @@ async def test_status_shows_remaining_requests_tokens_reset_and_queue():
 def test_queue_full_error_is_a_registry_code():
     err = QueueFullError("fast", 0, 3.0)
     assert err.code == "queue_full" and err.http_status == 429 and err.retry_after == 3.0
+
+
+async def test_providers_cli_shows_headroom_and_queue(monkeypatch):
+    from typer.testing import CliRunner
+
+    from provider_fallback.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    async with sims_running({"name": "groq", "flavor": "groq", "models": [MODEL], "rpm": 5,
+                             "tpm": 10_000}) as (groq,):
+        cfg = make_config({"groq": groq}, {"fast": [f"groq/{MODEL}"]})
+        async with gateway_running(cfg) as gw:
+            await gw.router.chat(model="fast", **CHAT)
+            res = await asyncio.to_thread(CliRunner().invoke, app,
+                                          ["providers", "--url", gw.base_url])
+    assert res.exit_code == 0, res.output
+    assert "rate limits" in res.output and "4/5*" in res.output
+    assert "wait queue: 0/1000" in res.output and "budget: OK" in res.output
