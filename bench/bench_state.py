@@ -1,0 +1,188 @@
+"""Shared-state benchmark: Redis vs memory backend, and upstream 429s with 1 vs 2 replicas.
+
+    python bench/bench_state.py [--duration 5] [--connections 32] [--rounds 3] [--requests 60]
+
+Part 1 runs the real gateway (`serve --workers 2`) against a simulated upstream, once per
+backend, interleaved for --rounds rounds (medians reported): `memory`, `redis` (targets
+without a known rpm: reads from the local cache, no Redis call on the request path) and
+`redis+rpm` (a configured rpm, so every attempt also asks the shared Lua window in Redis).
+Throughput at N connections, p50 latency at 1 connection. Needs Redis on 127.0.0.1:6379
+(or --redis URL); keys go under a fresh prefix and expire.
+
+Part 2 sends --requests requests, round-robin over 1 or 2 routers (separate state objects
+in one process, standing in for replicas) to a simulated upstream that enforces 30 RPM,
+with `limits: {rpm: 30}` configured, and counts the 429s the upstream sent back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).parent
+BODY = '{"model":"bench","messages":[{"role":"user","content":"hi"}]}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def load(url: str, connections: int, duration: float) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), url, "--connections",
+                          str(connections), "--duration", str(duration), "--body", BODY],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def write_config(path: Path, upstream: int, state: dict[str, Any], rpm: int | None) -> None:
+    target: Any = "sim/bench-model"
+    if rpm is not None:
+        target = {"provider": "sim", "model": "bench-model", "limits": {"rpm": rpm}}
+    data = {"providers": [{"name": "sim", "base_url": f"http://127.0.0.1:{upstream}/v1"}],
+            "models": {"bench": [target]}, "health": {"enabled": False},
+            "telemetry": {"enabled": False}, "queue": {"enabled": False}, "state": state}
+    path.write_text(yaml.safe_dump(data))
+
+
+def part1(a: argparse.Namespace) -> list[dict[str, Any]]:
+    tmp = Path(tempfile.mkdtemp(prefix="pf-bench-state-"))
+    upstream = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "provider_fallback", "sim", "--port",
+                            str(upstream), "--model", "bench-model"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        wait_port(upstream)
+        prefix = f"pf-bench:{uuid.uuid4().hex[:8]}:"
+        redis_state = {"backend": "redis", "url": a.redis, "prefix": prefix}
+        cases = {"memory": ({"backend": "memory"}, None), "redis": (redis_state, None),
+                 "redis+rpm": (redis_state, 10_000_000)}
+        for name, (state, rpm) in cases.items():
+            cfg = tmp / f"{name}.yaml"
+            write_config(cfg, upstream, state, rpm)
+            port = free_port()
+            proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
+                                     str(cfg), "--port", str(port), "--workers",
+                                     str(a.workers), "--log-level", "error"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            gateways[name] = (proc, port)
+            wait_port(port)
+        for _, port in gateways.values():   # warm up every worker's connections
+            load(f"http://127.0.0.1:{port}/v1/chat/completions", a.connections, 1.0)
+        rows: dict[str, list[dict[str, Any]]] = {n: [] for n in cases}
+        for _ in range(a.rounds):
+            for name, (_, port) in gateways.items():
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                many = load(url, a.connections, a.duration)
+                one = load(url, 1, a.duration / 2)
+                rows[name].append({"rps": many["rps"], "errors": many.get("errors", 0),
+                                   "p50_ms_1conn": one["p50_ms"],
+                                   "p99_ms_nconn": many.get("p99_ms")})
+        out = []
+        base = None
+        for name, rs in rows.items():
+            rps = statistics.median(r["rps"] for r in rs)
+            p50 = statistics.median(r["p50_ms_1conn"] for r in rs)
+            row = {"backend": name, "workers": a.workers, "rps": round(rps, 1),
+                   "p50_ms_1conn": round(p50, 3), "errors": sum(r["errors"] for r in rs)}
+            if base is None:
+                base = row
+            else:
+                row["rps_vs_memory"] = f"{100 * (rps / base['rps'] - 1):+.1f}%"
+                row["added_p50_ms"] = round(p50 - base["p50_ms_1conn"], 3)
+            out.append(row)
+        return out
+    finally:
+        for proc, _ in gateways.values():
+            proc.terminate()
+            proc.wait(10)
+        sim.terminate()
+        sim.wait(10)
+
+
+async def part2(a: argparse.Namespace) -> list[dict[str, Any]]:
+    os.environ.setdefault("PROVIDER_FALLBACK_DATA_DIR", tempfile.mkdtemp(prefix="pf-bench-data-"))
+    from provider_fallback import Router, config_from_dict
+    from provider_fallback.errors import ProviderFallbackError
+    from provider_fallback.sim import SimProvider
+
+    out = []
+    for replicas, backend in ((1, "memory"), (2, "memory"), (2, "redis")):
+        async with SimProvider("sim", models=["m"], rpm=30) as sim:
+            state: dict[str, Any] = {"backend": backend}
+            if backend == "redis":
+                state.update(url=a.redis, prefix=f"pf-bench:{uuid.uuid4().hex[:8]}:")
+            cfg = config_from_dict({
+                "providers": [{"name": "sim", "base_url": sim.url}],
+                "models": {"chat": [{"provider": "sim", "model": "m", "limits": {"rpm": 30}}]},
+                "health": {"enabled": False}, "queue": {"enabled": False},
+                "telemetry": {"enabled": False}, "state": state})
+            routers = [Router(cfg) for _ in range(replicas)]
+            for r in routers:
+                await r.start()
+            answered = refused = 0
+            try:
+                for i in range(a.requests):
+                    try:
+                        await routers[i % replicas].chat(
+                            model="chat", messages=[{"role": "user", "content": "hi"}])
+                        answered += 1
+                    except ProviderFallbackError:
+                        refused += 1
+            finally:
+                for r in routers:
+                    await r.aclose()
+            upstream_429 = sum(1 for e in sim.log if e.status == 429)
+            out.append({"replicas": replicas, "backend": backend, "requests": a.requests,
+                        "answered": answered, "refused_by_gateway": refused,
+                        "upstream_calls": len(sim.log), "upstream_429s": upstream_429})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--requests", type=int, default=60)
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--only", choices=["throughput", "429"])
+    a = ap.parse_args()
+    if a.only != "429":
+        for row in part1(a):
+            print(json.dumps(row))
+    if a.only != "throughput":
+        for row in asyncio.run(part2(a)):
+            print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
