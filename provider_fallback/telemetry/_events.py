@@ -6,7 +6,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,16 @@ class EventBus:
         self._ids = itertools.count(1)
         self._subscribers: list[Callable[[Event], None]] = []
         self._wall = wall
+        self._secrets: tuple[str, ...] = ()
+
+    def redact(self, secrets: Iterable[str]) -> None:
+        """Replace these values (configured keys) wherever they appear in event fields: an
+        upstream may echo a key back in an error message in a shape no pattern knows."""
+        self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def emit(self, type: str, **fields: Any) -> Event:
+        if self._secrets:
+            fields = _scrubbed(fields, self._secrets)
         event = Event(next(self._ids), self._wall(), type, fields)
         self._ring.append(event)
         log.info("%s %s", type, fields)
@@ -65,3 +73,16 @@ class EventBus:
 
     def count(self, type: str) -> int:
         return sum(1 for e in self._ring if e.type == type)
+
+
+def _scrubbed(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "[secret]")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v, secrets) for v in value]
+    return value

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._alerts import Alerter
 from ._events import Event
 from ._history import History
+from ._logging import config_secrets
 from ._metrics import GatewayMetrics
 from ._records import RequestRecord
 from ._store import TelemetryStore
@@ -33,6 +34,7 @@ class Telemetry:
     def __init__(self, router: Router, *, log_dir: Path | None = None) -> None:
         cfg = router.config
         self.router = router
+        router.events.redact(config_secrets(cfg))
         self.metrics: GatewayMetrics | None = None
         if cfg.metrics.enabled:
             self.metrics = GatewayMetrics(frozenset(cfg.chains), status=router.status,

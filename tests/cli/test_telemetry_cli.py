@@ -6,12 +6,14 @@ import asyncio
 import json
 import threading
 import time
+from dataclasses import replace
 
 from gateway_harness import CHAT, gateway_running, make_config, sims_running
 from openai import AsyncOpenAI
 from typer.testing import CliRunner
 
 from provider_fallback.cli import app
+from provider_fallback.config import TelemetrySettings
 from provider_fallback.sim import Fault
 from provider_fallback.telemetry import Event, TelemetryStore
 
@@ -100,6 +102,7 @@ async def test_status_against_a_running_gateway(tmp_path, monkeypatch):
                             {"name": "backup", "models": ["m"]}) as (p, b):
         cfg = make_config({"primary": p, "backup": b}, {"chat": ["primary/m", "backup/m"]},
                           server={"master_key": "pf-status-key-123"})
+        cfg = replace(cfg, telemetry=TelemetrySettings(log_dir=str(tmp_path)))
         async with gateway_running(cfg) as gw:
             client = AsyncOpenAI(base_url=gw.url, api_key="pf-status-key-123", max_retries=0)
             p.set_fault(Fault(status=503))
