@@ -196,7 +196,7 @@ class StateModel(_Strict):
     """Routing state backend: `memory` (this process) or `redis` (shared by workers/replicas)."""
 
     backend: typing.Literal["memory", "redis"] = "memory"
-    url: str | None = None              # redis://, rediss://, redis+sentinel://; os.environ/NAME
+    url: str | None = None              # redis://, rediss://, unix://; os.environ/NAME
     prefix: Annotated[str, Field(min_length=1, max_length=64)] = "pf:"
     cache_ttl: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=10)] = 0.25
     timeout: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=5)] = 0.05
@@ -209,9 +209,9 @@ class StateModel(_Strict):
                 raise ValueError("state.backend redis needs `url: redis://host:6379/0` "
                                  "(or `url: os.environ/REDIS_URL`)")
             scheme = urlsplit(self.url).scheme
-            if scheme not in ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"):
+            if scheme not in ("redis", "rediss", "unix"):   # Sentinel/Cluster: not yet
                 raise ValueError(f"state.url scheme '{scheme}' not understood: use redis://, "
-                                 "rediss://, unix://, redis+sentinel:// or redis+cluster://")
+                                 "rediss:// or unix://")
         return self
 
 
