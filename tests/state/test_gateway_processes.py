@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from conftest import free_port
 from gateway_harness import CHAT, eventually, sims_running
+from redis_harness import free_port
 
 from provider_fallback.sim import Fault
 

@@ -8,8 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from conftest import assert_every_key_has_a_ttl, new_prefix
 from gateway_harness import CHAT, Sleeps, eventually, make_config, sims_running
+from redis_harness import assert_every_key_has_a_ttl, new_prefix
 
 from provider_fallback import Router
 from provider_fallback.errors import AllProvidersFailedError
