@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ._budget import budget_app
 from ._demo import demo
 from ._doctor import check, doctor
 from ._errors import errors
@@ -30,6 +31,7 @@ app.add_typer(providers_app, name="providers")
 app.command()(events)
 app.command()(status)
 app.command()(report)
+app.add_typer(budget_app, name="budget")
 app.command()(doctor)
 app.command()(check)
 app.command()(init)
