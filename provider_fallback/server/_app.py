@@ -20,8 +20,9 @@ from ..errors import (
     StreamInterruptedError,
 )
 from ..routing import Completion, Router, StreamingCompletion
+from ..telemetry._logging import config_secrets
 from ._admin import AdminAPI
-from ._http import Receive, Scope, Send, error_response, header, read_body, send_json
+from ._http import Receive, Scope, Send, error_body, error_response, header, read_body, send_json
 
 __all__ = ["GatewayApp", "Handler"]
 
@@ -58,6 +59,7 @@ class GatewayApp:
         self.router = router
         server = router.config.server
         self.master_key: Secret | None = server.master_key
+        self._secrets = tuple(config_secrets(router.config))   # masked in every error body
         self.max_body = server.max_body_size
         self.started = time.time()
         self.port: int | None = None          # set by whoever binds the socket
@@ -136,7 +138,7 @@ class GatewayApp:
                 self._authorize(scope)
             await handler(scope, receive, send)
         except ProviderFallbackError as exc:
-            await error_response(send, exc)
+            await error_response(send, exc, secrets=self._secrets)
         except ConnectionResetError:
             return
         except Exception as exc:  # never a traceback on the wire
@@ -216,7 +218,7 @@ class GatewayApp:
             tail = _DONE
         except StreamInterruptedError as exc:
             # Never a truncated success: an in-band error event and no [DONE].
-            tail = b"data: " + _json.dumps(exc.to_openai_error()) + b"\n\n"
+            tail = b"data: " + error_body(exc, self._secrets) + b"\n\n"
         except asyncio.CancelledError:
             await result.aclose()
             if watcher.done():

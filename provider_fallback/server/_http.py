@@ -14,7 +14,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-__all__ = ["Headers", "Message", "Receive", "Scope", "Send", "error_response", "header",
+__all__ = ["Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
            "read_body", "send_bytes", "send_json"]
 
 JSON_CT = (b"content-type", b"application/json")
@@ -65,11 +65,23 @@ async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[b
     await send_bytes(send, status, _json.dumps(obj), headers)
 
 
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
+    """The OpenAI-format error JSON, with any configured secret value masked (an upstream
+    may echo a key back in a message shape no pattern recognises)."""
+    body = _json.dumps(exc.to_openai_error())
+    for s in secrets:
+        raw = _json.dumps(s)[1:-1]          # as it appears inside a JSON string
+        if raw in body:
+            body = body.replace(raw, b"[secret]")
+    return body
+
+
 async def error_response(send: Send, exc: ProviderFallbackError,
-                         headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+                         headers: Iterable[tuple[bytes, bytes]] = (),
+                         secrets: Iterable[str] = ()) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         extra.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))
-    await send_json(send, exc.http_status, exc.to_openai_error(), extra)
+    await send_bytes(send, exc.http_status, error_body(exc, secrets), extra)

@@ -42,3 +42,18 @@ async def test_keys_never_leak(caplog):
     for secret in (KEY, MASTER, KEY[4:20]):
         assert secret not in text
         assert secret not in logs
+
+
+async def test_a_key_echoed_in_an_unknown_shape_is_masked_in_error_bodies():
+    plain = "plainlookingvalue-42-abcdef"           # no sk-/gsk_ prefix: no pattern knows it
+    async with sims_running({"name": "p", "models": ["m"]}) as (p,):
+        cfg = make_config({"p": p}, {"chat": ["p/m"]},
+                          providers={"p": {"api_key": "os.environ/P_KEY"}},
+                          environ={"P_KEY": plain})
+        p.set_fault(Fault(status=400, message=f"bad request from key={plain}; try again"))
+        async with gateway_running(cfg) as gw, aiohttp.ClientSession() as s:
+            async with s.post(gw.url + "/chat/completions",
+                              json={"model": "chat", "messages": [{"role": "user", "content": "x"}]}) as r:
+                text = await r.text()
+                status = r.status
+    assert status == 400 and plain not in text and "[secret]" in text
