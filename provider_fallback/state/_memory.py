@@ -48,7 +48,7 @@ class MemoryState:
         pass
 
     def view(self) -> dict[str, Any]:
-        return {"backend": "memory", "connected": True}
+        return {"backend": "memory", "connected": True, "degradations": 0}
 
     def disabled_until(self, provider: str) -> float | None:
         return self._disabled.get(provider)

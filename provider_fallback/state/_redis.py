@@ -133,6 +133,7 @@ class RedisState:
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._announced_down = False
+        self.degradations = 0                    # outages seen (STATE_DEGRADED), for metrics
         self.admit_calls = 0                     # request-path round trips, for the benchmark
         self.lease_calls = 0
 
@@ -181,6 +182,7 @@ class RedisState:
 
     def view(self) -> dict[str, Any]:
         return {"backend": "redis", "connected": self.connected, "replica": self.replica,
+                "degradations": self.degradations,
                 "url": redact_url(self._url.reveal()), "prefix": self._prefix}
 
     # -- time: monotonic locally, wall clock in Redis ----------------------------------
@@ -452,6 +454,8 @@ class RedisState:
             reason = type(exc).__name__
             log.warning("shared state: Redis at %s unavailable (%s); serving on local state",
                         redact_url(self._url.reveal()), reason)
+            if not self._announced_down:
+                self.degradations += 1
             if not self._announced_down and self._events is not None:
                 self._events.emit("STATE_DEGRADED", backend="redis", replica=self.replica,
                                   error=reason)

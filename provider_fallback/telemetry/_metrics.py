@@ -244,5 +244,19 @@ class GatewayMetrics(Collector):
                                     value=budget.get("ratio") or 0.0)
             yield GaugeMetricFamily("provider_fallback_kill_switch", "1 while the budget kill "
                                     "switch blocks paid targets", value=1 if budget.get("kill_switch") else 0)
+        shared = status.get("state")
+        if isinstance(shared, dict):
+            backend = str(shared.get("backend", "memory"))
+            connected = GaugeMetricFamily("provider_fallback_state_connected", "1 while the "
+                                          "routing-state backend is reachable, 0 while this "
+                                          "replica serves on local state only",
+                                          labels=["backend"])
+            connected.add_metric([backend], 1 if shared.get("connected", True) else 0)
+            yield connected
+            degraded = CounterMetricFamily("provider_fallback_state_degradations", "Times the "
+                                           "shared state became unreachable (STATE_DEGRADED)",
+                                           labels=["backend"])
+            degraded.add_metric([backend], int(shared.get("degradations") or 0))
+            yield degraded
         yield GaugeMetricFamily("provider_fallback_scrape_timestamp_seconds", "When this scrape "
                                 "was rendered", value=time.time())
