@@ -11,7 +11,7 @@ import typer
 import uvicorn
 
 from ..config import check_bind, describe, load_config
-from ..server import build_app, uvicorn_config
+from ..server._serve import build_app, tune_gc, uvicorn_config
 from ..telemetry import config_secrets, configure_logging
 from ._common import console, err_console, fail, friendly_errors
 from ._doctor import report_startup_problems
@@ -92,6 +92,7 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
     # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted
     configure_logging(fmt, level, secrets=config_secrets(cfg))
     server = uvicorn.Server(uv_config)
+    tune_gc()
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

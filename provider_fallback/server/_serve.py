@@ -11,7 +11,23 @@ from ..config import Config
 from ..routing import Router
 from ._app import GatewayApp
 
-__all__ = ["build_app", "uvicorn_config"]
+__all__ = ["build_app", "tune_gc", "uvicorn_config"]
+
+# Young-generation collections run every 10,000 allocations instead of 700: a request
+# allocates a few hundred objects, so the default runs a collection every couple of
+# requests. Measured: 10-20% less CPU per request (bench/bench_gateway.py).
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """For a gateway process, once everything long-lived is loaded: move it out of the
+    collector's way (`gc.freeze`) and collect the young generation less often."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def build_app(config: Config, *, router: Router | None = None) -> GatewayApp:

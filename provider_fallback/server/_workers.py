@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from ._app import GatewayApp
-from ._serve import build_app, uvicorn_config
+from ._serve import build_app, tune_gc, uvicorn_config
 
 __all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
 
@@ -27,7 +27,9 @@ def app_from_env() -> GatewayApp:
     # after uvicorn's own logging setup in the worker, as `serve` does in one process
     configure_logging(fmt or cfg.logging.format, level or cfg.logging.level,
                       secrets=config_secrets(cfg))
-    return build_app(cfg)
+    app = build_app(cfg)
+    tune_gc()
+    return app
 
 
 def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
