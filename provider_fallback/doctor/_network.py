@@ -24,6 +24,7 @@ from .. import _json
 from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
+from ..health._probes import model_ids
 from ..providers import proxy_for
 from ._findings import Finding, Severity, mask_key
 
@@ -186,7 +187,7 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
         check.add(Severity.ERROR, message, failure.code, *fix, status=status)
         return
     check.healthy = True
-    listed = _model_ids(body)
+    listed = model_ids(body)
     detail = {"ms": round(ms, 1), "status": status}
     if listed is None:
         check.add(Severity.WARNING, f"GET /models answered in {ms:.0f} ms but the model list "
@@ -247,17 +248,6 @@ def _unhealthy(body: bytes) -> list[str]:
     if not isinstance(items, list):
         return []
     return [str(i.get("model", "?")) if isinstance(i, dict) else str(i) for i in items]
-
-
-def _model_ids(raw: bytes) -> set[str] | None:
-    try:
-        body = _json.loads(raw)
-    except _json.JSONDecodeError:
-        return None
-    data = body.get("data") if isinstance(body, dict) else body
-    if not isinstance(data, list):
-        return None
-    return {str(m["id"]) for m in data if isinstance(m, dict) and "id" in m}
 
 
 def _skew(date: str | None, local: float) -> float | None:

@@ -85,7 +85,7 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                         return ProbeResult(name, tier, False, failure.code, resp.status, ms,
                                            failure.message[:200])
                     return ProbeResult(name, tier, True, status=resp.status, ms=ms,
-                                       models=_model_ids(raw))
+                                       models=model_ids(raw))
             payload = _json.dumps({"model": model, "max_tokens": 1,
                                    "messages": [{"role": "user", "content": "ping"}]})
             headers = {**_headers(provider, True), "Content-Type": "application/json"}
@@ -109,7 +109,8 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                            (time.perf_counter() - started) * 1000, failure.message[:200])
 
 
-def _model_ids(raw: bytes) -> frozenset[str] | None:
+def model_ids(raw: bytes) -> frozenset[str] | None:
+    """Model ids listed in a `GET /models` body (OpenAI `{data: [{id}]}` or a bare list)."""
     try:
         body = _json.loads(raw)
     except _json.JSONDecodeError:
