@@ -5,7 +5,8 @@ pushed invalidations (pub/sub, one message per circuit change) and a poll every
 `cache_ttl` (250 ms by default) that also detects outages. Writes apply locally at once
 and are written through by a background task. Only two calls wait for Redis on the
 request path, because only they need cluster-wide atomicity: the half-open trial lease
-(`SET NX PX`) and the shared per-minute request window (a Lua sliding window). Both give
+(`SET NX PX`) and the shared per-minute request window (a Lua sliding window, paid in
+batches of permits: `_redis_permits.py`). Both give
 up after `timeout` (50 ms) and fall back to local state, so Redis is never why a request
 fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
 and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
@@ -33,6 +34,8 @@ from .. import _json
 from ..health._breaker import Circuit, CircuitState, RollingWindow
 from ._base import TargetStats
 from ._memory import MemoryState
+from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
+from ._redis_scripts import PUT_LUA, RELEASE_LUA
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -44,48 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisState", "redact_url"]
 
 log = logging.getLogger("provider_fallback.state")
-
-# Sliding 60 s window of request timestamps, timed by the Redis server's clock so replicas
-# with skewed clocks still share one window. Returns -1 (admitted) or ms until a slot frees.
-_ADMIT_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return -1
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-redis.call('PEXPIRE', KEYS[1], window)
-return math.max(1, tonumber(oldest[2]) + window - now)
-"""
-
-# Write one entry unless Redis already holds a newer one (a replica back from an outage
-# must not overwrite what the others learned meanwhile), then tell the other replicas.
-_PUT_LUA = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local ok, old = pcall(cjson.decode, cur)
-  if ok and type(old) == 'table' and tonumber(old['rev']) and
-     tonumber(old['rev']) >= tonumber(ARGV[3]) then
-    return 0
-  end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', KEYS[2], ARGV[5])
-return 1
-"""
-
-# Release a trial lease only if we still hold it.
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced, for logs and status."""
@@ -107,7 +68,8 @@ class RedisState:
     def __init__(self, settings: StateSettings, *, circuit_window: float = 60.0,
                  events: EventBus | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, replica: str | None = None) -> None:
+                 wall: Callable[[], float] = time.time, replica: str | None = None,
+                 permit_validity: float = PERMIT_VALIDITY) -> None:
         if settings.url is None:
             raise ValueError("RedisState needs state.url")
         self.settings = settings
@@ -134,7 +96,7 @@ class RedisState:
         self._tasks: list[asyncio.Task[None]] = []
         self._announced_down = False
         self.degradations = 0                    # outages seen (STATE_DEGRADED), for metrics
-        self.admit_calls = 0                     # request-path round trips, for the benchmark
+        self._permits = PermitBatcher(self.replica, validity=permit_validity, clock=clock)
         self.lease_calls = 0
 
     def _key(self, name: str) -> str:
@@ -162,10 +124,16 @@ class RedisState:
                        asyncio.create_task(self._write_loop(), name="pf-state-write"),
                        asyncio.create_task(self._listen_loop(), name="pf-state-listen")]
 
+    @property
+    def admit_calls(self) -> int:
+        """Lua round trips taken for shared rpm windows (each buys a batch of permits)."""
+        return self._permits.calls
+
     async def aclose(self) -> None:
         if self._relay is not None:
             self._relay.close()
-        if self.connected and self._dirty:
+        self._permits.release_all()
+        if self.connected and (self._dirty or self._permits.returns):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self._flush()
@@ -277,20 +245,16 @@ class RedisState:
 
     async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
         """One request against the cluster-wide `limit` per `window` for `key`: None if
-        admitted (or Redis unavailable), else seconds until a slot frees."""
+        admitted (or Redis unavailable), else seconds until a slot frees. Spends a locally
+        held permit when there is one; otherwise one Lua call takes a batch."""
         if not self.connected or self._redis is None:
             return None   # degraded: the local ledger still applies its own limit
-        self.admit_calls += 1
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                wait = await self._redis.eval(_ADMIT_LUA, 1, self._key(f"rl:{key}"),
-                                              int(window * 1000), limit,
-                                              f"{self.replica}:{next(self._ids)}")
+            return await self._permits.admit(self._redis, self._key(f"rl:{key}"), limit,
+                                             window, self.settings.timeout)
         except Exception as exc:
             self._down(exc)
             return None
-        wait = int(wait)
-        return None if wait < 0 else wait / 1000
 
     # -- background: write-through, pushed invalidation, poll --------------------------
     async def _write_loop(self) -> None:
@@ -308,8 +272,10 @@ class RedisState:
 
     async def _flush(self) -> None:
         redis = self._redis
-        if redis is None or not (self._dirty or self._releases or self._outbox):
+        returns = self._permits.returns
+        if redis is None or not (self._dirty or self._releases or self._outbox or returns):
             return
+        self._permits.returns = {}
         dirty, self._dirty = self._dirty, {}
         releases, self._releases = self._releases, {}
         outbox, self._outbox[:] = list(self._outbox), []
@@ -317,11 +283,13 @@ class RedisState:
         try:
             pipe = redis.pipeline(transaction=False)
             for (table, field), snap in dirty.items():
-                pipe.eval(_PUT_LUA, 2, self._key(table), self._key("state"), field,
+                pipe.eval(PUT_LUA, 2, self._key(table), self._key("state"), field,
                           _json.dumps(snap).decode(), repr(snap["rev"]), ttl * 1000,
                           _json.dumps({"t": table, "f": field, "v": snap}).decode())
             for lease_key, token in releases.items():
-                pipe.eval(_RELEASE_LUA, 1, lease_key, token)
+                pipe.eval(RELEASE_LUA, 1, lease_key, token)
+            for rkey, members in returns.items():   # unspent permits back to the window
+                pipe.zrem(rkey, *members)
             for message in outbox:
                 pipe.publish(self._key("events"), message)
             await pipe.execute()
@@ -334,6 +302,8 @@ class RedisState:
         while True:
             await asyncio.sleep(self.settings.cache_ttl)
             await self._sync()
+            if self._permits.sweep(self._clock()) and self._wake is not None:
+                self._wake.set()
 
     async def _sync(self) -> None:
         """Pull every shared entry; on reconnect first push what changed here meanwhile."""
