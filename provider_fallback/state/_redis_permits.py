@@ -1,8 +1,9 @@
 """Shared per-minute request windows, paid for in batches.
 
 Asking Redis once per attempt costs a round trip on the request path. Instead a replica
-takes a small batch of permits from the shared window in one Lua call
-(`min(ceil(limit / 20), max(5, requests waiting))`, at least 1) and spends them locally.
+takes a batch of permits from the shared window in one Lua call (`batch_size`: a quarter
+of what it spent in the last second, at least 5 or the requests waiting, at most 5% of
+the limit) and spends them locally.
 A permit is valid for `validity` (1 s) from before the call that took it; one not spent by
 then is dropped and handed back in the background. Each permit sits in the shared window
 scored at the last moment it may be spent, so across all replicas no `window` of real
@@ -48,15 +49,35 @@ class PermitBatcher:
         self._refills: dict[str, asyncio.Future[float | None]] = {}
         self._waiting: dict[str, int] = {}
         self.returns: dict[str, list[str]] = {}          # redis key -> unspent members to ZREM
+        # permits spent per key: (start of the current validity period, spent in the
+        # previous one, spent in this one); sizes batches to this replica's own pace
+        self._pace: dict[str, tuple[float, int, int]] = {}
 
     def _take(self, rkey: str, now: float) -> bool:
         stock = self._stock.get(rkey)
         while stock:
             expiry, member = stock.popleft()
             if now < expiry:
+                self._spent(rkey, now)
                 return True
             self.returns.setdefault(rkey, []).append(member)
         return False
+
+    def _spent(self, rkey: str, now: float) -> None:
+        start, prev, cur = self._pace.get(rkey, (now, 0, 0))
+        if now - start >= self.validity:
+            prev = cur if now - start < 2 * self.validity else 0
+            start, cur = now, 0
+        self._pace[rkey] = (start, prev, cur + 1)
+
+    def batch_size(self, rkey: str, limit: int, demand: int) -> int:
+        """Permits to ask for: enough for a quarter of what this replica spent in the last
+        validity period (so a busy replica calls Redis ~4 times per period, not once per
+        few requests), at least BATCH or the requests waiting, never more than 5% of the
+        limit per call (so replicas share a tight limit fairly), at least 1."""
+        pace = self._pace.get(rkey)
+        recent = pace[1] // 4 if pace is not None else 0
+        return max(1, min(math.ceil(limit / 20), max(BATCH, demand, recent)))
 
     def sweep(self, now: float) -> bool:
         """Drop expired permits into `returns`; True if there is anything to return."""
@@ -83,7 +104,7 @@ class PermitBatcher:
                 refill = None   # finished, its permits already spent: awaiting it would spin
             if refill is None:
                 demand = self._waiting.get(rkey, 0) + 1
-                want = max(1, min(math.ceil(limit / 20), max(BATCH, demand)))
+                want = self.batch_size(rkey, limit, demand)
                 refill = asyncio.ensure_future(self._refill(redis, rkey, limit, window,
                                                             want, timeout))
                 self._refills[rkey] = refill
