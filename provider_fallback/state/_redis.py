@@ -28,7 +28,6 @@ import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .. import _json
 from ..health._breaker import Circuit, CircuitState, RollingWindow
@@ -36,6 +35,7 @@ from ._base import TargetStats
 from ._memory import MemoryState
 from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
 from ._redis_scripts import PUT_LUA, RELEASE_LUA
+from ._redis_url import open_client, redact_url
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -47,18 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisState", "redact_url"]
 
 log = logging.getLogger("provider_fallback.state")
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and status."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:[secret]@{host}"))
-
 
 class RedisState:
     """`RoutingState` on Redis with a local read cache. Start it with `await start()`."""
@@ -84,6 +72,7 @@ class RedisState:
         self._events = events
         self._relay: EventRelay | None = None
         self._redis: aioredis.Redis | None = None
+        self._closer: Any = None                 # closes the client (and any sentinels)
         self._revs: dict[str, float] = {}        # field -> rev the local copy reflects
         self._shapes: dict[str, tuple[Any, ...]] = {}
         self._dirty: dict[tuple[str, str], dict[str, Any]] = {}   # (hash, field) -> snapshot
@@ -104,16 +93,15 @@ class RedisState:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
         if self._tasks:
             return
         # no client-side retries: a slow or dead Redis must fall back fast, the poll retries
-        self._redis = aioredis.from_url(self._url.reveal(), socket_timeout=1.0,
-                                        socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0),
-                                        health_check_interval=0)
+        self._redis, self._closer = open_client(
+            self._url.reveal(), socket_timeout=1.0, socket_connect_timeout=1.0,
+            retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self._wake = asyncio.Event()
         if self._events is not None:
             from ._redis_events import EventRelay
@@ -143,10 +131,10 @@ class RedisState:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
-        if self._redis is not None:
+        if self._closer is not None:
             with contextlib.suppress(Exception):
-                await self._redis.aclose()
-            self._redis = None
+                await self._closer.aclose()
+        self._redis = self._closer = None
 
     def view(self) -> dict[str, Any]:
         return {"backend": "redis", "connected": self.connected, "replica": self.replica,

@@ -16,6 +16,7 @@ import redis
 from redis_harness import (
     SHARED_URL,
     DedicatedRedis,
+    DedicatedSentinel,
     assert_every_key_has_a_ttl,
     new_prefix,
     unavailable,
@@ -50,3 +51,17 @@ def dedicated_redis(tmp_path: Path) -> Iterator[DedicatedRedis]:
     yield server
     server.kill()
 
+
+
+@pytest.fixture
+def sentinel(dedicated_redis: DedicatedRedis, tmp_path: Path) -> Iterator[DedicatedSentinel]:
+    """A redis-sentinel watching the dedicated redis-server as `mymaster`."""
+    binary = shutil.which("redis-sentinel") or ("/usr/bin/redis-sentinel"
+                                                if Path("/usr/bin/redis-sentinel").exists()
+                                                else None)
+    if binary is None:
+        unavailable("no redis-sentinel binary (Debian: apt-get install redis-sentinel)")
+    server = DedicatedSentinel(binary, tmp_path, dedicated_redis.port)
+    server.start()
+    yield server
+    server.stop()

@@ -78,3 +78,50 @@ class DedicatedRedis:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+
+
+class DedicatedSentinel:
+    """A redis-sentinel of our own, monitoring `mymaster` at 127.0.0.1:`redis_port`."""
+
+    SERVICE = "mymaster"
+
+    def __init__(self, binary: str, workdir: Path, redis_port: int) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.config = workdir / "sentinel.conf"   # sentinel rewrites it: must be writable
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {redis_port} 1\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n")
+        self.url = f"redis+sentinel://127.0.0.1:{self.port}/{self.SERVICE}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, str(self.config)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5,
+                             socket_connect_timeout=0.5)
+        try:
+            for _ in range(200):
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    if client.sentinel_get_master_addr_by_name(self.SERVICE):
+                        return
+                except redis.RedisError:
+                    pass
+                time.sleep(0.05)
+        finally:
+            client.close()
+        self.stop()
+        raise RuntimeError(f"redis-sentinel on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None

@@ -137,3 +137,22 @@ async def test_redis_killed_mid_run_then_back(dedicated_redis: Any) -> None:
             assert ra.events.count("STATE_RESTORED") == 1
             await eventually(lambda: _state(rb, "primary/m1") == "open")   # reconverged
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
+
+
+async def test_two_replicas_share_a_circuit_through_sentinel(sentinel: Any,
+                                                            dedicated_redis: Any) -> None:
+    prefix = new_prefix()
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        p.set_fault(Fault(status=503), model="m1")
+        async with _routers(_config([p, b], sentinel.url, prefix)) as (ra, rb):
+            assert ra.status()["state"]["connected"] and rb.status()["state"]["connected"]
+            for _ in range(3):
+                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            assert _state(ra, "primary/m1") == "open"
+            await eventually(lambda: _state(rb, "primary/m1") == "open")   # pushed via master
+            seen = p.count()
+            res = await rb.chat(model="chat", **CHAT)
+            assert [a.provider for a in res.attempts] == ["backup"] and p.count() == seen
+            await eventually(lambda: any(e.type == "CIRCUIT_OPENED" and "origin" in e.fields
+                                         for e in rb.events.recent()))
+    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)

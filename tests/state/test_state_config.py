@@ -7,7 +7,8 @@ import pytest
 from provider_fallback import config_from_dict
 from provider_fallback.errors import ConfigError
 from provider_fallback.state import MemoryState, make_state
-from provider_fallback.state._redis import RedisState, redact_url
+from provider_fallback.state._redis import RedisState
+from provider_fallback.state._redis_url import parse_sentinel_url, redact_url
 
 BASE = {"providers": [{"name": "p", "base_url": "http://127.0.0.1:9/v1"}],
         "models": {"chat": ["p/m"]}}
@@ -42,3 +43,35 @@ def test_mistakes_name_the_key(section: dict[str, object], words: list[str]) -> 
         config_from_dict({**BASE, "state": section})
     text = str(info.value)
     assert all(w in text for w in words), text
+
+
+def test_sentinel_urls_are_parsed() -> None:
+    got = parse_sentinel_url("redis+sentinel://:pw@s1:26380,s2,[::1]:26381/mymaster/2")
+    assert got.sentinels == (("s1", 26380), ("s2", 26379), ("::1", 26381))
+    assert (got.service, got.db, got.username, got.password) == ("mymaster", 2, None, "pw")
+    assert "pw" not in repr(got)
+    assert parse_sentinel_url("redis+sentinel://h:1/svc").db == 0
+    assert (redact_url("redis+sentinel://:pw@s1:1,s2:2/m")
+            == "redis+sentinel://:[secret]@s1:1,s2:2/m")
+
+
+def test_a_sentinel_url_is_accepted_and_kept_secret() -> None:
+    cfg = config_from_dict({**BASE, "state": {
+        "backend": "redis", "url": "redis+sentinel://:hunter2@127.0.0.1:26379/mymaster"}})
+    state = make_state(cfg)
+    assert isinstance(state, RedisState)
+    assert "hunter2" not in str(state.view()) and "hunter2" not in repr(cfg)
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("redis+sentinel://127.0.0.1:26379", ["service name"]),
+    ("redis+sentinel://127.0.0.1:26379/m/x", ["database 'x'"]),
+    ("redis+sentinel://127.0.0.1:nope/m", ["port 'nope'"]),
+    ("redis+sentinel://:secretpw@h:1", ["service name"]),
+    ("redis+cluster://127.0.0.1:7000", ["Cluster is not supported yet", "Sentinel"]),
+])
+def test_bad_sentinel_and_cluster_urls_say_why(url: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({**BASE, "state": {"backend": "redis", "url": url}})
+    text = str(info.value)
+    assert all(w in text for w in words) and "secretpw" not in text, text
