@@ -183,8 +183,13 @@ class Router:
     async def request(self, path: str, body: dict[str, Any], *,
                       request_id: str | None = None,
                       disconnected: Callable[[], Awaitable[Any]] | None = None,
+                      defer_bookkeeping: bool = False,
                       ) -> Completion | StreamingCompletion:
         """Route an OpenAI-format request body (already parsed) to `path` along its chain.
+
+        `defer_bookkeeping` (the gateway sets it): settle usage and cost and hand the
+        request record to its listeners on the next loop iteration, after the caller has
+        written the answer, so that work is not on the client's critical path.
 
         `disconnected`, if given, returns when the client has gone away: a request waiting
         in the rate-limit queue is then dropped.
@@ -216,8 +221,11 @@ class Router:
         rec.provider, rec.model, rec.attempts = result.provider, result.model, result.attempts
         target, reservation = result.accounting  # type: ignore[misc]
         if isinstance(result, Completion):
-            self._account(rec, target, reservation, result.usage)
-            self._finish(rec, t0)
+            if defer_bookkeeping:
+                asyncio.get_running_loop().call_soon(self._answered, rec, target, reservation,
+                                                     result.usage, t0)
+            else:
+                self._answered(rec, target, reservation, result.usage, t0)
         else:
             rec.ttft_ms = (self._clock() - t0) * 1000
 
@@ -231,6 +239,11 @@ class Router:
             result.on_end = on_end
         result.request_id = rec.request_id
         return result
+
+    def _answered(self, rec: RequestRecord, target: Target, reservation: Reservation,
+                  usage: dict[str, Any] | None, t0: float) -> None:
+        self._account(rec, target, reservation, usage)
+        self._finish(rec, t0)
 
     def _account(self, rec: RequestRecord, target: Target, reservation: Reservation,
                  usage: dict[str, Any] | None) -> None:

@@ -178,7 +178,8 @@ class GatewayApp:
         if "stream" in body and not isinstance(body["stream"], bool):
             raise InvalidRequestError("'stream' must be a boolean", code="invalid_request")
         await self._relay(await self.router.request(
-            "/chat/completions", body, disconnected=lambda: _disconnect(receive)), receive, send)
+            "/chat/completions", body, disconnected=lambda: _disconnect(receive),
+            defer_bookkeeping=True), receive, send)
 
     async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._parse(scope, receive)
@@ -186,7 +187,8 @@ class GatewayApp:
             raise InvalidRequestError("'input' is required", code="invalid_request")
         body.pop("stream", None)
         await self._relay(await self.router.request(
-            "/embeddings", body, disconnected=lambda: _disconnect(receive)), receive, send)
+            "/embeddings", body, disconnected=lambda: _disconnect(receive),
+            defer_bookkeeping=True), receive, send)
 
     async def _relay(self, result: Completion | StreamingCompletion, receive: Receive,
                      send: Send) -> None:
