@@ -41,7 +41,15 @@ def pin(pid: int, cores: set[int]) -> None:
             pass
 
 
-def wait_port(port: int, timeout: float = 15) -> None:
+def stop_on_sigterm() -> None:
+    """`timeout` and CI send SIGTERM: exit through the `finally` blocks, so the gateways and
+    simulated upstreams this script started are stopped too, never left running."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
     end = time.time() + timeout
     while time.time() < end:
         try:
@@ -282,4 +290,5 @@ def main_telemetry(a: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     main()
