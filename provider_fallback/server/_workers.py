@@ -4,7 +4,10 @@ from an import string and reloads the config file named in the environment)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -13,8 +16,11 @@ from ._serve import build_app, tune_gc, uvicorn_config
 
 __all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
 
+log = logging.getLogger("provider_fallback.server")
+
 CONFIG_ENV = "PROVIDER_FALLBACK_CONFIG"
 _LOGGING_ENV = "PROVIDER_FALLBACK_WORKER_LOGGING"   # "format:level" chosen by `serve`
+_SUPERVISOR_ENV = "PROVIDER_FALLBACK_SUPERVISOR_PID"
 
 
 def app_from_env() -> GatewayApp:
@@ -28,8 +34,27 @@ def app_from_env() -> GatewayApp:
     configure_logging(fmt or cfg.logging.format, level or cfg.logging.level,
                       secrets=config_secrets(cfg))
     app = build_app(cfg)
+    # the supervisor's pid, from before it spawned us: a worker orphaned while it was still
+    # starting sees a different parent already
+    parent = int(os.environ.get(_SUPERVISOR_ENV) or os.getppid())
+
+    async def watch_parent() -> None:
+        app._orphan_watch = asyncio.create_task(_exit_when_orphaned(parent))  # type: ignore[attr-defined]
+
+    app.on_startup.append(watch_parent)
     tune_gc()
     return app
+
+
+async def _exit_when_orphaned(parent: int, interval: float = 1.0) -> None:
+    """A worker whose supervisor died without stopping it (killed hard, OOM) stops itself
+    instead of serving on, unsupervised, forever. On Unix `os.getppid` changes when the
+    parent goes away; on Windows it never does, so this watch never fires there."""
+    while os.getppid() == parent:
+        await asyncio.sleep(interval)
+    log.warning("supervisor (pid %s) is gone: this worker (pid %s) shuts down", parent,
+                os.getpid())
+    signal.raise_signal(signal.SIGTERM)
 
 
 def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
@@ -39,6 +64,7 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
 
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
     os.environ[_LOGGING_ENV] = f"{log_format}:{log_level}"
+    os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
     config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
                             workers=workers)
