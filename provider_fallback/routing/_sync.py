@@ -28,7 +28,9 @@ class SyncRouter:
 
     @staticmethod
     async def _make(config: Config, kwargs: dict[str, Any]) -> Router:
-        return Router(config, **kwargs)
+        router = Router(config, **kwargs)
+        await router.start()   # probes, spend ledger and budget: as `async with Router`
+        return router
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
