@@ -52,6 +52,7 @@ async def test_sync_router_chat_stream_and_embeddings():
                 emb = router.embeddings(model="embed", input=["x"])
                 assert emb.body["data"][0]["embedding"]
                 assert router.status()["providers"]["p"]["targets"]["p/m"]["successes"] == 2
+                assert router.status()["budget"]["status"] == "OK"   # started: spend is tracked
 
         await asyncio.to_thread(run)
 
