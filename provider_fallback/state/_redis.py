@@ -12,7 +12,8 @@ fails: while it is unreachable the gateway runs on its local state, emits STATE_
 and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
 
 Keys (all under `prefix`, all with a TTL): `circuits` and `overrides` hashes,
-`lease:<key>` strings, `rl:<target>` sorted sets; channels `state` and `events`.
+`lease:<key>` strings, `rl:<target>` sorted sets, the `events` stream (`_redis_events.py`);
+channel `state` for circuit invalidation.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class RedisState:
         self._mine: dict[tuple[str, str], dict[str, Any]] = {}    # last we wrote, per field
         self._releases: dict[str, str] = {}      # lease key -> our token, to delete
         self._leases: dict[str, str] = {}        # circuit key -> token of a lease we hold
-        self._outbox: list[str] = []             # messages for the events channel
+        self._outbox: list[str] = []             # messages for the events stream
         self._ids = itertools.count(1)
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,9 +109,18 @@ class RedisState:
 
             self._relay = EventRelay(self._events, self.replica, self._outbox, self._wake.set)
         await self._sync()   # first pull before serving, if Redis is there
+        if self._relay is not None and self.connected:
+            with contextlib.suppress(Exception):   # else the follower positions itself
+                async with asyncio.timeout(max(1.0, self.settings.timeout)):
+                    await self._relay.position(self._redis, self._key("events"))
         self._tasks = [asyncio.create_task(self._poll_loop(), name="pf-state-poll"),
                        asyncio.create_task(self._write_loop(), name="pf-state-write"),
                        asyncio.create_task(self._listen_loop(), name="pf-state-listen")]
+        if self._relay is not None and self._redis is not None:
+            self._tasks.append(asyncio.create_task(
+                self._relay.follow(self._redis, self._key("events"), on_error=self._down,
+                                   retry_after=self.settings.cache_ttl),
+                name="pf-state-events"))
 
     @property
     def admit_calls(self) -> int:
@@ -248,10 +258,11 @@ class RedisState:
     async def _write_loop(self) -> None:
         assert self._wake is not None
         while True:
+            _raise_if_cancelling()
             await self._wake.wait()
             self._wake.clear()
             if not self.connected:
-                self._outbox.clear()   # events are not replayed after an outage
+                self._outbox.clear()   # events emitted here while down are not sent
                 continue               # the poll flushes dirty entries on reconnect
             try:
                 await self._flush()
@@ -278,8 +289,10 @@ class RedisState:
                 pipe.eval(RELEASE_LUA, 1, lease_key, token)
             for rkey, members in returns.items():   # unspent permits back to the window
                 pipe.zrem(rkey, *members)
-            for message in outbox:
-                pipe.publish(self._key("events"), message)
+            if outbox:
+                from ._redis_events import EventRelay
+
+                EventRelay.append(pipe, self._key("events"), outbox, ttl * 1000)
             await pipe.execute()
         except BaseException:
             for item, snap in dirty.items():   # keep them for the next try, unless superseded
@@ -290,6 +303,7 @@ class RedisState:
         while True:
             await asyncio.sleep(self.settings.cache_ttl)
             await self._sync()
+            _raise_if_cancelling()
             if self._permits.sweep(self._clock()) and self._wake is not None:
                 self._wake.set()
 
@@ -375,8 +389,9 @@ class RedisState:
                 return
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._key("state"), self._key("events"))
+                await pubsub.subscribe(self._key("state"))
                 while True:
+                    _raise_if_cancelling()
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is not None:
                         self._on_message(msg)
@@ -390,16 +405,9 @@ class RedisState:
                     await pubsub.aclose()
 
     def _on_message(self, msg: dict[str, Any]) -> None:
-        channel = msg.get("channel")
-        if isinstance(channel, bytes):
-            channel = channel.decode()
         try:
             data = _json.loads(msg["data"])
         except (_json.JSONDecodeError, TypeError, KeyError):
-            return
-        if channel == self._key("events"):
-            if self._relay is not None:
-                self._relay.receive(data)
             return
         snap = data.get("v") or {}
         if snap.get("o") != self.replica:
@@ -408,6 +416,7 @@ class RedisState:
     def _down(self, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):
             raise exc
+        _raise_if_cancelling()
         if self.connected or not self._announced_down:
             reason = type(exc).__name__
             log.warning("shared state: Redis at %s unavailable (%s); serving on local state",
@@ -419,3 +428,12 @@ class RedisState:
                                   error=reason)
             self._announced_down = True
         self.connected = False
+
+
+def _raise_if_cancelling() -> None:
+    """redis-py may swallow a cancellation that lands mid-command (or turn it into a
+    connection error); a loop whose task is being cancelled must still stop, since
+    `aclose` waits for it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
