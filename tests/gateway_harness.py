@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import aiohttp
 
 from provider_fallback import Router, config_from_dict
 from provider_fallback.config import Config
@@ -96,3 +99,28 @@ async def eventually(pred: Callable[[], bool | Awaitable[bool]], timeout: float 
 
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def wait_serving(base_url: str, proc: subprocess.Popen[bytes] | None = None,
+                       timeout: float = 60) -> None:
+    """Until a gateway process answers GET /health with 200 (fails at once if `proc` exits)."""
+    async with aiohttp.ClientSession() as http:
+        async def up() -> bool:
+            if proc is not None:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                async with http.get(f"{base_url}/health") as resp:
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+        await eventually(up, timeout=timeout)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Terminate, then kill if it has not exited after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -17,7 +17,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_harness import CHAT, eventually, gateway_running, make_config, sims_running
+from gateway_harness import (
+    CHAT,
+    eventually,
+    gateway_running,
+    make_config,
+    sims_running,
+    stop_process,
+)
 from openai import AsyncOpenAI
 
 from provider_fallback.sim import Fault
@@ -148,10 +155,6 @@ async def test_dashboard_shows_a_provider_going_down_and_coming_back():
                     page.reader.cancel()
                 await client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         shutil.rmtree(profile, ignore_errors=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

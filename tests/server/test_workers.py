@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
-from gateway_harness import eventually, sims_running
+from gateway_harness import eventually, sims_running, wait_serving
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32",
                                 reason="Unix only: os.getppid never changes on Windows")
@@ -54,14 +53,7 @@ async def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         workers: set[int] = set()
         try:
-            async with aiohttp.ClientSession() as http:
-                async def up() -> bool:
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/health") as r:
-                            return r.status == 200
-                    except aiohttp.ClientError:
-                        return False
-                await eventually(up, timeout=60)
+            await wait_serving(f"http://127.0.0.1:{port}", sup)
 
             def spawned() -> bool:
                 workers.update(c for c in _children(sup.pid)

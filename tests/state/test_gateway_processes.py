@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from gateway_harness import CHAT, eventually, sims_running
+from gateway_harness import CHAT, eventually, sims_running, stop_process, wait_serving
 from redis_harness import free_port
 
 from provider_fallback.sim import Fault
@@ -45,23 +45,10 @@ async def _gateway(config: Path, *args: str) -> AsyncIterator[str]:
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
-            async def up() -> bool:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                try:
-                    async with http.get(f"{base}/health") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-            await eventually(up, timeout=30)
+        await wait_serving(base, proc, timeout=30)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if proc.stderr is not None:
             proc.stderr.close()
 
