@@ -21,10 +21,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .. import _json
-from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
-from ..health._probes import model_ids
+from ..health._probes import model_ids, probe_headers
 from ..providers import proxy_for
 from ._findings import Finding, Severity, mask_key
 
@@ -135,15 +134,6 @@ async def _connect(check: ProviderCheck, host: str, port: int, tls: bool, timeou
     return True
 
 
-def _headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
-    headers = {"Accept": "application/json"}
-    for name, value in provider.headers.items():
-        headers[name] = value.reveal() if isinstance(value, Secret) else value
-    if with_key and provider.api_key is not None:
-        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
-    return headers
-
-
 async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
                proxy: str | None, timeout: float) -> tuple[int, Any, bytes, float]:
     started = time.perf_counter()
@@ -159,7 +149,7 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
     url = provider.base_url + "/models"
     with_key = key_missing is None
     try:
-        status, headers, body, ms = await _get(session, url, _headers(provider, with_key),
+        status, headers, body, ms = await _get(session, url, probe_headers(provider, with_key),
                                                proxy, timeout)
     except TimeoutError:
         check.add(Severity.ERROR, f"GET /models got no answer within {timeout:g}s",
@@ -216,7 +206,7 @@ async def _litellm(check: ProviderCheck, session: aiohttp.ClientSession, provide
     for path, with_key in (("/health/liveliness", False), ("/health", True)):
         try:
             status, headers, body, ms = await _get(session, root + path,
-                                                   _headers(provider, with_key), proxy, timeout)
+                                                   probe_headers(provider, with_key), proxy, timeout)
         except TimeoutError:
             note = " (LiteLLM's /health calls every model; it can be slow)" if with_key else ""
             check.add(Severity.WARNING, f"LiteLLM {path} got no answer within {timeout:g}s{note}",

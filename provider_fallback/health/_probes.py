@@ -35,7 +35,9 @@ class ProbeResult:
     models: frozenset[str] | None = field(default=None)   # ids listed by GET /models (full)
 
 
-def _headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
+def probe_headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
+    """Headers for a probe of `provider` (also doctor's): its extra headers, and its key
+    when `with_key`."""
     headers = {"Accept": "application/json"}
     for name, value in provider.headers.items():
         headers[name] = value.reveal() if isinstance(value, Secret) else value
@@ -66,7 +68,7 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
         async with asyncio.timeout(timeout):
             if tier == "quick":
                 # reachability: any answer below 500 means the host and server are up
-                async with session.get(_quick_url(provider), headers=_headers(provider, True),
+                async with session.get(_quick_url(provider), headers=probe_headers(provider, True),
                                        proxy=proxy) as resp:
                     await resp.content.read(_BODY_LIMIT)
                     ms = (time.perf_counter() - started) * 1000
@@ -77,7 +79,7 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                                        failure.message[:200])
             if tier == "full":
                 async with session.get(provider.base_url + "/models",
-                                       headers=_headers(provider, True), proxy=proxy) as resp:
+                                       headers=probe_headers(provider, True), proxy=proxy) as resp:
                     raw = await resp.content.read(_BODY_LIMIT)
                     ms = (time.perf_counter() - started) * 1000
                     if resp.status >= 300:
@@ -88,7 +90,7 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                                        models=model_ids(raw))
             payload = _json.dumps({"model": model, "max_tokens": 1,
                                    "messages": [{"role": "user", "content": "ping"}]})
-            headers = {**_headers(provider, True), "Content-Type": "application/json"}
+            headers = {**probe_headers(provider, True), "Content-Type": "application/json"}
             async with session.post(provider.base_url + "/chat/completions", data=payload,
                                     headers=headers, proxy=proxy) as resp:
                 raw = await resp.content.read(_BODY_LIMIT)
