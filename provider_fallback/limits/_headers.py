@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 from ..config import RateLimits
 from ..errors._headers import lower_headers, ratelimit_reset_seconds, retry_after_seconds
 
@@ -14,6 +16,10 @@ __all__ = ["Advertised", "RateLimitHeaders", "read_ratelimit_headers", "window_f
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _WINDOWS: dict[str, tuple[str, str]] = {"requests": ("rpm", "rpd"), "tokens": ("tpm", "tpd")}
+# Any of these present means a response has something to say about rate limits.
+_RATE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
+                 "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens",
+                 "x-ratelimit-remaining", "x-ratelimit-limit", "retry-after", "retry-after-ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +40,23 @@ class RateLimitHeaders:
     retry_after: float | None = None
 
 
+_NONE = RateLimitHeaders()   # a response that says nothing about rate limits
+
+
 def read_ratelimit_headers(headers: Mapping[str, str] | None,
                            wall: float | None = None) -> RateLimitHeaders:
     """Parse Groq/OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, OpenRouter
     `x-ratelimit-{limit,remaining,reset}` (reset in Unix ms; counts requests), `retry-after`
     and `retry-after-ms`. `wall` is the current Unix time, for absolute resets and dates.
     """
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict) and \
+            not any(name in headers for name in _RATE_HEADERS):
+        # aiohttp's headers are case-insensitive already: most upstreams send none of
+        # these, and answering that costs a few lookups instead of copying every header
+        return _NONE
     h = lower_headers(headers)
     if not h:
-        return RateLimitHeaders()
+        return _NONE
     requests = _advertised(h, "requests", wall)
     if requests is None:  # OpenRouter's unsuffixed headers count requests
         requests = _advertised(h, None, wall)

@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
@@ -31,18 +29,6 @@ log = logging.getLogger("provider_fallback.router")
 # Failures the provider never processed: the request counts, its tokens do not.
 _NOT_PROCESSED = frozenset({"auth", "quota", "rate_limit", "model", "context",
                             "content_policy", "bad_request", "connection"})
-# Any of these present means a response has something to teach the ledger.
-_RATE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
-                 "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens",
-                 "x-ratelimit-remaining", "x-ratelimit-limit", "retry-after", "retry-after-ms")
-
-
-def _has_rate_headers(headers: Mapping[str, str]) -> bool:
-    """Cheap pre-check on aiohttp's case-insensitive headers (most upstreams send none);
-    other mappings go through the full parser."""
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
-        return any(name in headers for name in _RATE_HEADERS)
-    return True
 
 
 class Accounting:
@@ -144,13 +130,13 @@ class Accounting:
     # -- after an attempt -----------------------------------------------------------------
     def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
               reservation: Reservation | None = None) -> None:
-        if headers and _has_rate_headers(headers):
+        if headers:
             self.limits.learn(target, headers, now, answering=reservation)
 
     def failed(self, target: Target, reservation: Reservation, failure: Failure,
                headers: Mapping[str, str] | None, now: float) -> None:
         limits = self.limits
-        if headers and _has_rate_headers(headers):
+        if headers:
             seen = limits.learn(target, headers, now, answering=reservation)
             told = seen.retry_after is not None
         else:
