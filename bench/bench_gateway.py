@@ -170,6 +170,20 @@ def median_row(name: str, rows: list[dict]) -> dict:
             "errors": sum(r["errors"] for r in rows), "rounds": len(rows)}
 
 
+def report(rows: list[dict], summary: dict, a: argparse.Namespace) -> None:
+    """The median rows as a table (or JSON with --json), then the summary line."""
+    if a.json:
+        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
+        return
+    width = max(len(r["scenario"]) for r in rows) + 4
+    print(f"{'scenario':{width}} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} "
+          f"{'p99 ms @1':>10} {'errors':>7}")
+    for r in rows:
+        print(f"{r['scenario']:{width}} {r['rps']:>12} {r['p50_ms_c1']:>10} "
+              f"{r['p99_ms_c1']:>10} {r['errors']:>7}")
+    print(json.dumps(summary))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=5.0)
@@ -214,13 +228,7 @@ def main() -> None:
         "dead_primary_p50_vs_healthy": round(deadrow["p50_ms_c1"] / healthy["p50_ms_c1"], 3),
         "dead_primary_rps_vs_healthy": round(deadrow["rps"] / healthy["rps"], 3),
     }
-    if a.json:
-        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
-        return
-    print(f"{'scenario':42} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} {'p99 ms @1':>10} {'errors':>7}")
-    for r in rows:
-        print(f"{r['scenario']:42} {r['rps']:>12} {r['p50_ms_c1']:>10} {r['p99_ms_c1']:>10} {r['errors']:>7}")
-    print(json.dumps(summary))
+    report(rows, summary, a)
 
 
 def main_telemetry(a: argparse.Namespace) -> None:
@@ -280,13 +288,7 @@ def main_telemetry(a: argparse.Namespace) -> None:
         "added_p50_ms_c1_on_vs_off": round(on["p50_ms_c1"] - off["p50_ms_c1"], 3),
         "request_rows_logged": logged, "metrics_scrapes": scrapes[0],
     }
-    if a.json:
-        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
-        return
-    print(f"{'scenario':46} {'req/s @' + str(a.connections):>12} {'p50 ms @1':>10} {'p99 ms @1':>10} {'errors':>7}")
-    for r in rows:
-        print(f"{r['scenario']:46} {r['rps']:>12} {r['p50_ms_c1']:>10} {r['p99_ms_c1']:>10} {r['errors']:>7}")
-    print(json.dumps(summary))
+    report(rows, summary, a)
 
 
 if __name__ == "__main__":
