@@ -9,7 +9,7 @@ from `data/limits.yaml`.
 from ._defaults import WINDOWS, LimitTable, default_limits, default_table, header_windows
 from ._estimate import DEFAULT_MAX_TOKENS, estimate_tokens
 from ._headers import Advertised, RateLimitHeaders, read_ratelimit_headers, window_for
-from ._ledger import DEFAULT_BLOCK_S, RateLedger, Reservation
+from ._ledger import DEFAULT_BLOCK_S, LimitFacts, RateLedger, Reservation
 
 Ledger = RateLedger
 
@@ -20,6 +20,7 @@ __all__ = [
     "Advertised",
     "LimitTable",
     "Ledger",
+    "LimitFacts",
     "RateLedger",
     "RateLimitHeaders",
     "Reservation",

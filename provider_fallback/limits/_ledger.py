@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ..config import RateLimits, Target
 from ._defaults import WINDOWS, LimitTable, default_table
 from ._headers import RateLimitHeaders, read_ratelimit_headers, window_for
 
-__all__ = ["DEFAULT_BLOCK_S", "RateLedger", "Reservation"]
+__all__ = ["DEFAULT_BLOCK_S", "LimitFacts", "RateLedger", "Reservation"]
 
 # Block after a 429 that says nothing about when to come back.
 DEFAULT_BLOCK_S = 5.0
+# When other replicas' use of a window leaves no room: look again after this long.
+PEER_RECHECK_S = 1.0
 _SLOTS = 61          # 1-s buckets: the current second plus the 60 before it
 _MINUTE = 60.0
 _DAY = 86_400.0
@@ -40,11 +42,23 @@ class _Learned:
         self.until = until
 
 
+class LimitFacts(NamedTuple):
+    """What one replica learned about a target that the others should know too (times are
+    seconds from now, so replicas with different clocks can trade them).
+
+    `windows[i]` for rpm/rpd/tpm/tpd: (learned limit or None, learned as exhausted, seconds
+    until the provider's reset), or None when nothing was learned for that window.
+    """
+
+    blocked_s: float
+    windows: tuple[tuple[int | None, bool, float] | None, ...]
+
+
 class _State:
     """Windows of one target. Units: index 0 = requests, 1 = tokens."""
 
     __slots__ = ("blocked_until", "cum", "day", "day_ends", "head", "inflight", "learned",
-                 "limits", "period", "ring", "sources", "target", "total")
+                 "limits", "others", "period", "ring", "sources", "target", "total")
 
     def __init__(self, target: Target, limits: list[int | None], sources: list[str | None]):
         self.target = target
@@ -60,6 +74,7 @@ class _State:
         self.cum = [0, 0]                         # everything ever reserved (after settles)
         self.inflight = [0, 0]                    # reserved, not settled
         self.blocked_until = -_INF
+        self.others = [0, 0, 0, 0]                # other replicas' use of rpm, rpd, tpm, tpd
 
 
 class Reservation:
@@ -121,7 +136,7 @@ class RateLedger:
                 continue
             if n > limit:
                 return _INF
-            used = st.day[unit] if i & 1 else st.total[unit]
+            used = (st.day[unit] if i & 1 else st.total[unit]) + st.others[i]
             if used + n > limit:
                 wait = max(wait, self._local_wait(st, i, n, limit, now))
         return wait if wait > 0.0 else None
@@ -244,7 +259,7 @@ class RateLedger:
         for i, name in enumerate(WINDOWS):
             u = i >> 1
             limit, source = st.limits[i], st.sources[i]
-            used = st.day[u] if i & 1 else st.total[u]
+            used = (st.day[u] if i & 1 else st.total[u]) + st.others[i]
             reset = st.day_ends - now if i & 1 else self._minute_clear(st, u, now)
             remaining = None if limit is None else limit - used
             snap = st.learned[i]
@@ -264,6 +279,74 @@ class RateLedger:
                          "reset_in_s": max(0.0, reset), "source": source}
         out["blocked_s"] = max(0.0, st.blocked_until - now)
         return out
+
+    # -- sharing between replicas ---------------------------------------------------------
+
+    def rpm_limit(self, target: Target, now: float) -> int | None:
+        """The requests-per-minute limit in force: learned from headers, else configured or
+        shipped; None if unknown."""
+        st = self._state(target, now)
+        snap = st.learned[0]
+        if snap is not None and snap.limit is not None:
+            return snap.limit
+        return st.limits[0]
+
+    def facts(self, target: Target, now: float) -> LimitFacts:
+        """What this ledger learned about `target` from the provider (blocks, advertised
+        limits, windows it said are exhausted), for the other replicas (`adopt`)."""
+        st = self._state(target, now)
+        windows: list[tuple[int | None, bool, float] | None] = []
+        for i, snap in enumerate(st.learned):
+            if snap is None:
+                windows.append(None)
+                continue
+            exhausted = snap.remaining is not None and \
+                snap.remaining - (st.cum[i >> 1] - snap.base) <= 0
+            windows.append((snap.limit, exhausted, snap.until - now))
+        return LimitFacts(max(0.0, st.blocked_until - now), tuple(windows))
+
+    def adopt(self, target: Target, facts: LimitFacts, now: float) -> None:
+        """Take what another replica learned: its block (the later one wins), a limit not
+        known here, a window it found exhausted (held until its reset). What this ledger
+        learned itself is kept where it says more."""
+        st = self._state(target, now)
+        if facts.blocked_s > 0.0:
+            st.blocked_until = max(st.blocked_until, now + facts.blocked_s)
+        for i, fact in enumerate(facts.windows):
+            if fact is None or fact[2] <= 0.0:
+                continue
+            limit, exhausted, reset_s = fact
+            u = i >> 1
+            mine = st.learned[i]
+            base = st.cum[u] - st.inflight[u]
+            if exhausted:
+                if mine is not None and mine.remaining is not None and \
+                        mine.remaining - (st.cum[u] - mine.base) <= 0 and \
+                        mine.until >= now + reset_s:
+                    continue   # already held back at least as long
+                st.learned[i] = _Learned(limit if limit is not None else
+                                         (mine.limit if mine is not None else None),
+                                         0, st.cum[u], now + reset_s)
+            elif limit is not None and (mine is None or mine.limit is None):
+                st.learned[i] = _Learned(limit, None if mine is None else mine.remaining,
+                                         base if mine is None else mine.base, now + reset_s)
+
+    def usage(self, now: float) -> Iterator[tuple[str, tuple[int, int, int, int]]]:
+        """This ledger's own use per target key: (rpm, rpd, tpm, tpd) counts, for the other
+        replicas (`set_others`); targets with nothing counted are left out."""
+        for key, st in list(self._states.items()):
+            st = self._state(st.target, now)
+            if st.total[0] or st.day[0] or st.total[1] or st.day[1]:
+                yield key, (st.total[0], st.day[0], st.total[1], st.day[1])
+
+    def set_others(self, target: Target, used: Sequence[int], now: float) -> None:
+        """The other replicas' combined (rpm, rpd, tpm, tpd) use of `target`: counted in
+        every admission and view until the next call (zeros: they have none)."""
+        self._state(target, now).others = [max(0, int(x)) for x in used[:4]]
+
+    def peers_using(self) -> list[Target]:
+        """Targets whose other-replica use is not zero."""
+        return [st.target for st in self._states.values() if any(st.others)]
 
     def forget(self, target: Target) -> None:
         """Drop everything known about `target` (config reload, tests)."""
@@ -351,7 +434,7 @@ class RateLedger:
         if i & 1:
             wait = self._day_wait(st, i, need, now)
         else:
-            wait = self._minute_wait(st, i >> 1, need, limit, now)
+            wait = self._minute_wait(st, i, need, limit, now)
         snap = st.learned[i]
         if snap is None or snap.limit != limit or snap.until - now >= wait:
             return wait
@@ -363,11 +446,11 @@ class RateLedger:
         if need > after:
             return wait
         unit = i >> 1
-        if (st.day[unit] if i & 1 else st.total[unit]) + need <= after:
+        if (st.day[unit] if i & 1 else st.total[unit]) + st.others[i] + need <= after:
             return lapse
         if i & 1:
             return wait
-        return max(lapse, self._minute_wait(st, unit, need, after, now))
+        return max(lapse, self._minute_wait(st, i, need, after, now))
 
     @staticmethod
     def _day_wait(st: _State, i: int, need: int, now: float) -> float:
@@ -381,16 +464,19 @@ class RateLedger:
         return st.day_ends - now
 
     @staticmethod
-    def _minute_wait(st: _State, unit: int, need: int, limit: int, now: float) -> float:
-        """Seconds until enough old buckets leave the minute window for `need` to fit."""
+    def _minute_wait(st: _State, i: int, need: int, limit: int, now: float) -> float:
+        """Seconds until enough old buckets leave the minute window (`i`: rpm or tpm) for
+        `need` to fit. When other replicas' use alone leaves no room, when theirs frees is
+        unknown here: check again after the next exchange (`PEER_RECHECK_S`)."""
+        unit = i >> 1
         ring = st.ring[unit]
-        excess = st.total[unit] + need - limit
+        excess = st.total[unit] + st.others[i] + need - limit
         first = st.head - _SLOTS + 1
         for b in range(first, st.head + 1):
             excess -= ring[b % _SLOTS]
             if excess <= 0:
                 return b + _SLOTS - now
-        return st.head + _SLOTS - now  # pragma: no cover - need <= limit guarantees a fit
+        return PEER_RECHECK_S
 
     @staticmethod
     def _minute_clear(st: _State, unit: int, now: float) -> float:
