@@ -13,6 +13,12 @@ admits only targets known to be free, until one of:
 
 Overrides are stored in the ledger's SQLite file, so `provider-fallback budget reset` in
 another process reaches a running gateway within the ledger's flush interval.
+
+With a shared state (`state: {backend: redis}`), spend is also added to totals every
+replica shares, the status is judged on the larger of those and this ledger's own totals
+(after a Redis restart the shared ones may start again from less), and overrides set here
+(by the admin API or, through the ledger file, by the CLI) are passed to the other
+replicas, whose ledgers take them in.
 """
 
 from __future__ import annotations
@@ -22,19 +28,32 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import BudgetSettings, Target
 from ..telemetry import EventBus
 from ._ledger import SpendLedger, day_key, month_key
 from ._prices import PriceTable, cost_usd, is_free, price_of
 
-__all__ = ["ALLOW_PAID_UNTIL", "LIFTED_DAY", "LIFTED_MONTH", "Budget", "BudgetStatus"]
+__all__ = ["ALLOW_PAID_UNTIL", "LIFTED_DAY", "LIFTED_MONTH", "Budget", "BudgetStatus", "SharedSpend"]
 
 # keys of the ledger's overrides table
 LIFTED_MONTH = "kill_switch.lifted_month"      # "YYYY-MM": monthly kill switch lifted
 LIFTED_DAY = "kill_switch.lifted_day"          # "YYYY-MM-DD": daily kill switch lifted
 ALLOW_PAID_UNTIL = "kill_switch.allow_paid_until"  # wall-clock seconds
+
+
+class SharedSpend(Protocol):
+    """What a shared state offers the budget (RedisState implements it)."""
+
+    def add_spend(self, usd: float, wall: float) -> None: ...
+
+    def spend_totals(self, wall: float) -> tuple[float, float] | None: ...
+
+    def share_override(self, name: str, value: str | None) -> None: ...
+
+
+_SHARED_OVERRIDES = (LIFTED_MONTH, LIFTED_DAY, ALLOW_PAID_UNTIL)
 
 
 class BudgetStatus(StrEnum):
@@ -66,7 +85,28 @@ class Budget:
         self._next_check = -math.inf     # next UTC midnight or allow-paid expiry
         self._allow_paid_until = 0.0
         self._month_spend = self._day_spend = 0.0
+        self._shared: SharedSpend | None = None
+        self._told: dict[str, str | None] = {}     # overrides the other replicas know
         self._evaluate(initial=True)
+
+    def share(self, shared: SharedSpend) -> None:
+        """Count every replica's spend and trade overrides through `shared`. What the
+        ledger holds now is not re-shared: only overrides set from now on are."""
+        self._shared = shared
+        overrides = self.ledger.overrides()
+        self._told = {k: overrides.get(k) for k in _SHARED_OVERRIDES}
+
+    def refresh(self) -> None:
+        """Re-judge the status now (the shared totals changed)."""
+        self._evaluate()
+
+    def adopt_override(self, name: str, value: str | None) -> None:
+        """An override another replica set: store it in this ledger too."""
+        if name not in _SHARED_OVERRIDES:
+            return
+        self._told[name] = value
+        if self.ledger.overrides().get(name) != value:
+            self.ledger.set_override(name, value)
 
     # -- the request path ---------------------------------------------------------------
 
@@ -86,8 +126,11 @@ class Budget:
     def charge(self, target: Target, prompt_tokens: int, completion_tokens: int) -> float:
         """Price one answer, record it in the ledger, update the status; returns USD."""
         cost = cost_usd(price_of(target, self._prices), prompt_tokens, completion_tokens)
+        wall = self._wall()
         self.ledger.record(target.provider.name, target.model, prompt_tokens,
-                           completion_tokens, cost, wall=self._wall())
+                           completion_tokens, cost, wall=wall)
+        if self._shared is not None and cost > 0:
+            self._shared.add_spend(cost, wall)
         self.on_spend(cost)
         return cost
 
@@ -172,8 +215,20 @@ class Budget:
     def _evaluate(self, *, initial: bool = False) -> None:
         now = self._wall()
         self._seen_version = self.ledger.overrides_version
-        self._allow_paid_until = _float(self.ledger.overrides().get(ALLOW_PAID_UNTIL))
+        overrides = self.ledger.overrides()
+        self._allow_paid_until = _float(overrides.get(ALLOW_PAID_UNTIL))
         self._month_spend, self._day_spend = self.ledger.current_totals(now)
+        shared = self._shared
+        if shared is not None:
+            totals = shared.spend_totals(now)
+            if totals is not None:
+                self._month_spend = max(self._month_spend, totals[0])
+                self._day_spend = max(self._day_spend, totals[1])
+            for name in _SHARED_OVERRIDES:   # set here, by the admin API or the CLI
+                value = overrides.get(name)
+                if value != self._told.get(name, value):
+                    self._told[name] = value
+                    shared.share_override(name, value)
         paid_ok = now < self._allow_paid_until
         self._next_check = next_utc_midnight(now)
         if paid_ok:

@@ -17,9 +17,8 @@ from typing import Any
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
-from ..limits import RateLedger, Reservation, estimate_tokens
-from ..limits._defaults import default_table
-from ..state import RoutingState
+from ..limits import LimitFacts, RateLedger, Reservation, estimate_tokens
+from ..state import RoutingState, Usage
 from ..telemetry import EventBus
 
 __all__ = ["Accounting"]
@@ -33,7 +32,13 @@ _NOT_PROCESSED = frozenset({"auth", "quota", "rate_limit", "model", "context",
 
 class Accounting:
     """Rate ledger + budget for one router. `budget` is None until `open()` (the spend
-    ledger is a file: the gateway and `async with Router(...)` open it)."""
+    ledger is a file: the gateway and `async with Router(...)` open it).
+
+    With a shared state (Redis) it is also the state's `Peers`: it hands over this
+    replica's rate-limit use and what it learned from the providers, and takes in the
+    other replicas' (their use counts in every admission; their blocks and exhausted
+    windows hold targets back here too), their spend, and budget overrides.
+    """
 
     def __init__(self, config: Config, events: EventBus, clock: Callable[[], float], *,
                  ledger: RateLedger | None = None) -> None:
@@ -45,13 +50,21 @@ class Accounting:
         self._spend: SpendLedger | None = None
         # a shared RoutingState (Redis): per-minute request limits are admitted cluster-wide
         self.shared: RoutingState | None = None
-        self._rpm: dict[str, int | None] = {}
+        self._targets = {t.key: t for chain in config.chains.values() for t in chain.targets}
+        self._told: dict[str, tuple[Any, ...]] = {}        # target key -> facts last shared
+        self._peer_overrides: dict[str, str | None] = {}   # budget overrides from others
+
+    def share(self, state: RoutingState) -> None:
+        """Trade limits, use and spend with the other replicas through `state`."""
+        self.shared = state
+        state.attach(self)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self, budget: Budget | None = None) -> None:
         """Open the spend ledger (in a thread: it is file I/O) and arm the budget."""
         if budget is not None:
             self.budget = budget
+            self._share_budget()
             return
         if self.budget is not None:
             return
@@ -63,6 +76,15 @@ class Accounting:
                         "kill switch is off; set budget.data_dir to a writable folder", path, exc)
             return
         self.budget = Budget(self.config.budget, self._spend, self.events)
+        self._share_budget()
+
+    def _share_budget(self) -> None:
+        budget = self.budget
+        if budget is None or self.shared is None:
+            return
+        budget.share(self.shared)
+        for name, value in self._peer_overrides.items():   # arrived before the budget
+            budget.adopt_override(name, value)
 
     async def close(self) -> None:
         spend, self._spend = self._spend, None
@@ -92,23 +114,17 @@ class Accounting:
         None if admitted; else why not, and the local ledger holds the target back until
         a slot frees, so the next requests skip it without asking Redis again."""
         shared = self.shared
-        rpm = self._rpm.get(target.key, -1)
-        if rpm == -1:
-            rpm = self._rpm[target.key] = self._known_rpm(target)
-        if shared is None or rpm is None:
+        if shared is None:
+            return None
+        rpm = self.limits.rpm_limit(target, now)   # learned (here or by a peer), else known
+        if rpm is None:
             return None
         wait = await shared.admit(target.key, rpm)
         if wait is None:
             return None
         self.limits.on_429(target, wait, now)
+        self._told[target.key] = self._facts_key(target, now)   # every replica knows
         return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
-
-    @staticmethod
-    def _known_rpm(target: Target) -> int | None:
-        if target.limits is not None and target.limits.rpm is not None:
-            return target.limits.rpm
-        shipped = default_table().lookup(target.provider.base_url, target.model)
-        return None if shipped is None else shipped.rpm
 
     def capacity_wait(self, chain: Chain, tokens: int, now: float) -> float | None:
         """Seconds until some target of `chain` has capacity, if every target is held back
@@ -131,7 +147,10 @@ class Accounting:
     def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
               reservation: Reservation | None = None) -> None:
         if headers:
-            self.limits.learn(target, headers, now, answering=reservation)
+            seen = self.limits.learn(target, headers, now, answering=reservation)
+            if self.shared is not None and (seen.requests is not None or seen.tokens is not None
+                                            or seen.retry_after is not None):
+                self._tell(target, now)
 
     def failed(self, target: Target, reservation: Reservation, failure: Failure,
                headers: Mapping[str, str] | None, now: float) -> None:
@@ -145,6 +164,63 @@ class Accounting:
             limits.on_429(target, failure.retry_after, now)
         processed = failure.spec.category not in _NOT_PROCESSED
         limits.settle(reservation, None if processed else 0, now)
+        if self.shared is not None and (told or failure.spec.category == "rate_limit"):
+            self._tell(target, now)
+
+    # -- between replicas (a shared state calls these from its background tasks) ----------
+    def _facts_key(self, target: Target, now: float) -> tuple[Any, ...]:
+        """`facts` with times made absolute and coarse (0.5 s): what changed is worth
+        telling; a countdown is not."""
+        facts = self.limits.facts(target, now)
+        return (round((now + facts.blocked_s) * 2) if facts.blocked_s > 0 else 0,
+                tuple(None if w is None else (w[0], w[1], round((now + w[2]) * 2))
+                      for w in facts.windows))
+
+    def _tell(self, target: Target, now: float) -> None:
+        """Share what was learned about `target` if it says something new: a block, a
+        limit, a window found exhausted (not each response's falling `remaining`)."""
+        key = self._facts_key(target, now)
+        if self._told.get(target.key) == key:
+            return
+        self._told[target.key] = key
+        assert self.shared is not None
+        self.shared.share_limits(target.key, self.limits.facts(target, now))
+
+    def own_usage(self) -> dict[str, Usage]:
+        return dict(self.limits.usage(self.clock()))
+
+    def peer_usage(self, used: dict[str, Usage]) -> None:
+        now = self.clock()
+        limits = self.limits
+        for target in limits.peers_using():
+            if target.key not in used:
+                limits.set_others(target, (0, 0, 0, 0), now)
+        for key, counts in used.items():
+            target = self._targets.get(key)
+            if target is not None:
+                limits.set_others(target, counts, now)
+
+    def peer_facts(self, target_key: str, facts: LimitFacts) -> None:
+        target = self._targets.get(target_key)
+        if target is None:
+            return   # a target this replica's config does not have
+        now = self.clock()
+        self.limits.adopt(target, facts, now)
+        self._told[target_key] = self._facts_key(target, now)   # known: do not echo it
+
+    def peer_spend(self) -> None:
+        if self.budget is not None:
+            self.budget.refresh()
+
+    def peer_override(self, name: str, value: str | None) -> None:
+        self._peer_overrides[name] = value
+        if self.budget is not None:
+            self.budget.adopt_override(name, value)
+
+    def spend_floor(self, wall: float) -> tuple[float, float]:
+        spend = self._spend if self._spend is not None else (
+            self.budget.ledger if self.budget is not None else None)
+        return (0.0, 0.0) if spend is None else spend.current_totals(wall)
 
     def answered(self, target: Target, reservation: Reservation,
                  usage: Mapping[str, Any] | None, now: float) -> tuple[int | None, int | None, float | None]:

@@ -80,7 +80,8 @@ class Router:
         self.inflight = 0
         # rate-limit ledger and budget (the spend ledger opens in `start`)
         self.accounting = Accounting(config, self.events, clock)
-        self.accounting.shared = self.state if getattr(self.state, "shared", False) else None
+        if getattr(self.state, "shared", False):
+            self.accounting.share(self.state)
         self.queue = WaitQueue(config.queue, sleep, clock)
 
     @property

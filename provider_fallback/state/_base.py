@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..health._breaker import Circuit
+    from ..limits import LimitFacts
 
-__all__ = ["RoutingState", "TargetStats"]
+__all__ = ["Peers", "RoutingState", "TargetStats", "Usage"]
+
+Usage = tuple[int, int, int, int]   # requests/min, requests/day, tokens/min, tokens/day
 
 
 @dataclass(slots=True)
@@ -28,6 +31,36 @@ class TargetStats:
             return None
         ordered = sorted(self.latency_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Peers(Protocol):
+    """The side of the process a shared state trades with the other replicas (the router's
+    accounting implements it). Called from the state's background tasks, never the
+    request path."""
+
+    def own_usage(self) -> dict[str, Usage]:
+        """This replica's rate-limit use per target key (non-zero ones only)."""
+        ...
+
+    def peer_usage(self, used: dict[str, Usage]) -> None:
+        """The other live replicas' combined use per target key (absent: none)."""
+        ...
+
+    def peer_facts(self, target_key: str, facts: LimitFacts) -> None:
+        """What another replica learned about a target's limits (see `share_limits`)."""
+        ...
+
+    def peer_spend(self) -> None:
+        """The shared spend totals changed (read them with `spend_totals`)."""
+        ...
+
+    def peer_override(self, name: str, value: str | None) -> None:
+        """Another replica changed a budget override (kill switch lifted, paid allowed)."""
+        ...
+
+    def spend_floor(self, wall: float) -> tuple[float, float]:
+        """This replica's own (month, day) spend totals, to re-seed a Redis that lost them."""
+        ...
 
 
 class RoutingState(Protocol):
@@ -82,3 +115,25 @@ class RoutingState(Protocol):
         ...
 
     def stats(self, target_key: str) -> TargetStats | None: ...
+
+    # -- what a shared backend exchanges beyond circuits (no-ops in memory) ---------------
+    def attach(self, peers: Peers) -> None:
+        """Who to tell about other replicas' usage, limit facts, spend and overrides."""
+        ...
+
+    def share_limits(self, target_key: str, facts: LimitFacts) -> None:
+        """Tell the other replicas what this one learned about a target's limits."""
+        ...
+
+    def add_spend(self, usd: float, wall: float) -> None:
+        """Add an answer's cost to the shared month and day totals."""
+        ...
+
+    def spend_totals(self, wall: float) -> tuple[float, float] | None:
+        """Every replica's (month, day) spend for the period of `wall`; None if not known
+        (memory backend, or Redis unreachable)."""
+        ...
+
+    def share_override(self, name: str, value: str | None) -> None:
+        """Tell the other replicas about a budget override set here."""
+        ...

@@ -8,6 +8,8 @@ from ._base import TargetStats
 
 if TYPE_CHECKING:
     from ..health._breaker import Circuit
+    from ..limits import LimitFacts
+    from ._base import Peers
 
 __all__ = ["MemoryState"]
 
@@ -85,3 +87,19 @@ class MemoryState:
 
     def stats(self, target_key: str) -> TargetStats | None:
         return self._stats.get(target_key)
+
+    # one process: nothing to share with
+    def attach(self, peers: Peers) -> None:
+        pass
+
+    def share_limits(self, target_key: str, facts: LimitFacts) -> None:
+        pass
+
+    def add_spend(self, usd: float, wall: float) -> None:
+        pass
+
+    def spend_totals(self, wall: float) -> tuple[float, float] | None:
+        return None
+
+    def share_override(self, name: str, value: str | None) -> None:
+        pass

@@ -11,9 +11,14 @@ up after `timeout` (50 ms) and fall back to local state, so Redis is never why a
 fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
 and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
 
-Keys (all under `prefix`, all with a TTL): `circuits` and `overrides` hashes,
-`lease:<key>` strings, `rl:<target>` sorted sets, the `events` stream (`_redis_events.py`);
-channel `state` for circuit invalidation.
+What else replicas trade on each poll (rate-limit use per target, spend totals) is in
+`_redis_exchange.py`; limit facts a replica learned (a 429's retry-after, an advertised
+limit, a window the provider says is exhausted) go through the `limits` hash like circuits.
+
+Keys (all under `prefix`, all with a TTL): `circuits`, `overrides`, `limits` and `usage`
+hashes, `lease:<key>` strings, `rl:<target>` sorted sets, `spend:m:<month>` and
+`spend:d:<day>` strings, the `events` stream (`_redis_events.py`); channel `state` for
+pushed invalidation.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .. import _json
 from ..health._breaker import Circuit, CircuitState, RollingWindow
 from ._base import TargetStats
 from ._memory import MemoryState
+from ._redis_exchange import Exchange, facts_from_wire, facts_to_wire
 from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
 from ._redis_scripts import PUT_LUA, RELEASE_LUA
 from ._redis_url import open_client, redact_url
@@ -42,7 +48,9 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from ..config import StateSettings
+    from ..limits import LimitFacts
     from ..telemetry import EventBus
+    from ._base import Peers
     from ._redis_events import EventRelay
 
 __all__ = ["RedisState", "redact_url"]
@@ -74,7 +82,7 @@ class RedisState:
         self._relay: EventRelay | None = None
         self._redis: aioredis.Redis | None = None
         self._closer: Any = None                 # closes the client (and any sentinels)
-        self._revs: dict[str, float] = {}        # field -> rev the local copy reflects
+        self._revs: dict[tuple[str, str], float] = {}   # (hash, field) -> rev applied here
         self._shapes: dict[str, tuple[Any, ...]] = {}
         self._dirty: dict[tuple[str, str], dict[str, Any]] = {}   # (hash, field) -> snapshot
         self._mine: dict[tuple[str, str], dict[str, Any]] = {}    # last we wrote, per field
@@ -88,6 +96,9 @@ class RedisState:
         self.degradations = 0                    # outages seen (STATE_DEGRADED), for metrics
         self._permits = PermitBatcher(self.replica, validity=permit_validity, clock=clock)
         self.lease_calls = 0
+        self._peers: Peers | None = None
+        self._exchange = Exchange(self.replica, self._key, cache_ttl=settings.cache_ttl,
+                                  wall=wall)
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}{name}"
@@ -212,10 +223,25 @@ class RedisState:
         self._local.set_forced(provider)
         self._mark("overrides", "forced", {"p": provider})
 
+    def attach(self, peers: Peers) -> None:
+        self._peers = self._exchange.peers = peers
+
+    def share_limits(self, target_key: str, facts: LimitFacts) -> None:
+        self._mark("limits", target_key, facts_to_wire(facts, self._wall()))
+
+    def share_override(self, name: str, value: str | None) -> None:
+        self._mark("overrides", f"budget:{name}", {"v": value})
+
+    def add_spend(self, usd: float, wall: float) -> None:
+        self._exchange.add_spend(usd, wall)   # written by the next poll, not per answer
+
+    def spend_totals(self, wall: float) -> tuple[float, float] | None:
+        return self._exchange.spend_totals(wall, self.connected)
+
     def _mark(self, table: str, field: str, snap: dict[str, Any]) -> None:
         rev = self._wall()
-        rev = max(rev, self._revs.get(field, 0.0) + 1e-6)   # strictly newer than what we saw
-        self._revs[field] = rev
+        rev = max(rev, self._revs.get((table, field), 0.0) + 1e-6)   # newer than we saw
+        self._revs[(table, field)] = rev
         snap["rev"] = rev
         snap["o"] = self.replica
         self._dirty[(table, field)] = snap
@@ -262,8 +288,7 @@ class RedisState:
             await self._wake.wait()
             self._wake.clear()
             if not self.connected:
-                self._outbox.clear()   # events emitted here while down are not sent
-                continue               # the poll flushes dirty entries on reconnect
+                continue   # the poll flushes dirty entries and queued events on reconnect
             try:
                 await self._flush()
             except Exception as exc:
@@ -272,15 +297,18 @@ class RedisState:
     async def _flush(self) -> None:
         redis = self._redis
         returns = self._permits.returns
-        if redis is None or not (self._dirty or self._releases or self._outbox or returns):
+        if redis is None or not (self._dirty or self._releases or self._outbox or returns
+                                 or self._exchange.has_writes):
             return
         self._permits.returns = {}
         dirty, self._dirty = self._dirty, {}
         releases, self._releases = self._releases, {}
         outbox, self._outbox[:] = list(self._outbox), []
         ttl = int(self.settings.key_ttl)
+        spend: dict[str, float] = {}
         try:
             pipe = redis.pipeline(transaction=False)
+            spend = self._exchange.queue_writes(pipe)
             for (table, field), snap in dirty.items():
                 pipe.eval(PUT_LUA, 2, self._key(table), self._key("state"), field,
                           _json.dumps(snap).decode(), repr(snap["rev"]), ttl * 1000,
@@ -297,6 +325,12 @@ class RedisState:
         except BaseException:
             for item, snap in dirty.items():   # keep them for the next try, unless superseded
                 self._dirty.setdefault(item, snap)
+            self._exchange.restore(spend)
+            if outbox:   # events too, oldest first, within the outbox's bound
+                from ._redis_events import OUTBOX_MAX
+
+                self._outbox[:0] = outbox
+                del self._outbox[:max(0, len(self._outbox) - OUTBOX_MAX)]
             raise
 
     async def _poll_loop(self) -> None:
@@ -304,7 +338,8 @@ class RedisState:
             await asyncio.sleep(self.settings.cache_ttl)
             await self._sync()
             _raise_if_cancelling()
-            if self._permits.sweep(self._clock()) and self._wake is not None:
+            if (self._permits.sweep(self._clock()) or self._exchange.has_writes) \
+                    and self._wake is not None:
                 self._wake.set()
 
     async def _sync(self) -> None:
@@ -317,12 +352,17 @@ class RedisState:
                 pipe = redis.pipeline(transaction=False)
                 pipe.hgetall(self._key("circuits"))
                 pipe.hgetall(self._key("overrides"))
-                circuits, overrides = await pipe.execute()
+                pipe.hgetall(self._key("limits"))
+                self._exchange.queue_poll(pipe, int(self.settings.key_ttl * 1000))
+                results = await pipe.execute()
         except Exception as exc:
             self._down(exc)
             return
+        circuits, overrides, limits = results[:3]
         restored = not self.connected
-        for table, rows in (("circuits", circuits), ("overrides", overrides)):
+        self._exchange.take_poll(results)
+        for table, rows in (("circuits", circuits), ("overrides", overrides),
+                            ("limits", limits)):
             for field, raw in rows.items():
                 try:
                     snap = _json.loads(raw)
@@ -330,7 +370,7 @@ class RedisState:
                     continue
                 self._apply(table, field.decode() if isinstance(field, bytes) else field, snap)
         if restored:
-            self._push_newer(circuits, overrides)
+            self._push_newer(circuits=circuits, overrides=overrides, limits=limits)
             self.connected = True
             if self._announced_down:
                 self._announced_down = False
@@ -341,26 +381,35 @@ class RedisState:
             if self._wake is not None:
                 self._wake.set()
 
-    def _push_newer(self, *remote: dict[Any, Any]) -> None:
+    def _push_newer(self, **remote: dict[Any, Any]) -> None:
         """After an outage (Redis may have restarted empty): re-share what we wrote last,
         with its original rev, where Redis holds nothing newer."""
-        seen: dict[str, float] = {}
-        for rows in remote:
+        seen: dict[tuple[str, str], float] = {}
+        for table, rows in remote.items():
             for field, raw in rows.items():
                 with contextlib.suppress(Exception):
                     name = field.decode() if isinstance(field, bytes) else field
-                    seen[name] = float(_json.loads(raw).get("rev", 0.0))
+                    seen[(table, name)] = float(_json.loads(raw).get("rev", 0.0))
         for item, snap in self._mine.items():
-            field, rev = item[1], snap["rev"]
-            if rev >= self._revs.get(field, 0.0) and rev > seen.get(field, -1.0):
+            rev = snap["rev"]
+            if rev >= self._revs.get(item, 0.0) and rev > seen.get(item, -1.0):
                 self._dirty.setdefault(item, snap)
 
     def _apply(self, table: str, field: str, snap: dict[str, Any]) -> None:
         rev = float(snap.get("rev", 0.0))
-        if rev <= self._revs.get(field, 0.0) or (table, field) in self._dirty:
+        if rev <= self._revs.get((table, field), 0.0) or (table, field) in self._dirty:
             return   # ours, already applied, or about to be overwritten by our newer write
-        self._revs[field] = rev
-        if table == "circuits":
+        self._revs[(table, field)] = rev
+        if table == "limits":
+            facts = facts_from_wire(snap, self._wall())
+            if facts is not None and self._peers is not None:
+                self._peers.peer_facts(field, facts)
+        elif field.startswith("budget:"):
+            if self._peers is not None:
+                value = snap.get("v")
+                self._peers.peer_override(field.partition(":")[2],
+                                          None if value is None else str(value))
+        elif table == "circuits":
             c = self._local.circuit(field)
             if c is None:
                 c = Circuit(field, RollingWindow(self._window))

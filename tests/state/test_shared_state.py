@@ -138,6 +138,10 @@ async def test_redis_killed_mid_run_then_back(dedicated_redis: Any) -> None:
             assert [e.fields.get("origin") for e in ra.events.recent()
                     if e.type == "STATE_RESTORED"] in ([None], [None, rb.state.replica])  # type: ignore[attr-defined]
             await eventually(lambda: _state(rb, "primary/m1") == "open")   # reconverged
+            # what A emitted while Redis was away reaches B once it is back
+            await eventually(lambda: {"STATE_DEGRADED", "CIRCUIT_OPENED"} <= {
+                e.type for e in rb.events.recent()
+                if e.fields.get("origin") == ra.state.replica})  # type: ignore[attr-defined]
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
 
 
