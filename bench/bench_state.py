@@ -10,8 +10,10 @@ Throughput at N connections, p50 latency at 1 connection. Needs Redis on 127.0.0
 (or --redis URL); keys go under a fresh prefix and expire.
 
 Part 2 sends --requests requests, round-robin over 1 or 2 routers (separate state objects
-in one process, standing in for replicas) to a simulated upstream that enforces 30 RPM,
-with `limits: {rpm: 30}` configured, and counts the 429s the upstream sent back.
+in one process, standing in for replicas) to a simulated upstream that enforces a limit,
+and counts the 429s the upstream sent back. Three limits: 30 RPM with `limits: {rpm: 30}`
+configured; 30 RPM known only from the upstream's `x-ratelimit-*` headers; 2000 tokens
+per minute known only from its headers.
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def part1(a: argparse.Namespace) -> list[dict[str, Any]]:
         sim.wait(10)
 
 
+# (label, the upstream's limits, limits configured in the gateway, request extras)
+SCENARIOS: list[tuple[str, dict[str, int], dict[str, int] | None, dict[str, Any]]] = [
+    ("rpm 30, configured", {"rpm": 30}, {"rpm": 30}, {}),
+    ("rpm 30, learned from headers", {"rpm": 30}, None, {}),
+    ("tpm 2000, learned from headers", {"tpm": 2000}, None, {"max_tokens": 100}),
+]
+
+
 async def part2(a: argparse.Namespace) -> list[dict[str, Any]]:
     os.environ.setdefault("PROVIDER_FALLBACK_DATA_DIR", tempfile.mkdtemp(prefix="pf-bench-data-"))
     from provider_fallback import Router, config_from_dict
@@ -115,35 +125,41 @@ async def part2(a: argparse.Namespace) -> list[dict[str, Any]]:
     from provider_fallback.sim import SimProvider
 
     out = []
-    for replicas, backend in ((1, "memory"), (2, "memory"), (2, "redis")):
-        async with SimProvider("sim", models=["m"], rpm=30) as sim:
-            state: dict[str, Any] = {"backend": backend}
-            if backend == "redis":
-                state.update(url=a.redis, prefix=f"pf-bench:{uuid.uuid4().hex[:8]}:")
-            cfg = config_from_dict({
-                "providers": [{"name": "sim", "base_url": sim.url}],
-                "models": {"chat": [{"provider": "sim", "model": "m", "limits": {"rpm": 30}}]},
-                "health": {"enabled": False}, "queue": {"enabled": False},
-                "telemetry": {"enabled": False}, "state": state})
-            routers = [Router(cfg) for _ in range(replicas)]
-            for r in routers:
-                await r.start()
-            answered = refused = 0
-            try:
-                for i in range(a.requests):
-                    try:
-                        await routers[i % replicas].chat(
-                            model="chat", messages=[{"role": "user", "content": "hi"}])
-                        answered += 1
-                    except ProviderFallbackError:
-                        refused += 1
-            finally:
+    for label, upstream, configured, extra in SCENARIOS:
+        for replicas, backend in ((1, "memory"), (2, "memory"), (2, "redis")):
+            async with SimProvider("sim", models=["m"], **upstream) as sim:
+                state: dict[str, Any] = {"backend": backend}
+                if backend == "redis":
+                    state.update(url=a.redis, prefix=f"pf-bench:{uuid.uuid4().hex[:8]}:")
+                target: dict[str, Any] = {"provider": "sim", "model": "m"}
+                if configured:
+                    target["limits"] = configured
+                cfg = config_from_dict({
+                    "providers": [{"name": "sim", "base_url": sim.url}],
+                    "models": {"chat": [target]},
+                    "health": {"enabled": False}, "queue": {"enabled": False},
+                    "telemetry": {"enabled": False}, "state": state})
+                routers = [Router(cfg) for _ in range(replicas)]
                 for r in routers:
-                    await r.aclose()
-            upstream_429 = sum(1 for e in sim.log if e.status == 429)
-            out.append({"replicas": replicas, "backend": backend, "requests": a.requests,
-                        "answered": answered, "refused_by_gateway": refused,
-                        "upstream_calls": len(sim.log), "upstream_429s": upstream_429})
+                    await r.start()
+                answered = refused = 0
+                try:
+                    for i in range(a.requests):
+                        try:
+                            await routers[i % replicas].chat(
+                                model="chat", messages=[{"role": "user", "content": "hi"}],
+                                **extra)
+                            answered += 1
+                        except ProviderFallbackError:
+                            refused += 1
+                finally:
+                    for r in routers:
+                        await r.aclose()
+                upstream_429 = sum(1 for e in sim.log if e.status == 429)
+                out.append({"scenario": label, "replicas": replicas, "backend": backend,
+                            "requests": a.requests, "answered": answered,
+                            "refused_by_gateway": refused, "upstream_calls": len(sim.log),
+                            "upstream_429s": upstream_429})
     return out
 
 

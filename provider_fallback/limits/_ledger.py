@@ -78,9 +78,11 @@ class _State:
 
 
 class Reservation:
-    """Capacity held for one attempt; pass it to `RateLedger.settle` once."""
+    """Capacity held for one attempt; pass it to `RateLedger.settle` once. `hold`: what
+    the attempt holds in a window shared with other replicas, if any (the router's
+    accounting sets and settles it)."""
 
-    __slots__ = ("_bucket", "_period", "_state", "settled", "tokens")
+    __slots__ = ("_bucket", "_period", "_state", "hold", "settled", "tokens")
 
     def __init__(self, state: _State, tokens: int, bucket: int, period: int) -> None:
         self._state = state
@@ -88,6 +90,7 @@ class Reservation:
         self._bucket = bucket
         self._period = period
         self.settled = False
+        self.hold: Any = None
 
     @property
     def target_key(self) -> str:
@@ -290,6 +293,14 @@ class RateLedger:
         if snap is not None and snap.limit is not None:
             return snap.limit
         return st.limits[0]
+
+    def tpm_limit(self, target: Target, now: float) -> int | None:
+        """The tokens-per-minute limit in force, like `rpm_limit`."""
+        st = self._state(target, now)
+        snap = st.learned[2]
+        if snap is not None and snap.limit is not None:
+            return snap.limit
+        return st.limits[2]
 
     def facts(self, target: Target, now: float) -> LimitFacts:
         """What this ledger learned about `target` from the provider (blocks, advertised

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ __all__ = ["Accounting"]
 log = logging.getLogger("provider_fallback.router")
 
 # Failures the provider never processed: the request counts, its tokens do not.
+_UNASKED_MAX = 1000   # sends remembered per target while its rpm is unknown
+
 _NOT_PROCESSED = frozenset({"auth", "quota", "rate_limit", "model", "context",
                             "content_policy", "bad_request", "connection"})
 
@@ -53,6 +56,9 @@ class Accounting:
         self._targets = {t.key: t for chain in config.chains.values() for t in chain.targets}
         self._told: dict[str, tuple[Any, ...]] = {}        # target key -> facts last shared
         self._peer_overrides: dict[str, str | None] = {}   # budget overrides from others
+        # sends (time, requests or tokens) made before the rpm / tpm limit was known
+        self._unasked: dict[str, deque[tuple[float, int]]] = {}
+        self._unasked_tokens: dict[str, deque[tuple[float, int]]] = {}
 
     def share(self, state: RoutingState) -> None:
         """Trade limits, use and spend with the other replicas through `state`."""
@@ -109,22 +115,46 @@ class Accounting:
             return f"rate limit: a request of ~{tokens} tokens never fits its limits"
         return f"rate limit: capacity back in {wait:.1f}s"
 
-    async def admit_shared(self, target: Target, now: float) -> str | None:
-        """The cluster-wide requests-per-minute window (only for targets with a known rpm):
-        None if admitted; else why not, and the local ledger holds the target back until
-        a slot frees, so the next requests skip it without asking Redis again."""
+    async def reserve_shared(self, target: Target, tokens: int,
+                             now: float) -> Reservation | str:
+        """`reserve`, after taking the attempt's place in the windows every replica shares
+        (requests and tokens per minute, where the limit is known); or why not (the local
+        ledger then holds the target back until a slot frees, so the next requests skip it
+        without asking Redis again)."""
         shared = self.shared
-        if shared is None:
-            return None
-        rpm = self.limits.rpm_limit(target, now)   # learned (here or by a peer), else known
-        if rpm is None:
-            return None
-        wait = await shared.admit(target.key, rpm)
-        if wait is None:
-            return None
-        self.limits.on_429(target, wait, now)
-        self._told[target.key] = self._facts_key(target, now)   # every replica knows
-        return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
+        assert shared is not None
+        limits = self.limits
+        key = target.key
+        rpm = limits.rpm_limit(target, now)   # learned (here or by a peer), else known
+        if rpm is None:   # not known yet: remember the send for when it is
+            self._unasked.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, 1))
+        else:
+            wait = await shared.admit(key, rpm, sent=self._sent_unasked(self._unasked, key, now))
+            if wait is not None:
+                limits.on_429(target, wait, now)
+                self._told[key] = self._facts_key(target, now)   # every replica knows
+                return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
+        hold = None
+        tpm = limits.tpm_limit(target, now)
+        if tpm is None:
+            self._unasked_tokens.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, tokens))
+        elif tokens > 0:
+            wait, hold = await shared.admit_tokens(
+                key, tpm, tokens, sent=self._sent_unasked(self._unasked_tokens, key, now))
+            if wait is not None:   # look again soon: a smaller request may fit sooner
+                limits.on_429(target, min(wait, 1.0), now)
+                return (f"token limit (shared by every replica): ~{tokens} tokens fit in "
+                        f"{wait:.1f}s")
+        reservation = limits.reserve(target, tokens, now)
+        reservation.hold = hold
+        return reservation
+
+    @staticmethod
+    def _sent_unasked(book: dict[str, deque[tuple[float, int]]], key: str, now: float) -> int:
+        """What was sent to `key` in the last minute before its limit was known."""
+        if key not in book:
+            return 0
+        return sum(n for t, n in book.pop(key) if t > now - 60.0)
 
     def capacity_wait(self, chain: Chain, tokens: int, now: float) -> float | None:
         """Seconds until some target of `chain` has capacity, if every target is held back
@@ -164,6 +194,8 @@ class Accounting:
             limits.on_429(target, failure.retry_after, now)
         processed = failure.spec.category not in _NOT_PROCESSED
         limits.settle(reservation, None if processed else 0, now)
+        if reservation.hold is not None and self.shared is not None:
+            self.shared.settle_tokens(reservation.hold, None if processed else 0)
         if self.shared is not None and (told or failure.spec.category == "rate_limit"):
             self._tell(target, now)
 
@@ -237,6 +269,8 @@ class Accounting:
         else:
             total = None
         self.limits.settle(reservation, total, now)
+        if reservation.hold is not None and self.shared is not None:
+            self.shared.settle_tokens(reservation.hold, total)
         cost = None
         budget = self.budget
         if budget is not None and prompt is not None:

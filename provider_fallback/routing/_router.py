@@ -302,12 +302,14 @@ class Router:
                         last = Failure(spec("timeout_total"), provider=target.provider.name,
                                        model=target.model, message="request deadline exceeded")
                         return self._exhausted(chain, attempts, skipped, rec, last, hints)
-                    if acct.shared is not None:
-                        held = await acct.admit_shared(target, now)
-                        if held is not None:   # the cluster-wide window is full
+                    if acct.shared is None:
+                        reservation = acct.reserve(target, tokens, now)
+                    else:
+                        held = await acct.reserve_shared(target, tokens, now)
+                        if isinstance(held, str):   # a cluster-wide window is full
                             skipped.append(f"{target.key}: {held}")
                             break
-                    reservation = acct.reserve(target, tokens, now)
+                        reservation = held
                     try:
                         result = await self._attempt(target, path, body, stream, remaining,
                                                      reservation)

@@ -95,9 +95,23 @@ class RoutingState(Protocol):
         process holds it."""
         ...
 
-    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+    async def admit(self, key: str, limit: int, window: float = 60.0,
+                    sent: int = 0) -> float | None:
         """Count one request against a limit shared by every replica: None if admitted,
-        else seconds until it could be."""
+        else seconds until it could be. `sent`: requests this replica sent earlier in the
+        window without asking (before the limit was known); they are counted first."""
+        ...
+
+    async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
+                           sent: int = 0) -> tuple[float | None, Any]:
+        """Take `tokens` from a tokens-per-minute `limit` shared by every replica:
+        (None, a hold for `settle_tokens`) if admitted, else (seconds until they fit, None).
+        `sent`: tokens this replica sent earlier in the window without asking."""
+        ...
+
+    def settle_tokens(self, hold: Any, used: int | None) -> None:
+        """The answer used `used` tokens (None: unknown, keep the estimate): hand back what
+        the hold took beyond that, or count what it used beyond the estimate."""
         ...
 
     def disabled_until(self, provider: str) -> float | None: ...

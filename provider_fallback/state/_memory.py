@@ -40,8 +40,16 @@ class MemoryState:
     async def lease(self, key: str, ttl: float) -> bool:
         return True  # one process: the circuit record itself already serialises trials
 
-    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+    async def admit(self, key: str, limit: int, window: float = 60.0,
+                    sent: int = 0) -> float | None:
         return None  # one process: the rate ledger is the whole truth
+
+    async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
+                           sent: int = 0) -> tuple[float | None, Any]:
+        return None, None   # one process: the rate ledger counts tokens
+
+    def settle_tokens(self, hold: Any, used: int | None) -> None:
+        pass
 
     async def start(self) -> None:
         pass

@@ -40,7 +40,7 @@ from ..health._breaker import Circuit, CircuitState, RollingWindow
 from ._base import TargetStats
 from ._memory import MemoryState
 from ._redis_exchange import Exchange, facts_from_wire, facts_to_wire
-from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
+from ._redis_permits import PERMIT_VALIDITY, PermitBatcher, token_unit
 from ._redis_scripts import PUT_LUA, RELEASE_LUA
 from ._redis_url import open_client, redact_url
 
@@ -267,18 +267,50 @@ class RedisState:
             self._leases[key] = token
         return bool(got)
 
-    async def admit(self, key: str, limit: int, window: float = 60.0) -> float | None:
+    async def admit(self, key: str, limit: int, window: float = 60.0,
+                    sent: int = 0) -> float | None:
         """One request against the cluster-wide `limit` per `window` for `key`: None if
         admitted (or Redis unavailable), else seconds until a slot frees. Spends a locally
-        held permit when there is one; otherwise one Lua call takes a batch."""
+        held permit when there is one; otherwise one Lua call takes a batch. `sent`:
+        requests sent earlier in the window without asking (the limit was unknown)."""
         if not self.connected or self._redis is None:
             return None   # degraded: the local ledger still applies its own limit
         try:
             return await self._permits.admit(self._redis, self._key(f"rl:{key}"), limit,
-                                             window, self.settings.timeout)
+                                             window, self.settings.timeout, sent)
         except Exception as exc:
             self._down(exc)
             return None
+
+    async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
+                           sent: int = 0) -> tuple[float | None, Any]:
+        """Take `tokens` (an estimate) from the cluster-wide tokens-per-`window` `limit` of
+        `key`, in permits of `token_unit(limit)` tokens: (None, hold) if they fit (or Redis
+        is unavailable: hold None), else (seconds until they could, None). `sent`: tokens
+        sent earlier in the window without asking (the limit was unknown)."""
+        if not self.connected or self._redis is None:
+            return None, None
+        unit = token_unit(limit)
+        rkey = self._key(f"tk:{key}")
+        self._permits.owe(rkey, -(-sent // unit))
+        try:
+            wait, members = await self._permits.take(
+                self._redis, rkey, limit // unit, window, self.settings.timeout,
+                max(1, -(-tokens // unit)))
+        except Exception as exc:
+            self._down(exc)
+            return None, None
+        return (wait, None) if wait is not None else (None, (rkey, unit, members))
+
+    def settle_tokens(self, hold: Any, used: int | None) -> None:
+        if hold is None or used is None:
+            return
+        rkey, unit, members = hold
+        units = -(-max(0, used) // unit)
+        if units < len(members):
+            self._permits.give_back(rkey, members[units:])
+        else:
+            self._permits.owe(rkey, units - len(members))
 
     # -- background: write-through, pushed invalidation, poll --------------------------
     async def _write_loop(self) -> None:

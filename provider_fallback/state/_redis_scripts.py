@@ -10,7 +10,10 @@ __all__ = ["PUT_LUA", "RELEASE_LUA", "TAKE_PERMITS_LUA"]
 # A permit is scored at grant time + its validity (ARGV[5] ms): the latest moment it may be
 # spent. It therefore stays in the window for at least `window` after it is spent, so no
 # `window` of real sends ever holds more than `limit` permits, wherever they were spent.
-# Returns the number granted (> 0), or minus the ms until one frees.
+# ARGV[6] requests already sent without a permit (before the limit was known) are added
+# first, as they are: they count against the limit even if it is already full.
+# All or nothing: at least ARGV[7] permits (one request's worth), else none.
+# Returns the number granted (> 0), or minus the ms until that many are free.
 TAKE_PERMITS_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -18,9 +21,14 @@ local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local hold = tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local sent = tonumber(ARGV[6] or '0')
+for i = 1, sent do
+  redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':s' .. i)
+end
+local need = tonumber(ARGV[7] or '1')
 local free = limit - redis.call('ZCARD', KEYS[1])
-if free > 0 then
-  local n = math.min(free, tonumber(ARGV[4]))
+if free >= need then
+  local n = math.min(free, math.max(need, tonumber(ARGV[4])))
   local args = {}
   for i = 1, n do
     args[#args + 1] = now + hold
@@ -31,8 +39,9 @@ if free > 0 then
   return n
 end
 redis.call('PEXPIRE', KEYS[1], window + hold)
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return -math.max(1, tonumber(oldest[2]) + window - now)
+local frees = redis.call('ZRANGE', KEYS[1], need - free - 1, need - free - 1, 'WITHSCORES')
+if frees[2] == nil then return -math.max(1, window) end
+return -math.max(1, tonumber(frees[2]) + window - now)
 """
 
 # Write one entry unless Redis already holds a newer one (a replica back from an outage

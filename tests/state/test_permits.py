@@ -86,3 +86,39 @@ async def test_unspent_permits_go_back_to_the_window(redis_url: str, prefix: str
             await eventually(lambda: client.zcard(key) == 1, timeout=5)
         finally:
             client.close()
+
+
+async def test_a_token_window_admits_whole_requests_up_to_the_limit(redis_url: str,
+                                                                    prefix: str) -> None:
+    async with _states(redis_url, prefix) as (a, b):
+        results = await asyncio.gather(*(st.admit_tokens("p/m", 1000, 120)
+                                         for _ in range(10) for st in (a, b)))
+        holds = [hold for wait, hold in results if wait is None]
+        assert len(holds) == 8                     # 8 x 120 = 960; a 9th would pass 1000
+        assert all(wait is not None and wait > 0 for wait, _ in results if wait is not None)
+        # answers used less than estimated: what they did not use goes back
+        for hold in holds[:4]:
+            a.settle_tokens(hold, 20)             # 4 x 100 unused tokens handed back
+        await eventually(lambda: not a._permits.returns)
+        wait, hold = await a.admit_tokens("p/m", 1000, 300)
+        assert wait is None and hold is not None
+
+
+async def test_tokens_used_beyond_the_estimate_are_counted(redis_url: str,
+                                                           prefix: str) -> None:
+    async with _states(redis_url, prefix) as (a, b):
+        wait, hold = await a.admit_tokens("p/m", 1000, 100)
+        assert wait is None
+        a.settle_tokens(hold, 900)                # the answer was far longer
+        wait, _ = await b.admit_tokens("p/m", 1000, 100)
+        assert wait is None                       # 100 + 100 of 1000 as far as b knew...
+        wait, _ = await a.admit_tokens("p/m", 1000, 100)   # ...a's next call adds its 800
+        assert wait is not None
+
+
+async def test_requests_sent_before_the_limit_was_known_count(redis_url: str,
+                                                              prefix: str) -> None:
+    async with _states(redis_url, prefix) as (a, b):
+        assert await a.admit("p/m", 5, sent=3) is None   # 3 earlier sends + this one
+        admitted = [await b.admit("p/m", 5) for _ in range(3)]
+        assert admitted.count(None) == 1
