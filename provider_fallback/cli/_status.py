@@ -31,6 +31,15 @@ def status(url: UrlOpt = None,
     _show_summary(snap)
 
 
+def state_line(st: dict[str, Any]) -> str:
+    """Where routing state lives, in one line."""
+    if st.get("backend") != "redis":
+        return "state: memory (this process only)"
+    link = "connected" if st.get("connected") else "DISCONNECTED: serving on local state"
+    return (f"state: redis {st.get('url', '')} prefix {st.get('prefix', '')} ({link}, "
+            f"{st.get('replicas', 1)} replica(s) reporting, {st.get('degradations', 0)} outage(s))")
+
+
 def _show_summary(snap: dict[str, Any]) -> None:
     d = snap.get("last_24h") or {}
     g = snap.get("gateway") or {}
@@ -44,6 +53,7 @@ def _show_summary(snap: dict[str, Any]) -> None:
                   str(d.get("served_after_fallback", "-")), str(g.get("inflight", 0)),
                   f"{g.get('uptime_s', 0):.0f}s")
     console.print(table)
+    console.print(state_line(snap.get("state") or {}), markup=False)
     recent = [e for e in snap.get("events", []) if e.get("type") != "CIRCUIT_HALF_OPEN"][-5:]
     for e in recent:
         console.print(f"[dim]event[/] {e['type']} "

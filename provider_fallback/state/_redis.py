@@ -159,7 +159,7 @@ class RedisState:
 
     def view(self) -> dict[str, Any]:
         return {"backend": "redis", "connected": self.connected, "replica": self.replica,
-                "degradations": self.degradations,
+                "replicas": 1 + self._exchange.peers_seen, "degradations": self.degradations,
                 "url": redact_url(self._url.reveal()), "prefix": self._prefix}
 
     # -- time: monotonic locally, wall clock in Redis ----------------------------------

@@ -89,6 +89,7 @@ class Exchange:
         self._totals: tuple[str, float, str, float] | None = None   # month, usd, day, usd
         self._forget: list[str] = []
         self._peer_use: dict[str, Usage] = {}
+        self.peers_seen = 0                           # other replicas alive at the last poll
 
     # -- spend ------------------------------------------------------------------------------
     def add_spend(self, usd: float, wall: float) -> bool:
@@ -151,6 +152,7 @@ class Exchange:
         rows, (month, day) = results[-2], results[-1]
         wall = self._wall()
         sums: dict[str, list[int]] = {}
+        live = 0
         for field, raw in rows.items():
             name = field.decode() if isinstance(field, bytes) else field
             if name == self.replica:
@@ -166,10 +168,12 @@ class Exchange:
                 self._forget.append(name)
             if age > self._stale or not isinstance(used, dict):
                 continue
+            live += 1
             for target, counts in used.items():
                 acc = sums.setdefault(target, [0, 0, 0, 0])
                 for i, n in enumerate(counts[:4]):
                     acc[i] += int(n)
+        self.peers_seen = live
         peer_use: dict[str, Usage] = {k: (v[0], v[1], v[2], v[3]) for k, v in sums.items()}
         peers = self.peers
         if peers is not None and (peer_use or self._peer_use):

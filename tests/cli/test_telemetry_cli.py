@@ -116,6 +116,7 @@ async def test_status_against_a_running_gateway(tmp_path, monkeypatch):
             res = await asyncio.to_thread(runner.invoke, app, ["status", "--url", gw.base_url])
             assert res.exit_code == 0, res.output
             assert "primary" in res.output and "last 24 hours" in res.output
+            assert "state: memory (this process only)" in res.output
             res = await asyncio.to_thread(runner.invoke, app,
                                           ["status", "--url", gw.base_url, "--json"])
             snap = json.loads(res.output)

@@ -12,6 +12,7 @@ from gateway_harness import CHAT, Sleeps, eventually, make_config, sims_running
 from redis_harness import assert_every_key_has_a_ttl, new_prefix
 
 from provider_fallback import Router
+from provider_fallback.cli._status import state_line
 from provider_fallback.errors import AllProvidersFailedError
 from provider_fallback.sim import Fault
 
@@ -49,6 +50,11 @@ async def test_status_reports_the_backend(redis_url: str, prefix: str) -> None:
         async with _routers(cfg, 1) as (a,):
             view = a.status()["state"]
             assert view["backend"] == "redis" and view["connected"] is True
+            assert view["replicas"] == 1 and view["prefix"] == prefix
+            async with _routers(cfg, 1) as (b,):   # a second replica reports in
+                await eventually(lambda: a.status()["state"]["replicas"] == 2)
+            line = state_line(a.status()["state"])   # what `provider-fallback status` prints
+            assert line.startswith("state: redis ") and "connected, " in line
 
 
 async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(redis_url: str,
