@@ -147,6 +147,14 @@ class StateSettings:
     timeout: float = 0.05               # per Redis call on the request path
     key_ttl: float = 86_400.0           # every key expires; rewritten while in use
 
+    @property
+    def key_prefix(self) -> str:
+        """The prefix Redis keys really get: `prefix`, wrapped in a hash tag on a Redis
+        Cluster if it has none (`pf:` -> `{pf}:`), so all keys share one slot."""
+        from ..state._redis_url import effective_prefix
+
+        return effective_prefix(None if self.url is None else self.url.reveal(), self.prefix)
+
 
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:

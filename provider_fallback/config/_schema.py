@@ -196,7 +196,8 @@ class StateModel(_Strict):
     """Routing state backend: `memory` (this process) or `redis` (shared by workers/replicas)."""
 
     backend: typing.Literal["memory", "redis"] = "memory"
-    url: str | None = None              # redis://, rediss://, unix://, redis+sentinel://
+    url: str | None = None              # redis://, rediss://, unix://, redis+sentinel://,
+                                        # redis+cluster://, rediss+cluster://
     prefix: Annotated[str, Field(min_length=1, max_length=64)] = "pf:"
     cache_ttl: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=10)] = 0.25
     timeout: Annotated[float, BeforeValidator(parse_duration_value), Field(gt=0, le=5)] = 0.05
@@ -208,19 +209,22 @@ class StateModel(_Strict):
             if not self.url:
                 raise ValueError("state.backend redis needs `url: redis://host:6379/0` "
                                  "(or `url: os.environ/REDIS_URL`)")
-            from ..state._redis_url import SCHEMES, parse_sentinel_url
+            from ..state._redis_url import (
+                CLUSTER_SCHEMES,
+                SCHEMES,
+                parse_cluster_url,
+                parse_sentinel_url,
+            )
 
             scheme = urlsplit(self.url).scheme
-            if scheme == "redis+cluster":
-                raise ValueError("state.url: Redis Cluster is not supported yet; use one "
-                                 "server (redis://, rediss://, unix://) or Sentinel "
-                                 "(redis+sentinel://host:26379/service_name)")
             if scheme not in SCHEMES:
                 raise ValueError(f"state.url scheme '{scheme}' not understood: use redis://, "
-                                 "rediss://, unix:// or redis+sentinel://")
-            if scheme == "redis+sentinel":
+                                 "rediss://, unix://, redis+sentinel:// or redis+cluster://")
+            parse = (parse_sentinel_url if scheme == "redis+sentinel" else
+                     parse_cluster_url if scheme in CLUSTER_SCHEMES else None)
+            if parse is not None:
                 try:
-                    parse_sentinel_url(self.url)
+                    parse(self.url)
                 except ValueError as exc:
                     raise ValueError(f"state.url: {exc}") from None
         return self

@@ -15,6 +15,7 @@ import pytest
 import redis
 from redis_harness import (
     SHARED_URL,
+    DedicatedCluster,
     DedicatedRedis,
     DedicatedSentinel,
     assert_every_key_has_a_ttl,
@@ -65,3 +66,30 @@ def sentinel(dedicated_redis: DedicatedRedis, tmp_path: Path) -> Iterator[Dedica
     server.start()
     yield server
     server.stop()
+
+
+def _binary(name: str) -> str | None:
+    return shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
+                                  else None)
+
+
+@pytest.fixture(scope="module")
+def _cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DedicatedCluster]:
+    server, cli = _binary("redis-server"), _binary("redis-cli")
+    if server is None or cli is None:
+        unavailable("no redis-server/redis-cli binaries to start a cluster "
+                    "(Debian: apt-get install redis-server redis-tools)")
+    assert server is not None and cli is not None
+    cluster = DedicatedCluster(server, cli, tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.kill()
+
+
+@pytest.fixture
+def redis_cluster(_cluster_nodes: DedicatedCluster) -> DedicatedCluster:
+    """A 3-master Redis Cluster of dedicated redis-servers, shared by a test module (made
+    once: creating one takes seconds); a node a test killed is started again before the next."""
+    if not _cluster_nodes.running:
+        _cluster_nodes.start()
+    return _cluster_nodes

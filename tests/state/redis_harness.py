@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,105 @@ class CuttableLink:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class DedicatedCluster:
+    """A Redis Cluster of our own: `size` redis-server masters (no replicas) on spare ports,
+    joined by `redis-cli --cluster create`. Each node also gets a spare cluster-bus port
+    (`--cluster-port`, Redis 7+), since port + 10000 may not be free or even valid. The test
+    may kill it and start it again: the nodes keep their slots (nodes-<port>.conf), not
+    their data."""
+
+    def __init__(self, server: str, cli: str, workdir: Path, size: int = 3) -> None:
+        self.server = server
+        self.cli = cli
+        self.workdir = workdir
+        ports: list[int] = []
+        while len(ports) < 2 * size:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        self.ports, self.bus_ports = ports[:size], ports[size:]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        """A `redis+cluster://` URL listing every node as a seed."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    @property
+    def node_urls(self) -> list[str]:
+        """One plain `redis://` URL per master, to inspect what each holds."""
+        return [f"redis://127.0.0.1:{p}/0" for p in self.ports]
+
+    def start(self) -> None:
+        """Start every node that is not running; create the cluster the first time; wait
+        until every node reports `cluster_state:ok`."""
+        created = all(self._conf(p).exists() for p in self.ports)
+        for port, bus in zip(self.ports, self.bus_ports, strict=True):
+            proc = self.procs.get(port)
+            if proc is None or proc.poll() is not None:
+                self.procs[port] = subprocess.Popen(
+                    [self.server, "--port", str(port), "--cluster-port", str(bus),
+                     "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                     "--cluster-config-file", str(self._conf(port)),
+                     "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
+                     "--dir", str(self.workdir)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for url in self.node_urls:
+            self._wait(url, lambda c: bool(c.ping()), "did not start")
+        if not created:
+            nodes = [f"127.0.0.1:{p}" for p in self.ports]
+            done = subprocess.run([self.cli, "--cluster", "create", *nodes,
+                                   "--cluster-replicas", "0", "--cluster-yes"],
+                                  capture_output=True, timeout=60, check=False)
+            if done.returncode != 0:
+                self.kill()
+                raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout!r} "
+                                   f"{done.stderr!r}")
+        for url in self.node_urls:
+            self._wait(url, lambda c: c.cluster("info")["cluster_state"] == "ok",
+                       "did not reach cluster_state:ok")
+
+    @property
+    def running(self) -> bool:
+        return len(self.procs) == len(self.ports) and all(
+            p.poll() is None for p in self.procs.values())
+
+    def keys(self, pattern: str) -> dict[int, list[bytes]]:
+        """The keys matching `pattern` on each master that holds any, by port."""
+        found: dict[int, list[bytes]] = {}
+        for port, url in zip(self.ports, self.node_urls, strict=True):
+            client = redis.Redis.from_url(url, socket_timeout=2)
+            try:
+                keys = list(client.scan_iter(match=pattern, count=1000))
+            finally:
+                client.close()
+            if keys:
+                found[port] = keys
+        return found
+
+    def kill(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self.procs = {}
+
+    def _conf(self, port: int) -> Path:
+        return self.workdir / f"nodes-{port}.conf"
+
+    def _wait(self, url: str, ready: Callable[[redis.Redis], bool], what: str) -> None:
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            for _ in range(600):
+                try:
+                    if ready(client):
+                        return
+                except redis.RedisError:
+                    pass
+                time.sleep(0.05)
+        finally:
+            client.close()
+        self.kill()
+        raise RuntimeError(f"cluster node {url} {what}")
