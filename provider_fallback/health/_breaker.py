@@ -2,6 +2,7 @@
 
 The record lives in the routing state (memory or Redis); `Breaker` holds only the policy.
 closed --(N consecutive failures | failure rate | an immediate-trip code)--> open
+        (with a shared state the failure rate counts every replica's calls)
 open   --(open period over)--> half_open: exactly one trial is leased at a time
 half_open --success--> closed;  --failure--> open again, for longer (x multiplier, capped)
 """
@@ -71,6 +72,9 @@ class Circuit:
     consecutive: int = 0
     code: str | None = None        # what opened it
     trial_until: float = 0.0       # half-open trial lease expiry; 0 = none leased
+    # other replicas' calls and failures in their own windows (a shared state sets them)
+    peer_calls: int = 0
+    peer_failures: int = 0
 
     def is_open(self, now: float) -> bool:
         """True while no request may pass (open period, or a trial already in flight)."""
@@ -130,6 +134,8 @@ class Breaker:
             return False
         s = self.settings
         calls, failures, _ = c.window.totals(now)
+        calls += c.peer_calls              # the failure rate is judged over every replica
+        failures += c.peer_failures
         if immediate or c.consecutive >= s.failure_threshold or (
                 calls >= s.min_calls and failures / calls >= s.failure_rate):
             c.opened_at = now

@@ -98,7 +98,8 @@ class RedisState:
         self.lease_calls = 0
         self._peers: Peers | None = None
         self._exchange = Exchange(self.replica, self._key, cache_ttl=settings.cache_ttl,
-                                  wall=wall)
+                                  wall=wall, windows=self._own_windows,
+                                  peer_windows=self._peer_windows)
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}{name}"
@@ -237,6 +238,25 @@ class RedisState:
 
     def spend_totals(self, wall: float) -> tuple[float, float] | None:
         return self._exchange.spend_totals(wall, self.connected)
+
+    def _own_windows(self) -> dict[str, tuple[int, int]]:
+        """(calls, failures) per circuit in this replica's rolling windows, for the others."""
+        now = self._clock()
+        out = {}
+        for key, c in self._local.circuits().items():
+            calls, failures, _ = c.window.totals(now)
+            if calls:
+                out[key] = (calls, failures)
+        return out
+
+    def _peer_windows(self, windows: dict[str, tuple[int, int]]) -> None:
+        for key, c in self._local.circuits().items():
+            c.peer_calls, c.peer_failures = windows.get(key, (0, 0))
+        for key, (calls, failures) in windows.items():
+            if self._local.circuit(key) is None:   # used elsewhere, not yet here
+                c = Circuit(key, RollingWindow(self._window))
+                c.peer_calls, c.peer_failures = calls, failures
+                self._local.put_circuit(c)
 
     def _mark(self, table: str, field: str, snap: dict[str, Any]) -> None:
         rev = self._wall()

@@ -5,6 +5,10 @@
   others'. Their sum is counted by the local rate ledger in every admission, so a token or
   daily limit shared by N replicas is not spent N times. Entries older than `STALE_S` are
   ignored (a replica that stopped reporting), and removed after `FORGET_S`.
+- **Circuit windows** (same entries): each replica's calls and failures per circuit over
+  its rolling window; the others' sum is set on the local circuit (`peer_calls`,
+  `peer_failures`), so a failure rate seen across replicas opens the circuit even when
+  no single replica reached `min_calls`.
 - **Spend** (strings `spend:m:<YYYY-MM>` and `spend:d:<YYYY-MM-DD>`): each answer's cost is
   added (`INCRBYFLOAT`, in the background), and the poll reads every replica's totals for
   the budget. A Redis that lost the keys (restart without persistence) is re-seeded with
@@ -15,6 +19,7 @@ Nothing here runs on the request path: `add_spend` only adds to a dict.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -79,9 +84,15 @@ class Exchange:
     """Use and spend, batched into RedisState's poll and write pipelines."""
 
     def __init__(self, replica: str, key: Callable[[str], str], *, cache_ttl: float,
-                 wall: Callable[[], float]) -> None:
+                 wall: Callable[[], float],
+                 windows: Callable[[], dict[str, tuple[int, int]]] = dict,
+                 peer_windows: Callable[[dict[str, tuple[int, int]]], None] = lambda w: None,
+                 ) -> None:
         self.replica = replica
         self.peers: Peers | None = None
+        self._windows = windows
+        self._peer_windows = peer_windows
+        self._had_windows = False
         self._key = key
         self._wall = wall
         self._stale = max(STALE_S, 8 * cache_ttl)
@@ -139,7 +150,8 @@ class Exchange:
         wall = self._wall()
         own = self.peers.own_usage() if self.peers is not None else {}
         usage_key = self._key("usage")
-        pipe.hset(usage_key, self.replica, _json.dumps({"t": wall, "u": own}).decode())
+        entry = {"t": wall, "u": own, "c": self._windows()}
+        pipe.hset(usage_key, self.replica, _json.dumps(entry).decode())
         if self._forget:
             pipe.hdel(usage_key, *self._forget)
             self._forget = []
@@ -152,6 +164,7 @@ class Exchange:
         rows, (month, day) = results[-2], results[-1]
         wall = self._wall()
         sums: dict[str, list[int]] = {}
+        windows: dict[str, list[int]] = {}
         live = 0
         for field, raw in rows.items():
             name = field.decode() if isinstance(field, bytes) else field
@@ -169,16 +182,24 @@ class Exchange:
             if age > self._stale or not isinstance(used, dict):
                 continue
             live += 1
-            for target, counts in used.items():
-                acc = sums.setdefault(target, [0, 0, 0, 0])
-                for i, n in enumerate(counts[:4]):
-                    acc[i] += int(n)
+            with contextlib.suppress(TypeError, ValueError, AttributeError):
+                for target, counts in used.items():
+                    acc = sums.setdefault(target, [0, 0, 0, 0])
+                    for i, n in enumerate(counts[:4]):
+                        acc[i] += int(n)
+                for key, (calls, failures) in (entry.get("c") or {}).items():
+                    w = windows.setdefault(key, [0, 0])
+                    w[0] += int(calls)
+                    w[1] += int(failures)
         self.peers_seen = live
         peer_use: dict[str, Usage] = {k: (v[0], v[1], v[2], v[3]) for k, v in sums.items()}
         peers = self.peers
         if peers is not None and (peer_use or self._peer_use):
             peers.peer_usage(peer_use)
         self._peer_use = peer_use
+        if windows or self._had_windows:
+            self._peer_windows({k: (v[0], v[1]) for k, v in windows.items()})
+        self._had_windows = bool(windows)
         totals = (_month(wall), _float(month), _day(wall), _float(day))
         changed = totals != self._totals
         self._totals = totals

@@ -168,3 +168,24 @@ async def test_two_replicas_share_a_circuit_through_sentinel(sentinel: Any,
             await eventually(lambda: any(e.type == "CIRCUIT_OPENED" and "origin" in e.fields
                                          for e in rb.events.recent()))
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
+
+
+async def test_a_failure_rate_spread_over_two_replicas_opens_the_circuit(redis_url: str,
+                                                                         prefix: str) -> None:
+    # only the failure rate can open it: 10 calls at >= 50% failures, over every replica
+    circuit = {"failure_threshold": 1000, "min_calls": 10, "failure_rate": 0.5}
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        p.set_fault(Fault(status=503), model="m1")
+        cfg = _config([p, b], redis_url, prefix, circuit=circuit)
+        async with _routers(cfg) as (ra, rb):
+            for _ in range(6):
+                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            assert _state(ra, "primary/m1") == "closed"   # 6 calls: too few alone
+            await eventually(lambda: rb.state.circuit("primary/m1") is not None
+                             and rb.state.circuit("primary/m1").peer_calls == 6)  # type: ignore[union-attr]
+            tried = 0
+            while _state(rb, "primary/m1") == "closed":
+                await rb.chat(model="chat", **CHAT)
+                tried += 1
+            assert tried == 4          # 6 + 4 = min_calls; B alone would have needed 10
+            await eventually(lambda: _state(ra, "primary/m1") == "open")
