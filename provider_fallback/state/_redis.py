@@ -73,7 +73,7 @@ class RedisState:
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.connected = False
         self._url = settings.url
-        self._prefix = settings.prefix
+        self._prefix = settings.key_prefix   # hash-tagged on a Redis Cluster: _redis_url.py
         self._local = MemoryState()
         self._window = circuit_window
         self._clock = clock
