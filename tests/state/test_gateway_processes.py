@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,25 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openai
 import pytest
 import yaml
 from gateway_harness import CHAT, eventually, sims_running, stop_process, wait_serving
-from redis_harness import free_port
+from redis_harness import assert_every_key_has_a_ttl, free_port, new_prefix
 
 from provider_fallback.sim import Fault
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
-def _write_config(path: Path, sims: list[Any], url: str, prefix: str) -> Path:
+def _write_config(path: Path, sims: list[Any], url: str, prefix: str,
+                  chat: list[Any] | None = None, **sections: Any) -> Path:
     data = {
         "providers": [{"name": s.name, "base_url": s.url} for s in sims],
-        "models": {"chat": ["primary/m1", "backup/b1"]},
+        "models": {"chat": chat or ["primary/m1", "backup/b1"]},
         "policy": {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3, "stall_timeout": 2,
                    "request_deadline": 20},
         "health": {"enabled": False},
         "telemetry": {"enabled": False},
         "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"},
+        **sections,
     }
     path.write_text(yaml.safe_dump(data))
     return path
@@ -90,3 +94,94 @@ async def test_circuit_opened_in_gateway_a_is_skipped_by_gateway_b(tmp_path: Pat
             async with http.get(f"{gb}/health/providers") as resp:
                 state = (await resp.json())["state"]
             assert state["backend"] == "redis" and state["connected"] is True
+
+
+def _client(base: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+
+
+async def test_a_30_rpm_limit_shared_by_two_gateways_admits_30(tmp_path: Path, redis_url: str,
+                                                               prefix: str) -> None:
+    async with sims_running({"name": "primary", "models": ["m1"]}) as (p,):
+        cfg = _write_config(tmp_path / "provider_config.yaml", [p], redis_url, prefix,
+                            chat=[{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}],
+                            queue={"enabled": False})
+        async with _gateway(cfg, "--workers", "2") as a, _gateway(cfg) as gb:
+            clients = [_client(a), _client(gb)]
+            answered = refused = 0
+            for i in range(50):
+                try:
+                    await clients[i % 2].chat.completions.create(model="chat", **CHAT)
+                    answered += 1
+                except openai.APIStatusError as exc:   # every target held back: 503
+                    body = exc.body if isinstance(exc.body, dict) else {}
+                    assert exc.status_code == 503 and body.get("code") == "all_providers_failed"
+                    assert "rate limit" in str(body.get("message"))
+                    assert int(exc.response.headers["retry-after"]) > 0
+                    refused += 1
+            for c in clients:
+                await c.close()
+    assert answered == 30 and refused == 20
+    assert p.count() == 30          # each gateway alone would have let 30 through
+
+
+async def test_a_half_open_trial_happens_once_across_gateways(tmp_path: Path, redis_url: str,
+                                                              prefix: str) -> None:
+    async with sims_running({"name": "primary", "models": ["m1"]},
+                            {"name": "backup", "models": ["b1"]}) as (p, b):
+        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], redis_url, prefix)
+        async with _gateway(cfg, "--workers", "2") as a, _gateway(cfg) as gb, \
+                aiohttp.ClientSession() as http:
+            p.set_fault(Fault(status=429, retry_after=2), model="m1")   # open for 2 s
+            assert await _chat(http, a) == "backup"
+
+            async def open_in_both() -> bool:
+                return all([await _circuit(http, g, "primary/m1") == "open" for g in (a, gb)])
+            await eventually(open_in_both, timeout=10)
+            p.set_fault(Fault(latency=1.0), model="m1")   # a slow trial: others arrive meanwhile
+            await asyncio.sleep(2.2)
+            seen = p.count()
+            got = await asyncio.gather(*(_chat(http, g) for g in (a, gb, a, gb, a, gb)))
+            assert p.count() - seen == 1                 # one trial, not one per process
+            assert got.count("primary") == 1 and got.count("backup") == 5
+
+            async def closed_in_both() -> bool:
+                return all([await _circuit(http, g, "primary/m1") == "closed" for g in (a, gb)])
+            await eventually(closed_in_both, timeout=10)
+
+
+async def test_gateways_keep_answering_while_redis_is_down(tmp_path: Path,
+                                                           dedicated_redis: Any) -> None:
+    prefix = new_prefix()
+    async with sims_running({"name": "primary", "models": ["m1"]},
+                            {"name": "backup", "models": ["b1"]}) as (p, b):
+        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], dedicated_redis.url,
+                            prefix)
+        async with _gateway(cfg) as a, _gateway(cfg) as gb, aiohttp.ClientSession() as http:
+            assert await _chat(http, a) == "primary" and await _chat(http, gb) == "primary"
+            dedicated_redis.kill()
+            for _ in range(3):
+                assert await _chat(http, a) == "primary"
+                assert await _chat(http, gb) == "primary"
+
+            async def connected(g: str) -> bool:
+                async with http.get(f"{g}/health/providers") as resp:
+                    return bool((await resp.json())["state"]["connected"])
+
+            async def both_degraded() -> bool:
+                return not await connected(a) and not await connected(gb)
+            await eventually(both_degraded, timeout=10)
+            # A learns something while Redis is away: B cannot hear it yet
+            p.set_fault(Fault(status=429, retry_after=120), model="m1")
+            assert await _chat(http, a) == "backup"
+            assert await _circuit(http, gb, "primary/m1") == "closed"
+            dedicated_redis.start()   # empty: no persistence
+
+            async def reconverged() -> bool:
+                return (await connected(a) and await connected(gb)
+                        and await _circuit(http, gb, "primary/m1") == "open")
+            await eventually(reconverged, timeout=15)
+            seen = p.count()
+            assert await _chat(http, gb) == "backup"
+            assert p.count() == seen
+    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
