@@ -168,23 +168,45 @@ def redact_url(url: str) -> str:
 
 
 class SentinelClient:
-    """The master's client, plus the sentinel connections to close with it."""
+    """The master's client, plus the sentinel connections to close with it.
+
+    Master lookups take turns: redis-py's asyncio `Sentinel.discover_master` moves the
+    sentinel that answered to the front of its list by a swap that reads the list before
+    an await and writes it after. RedisState's tasks reconnect at the same time during a
+    failover (the first sentinels asked report the master down), and two interleaved
+    swaps write one sentinel over another: that sentinel is never asked again and its
+    connections are never closed (redis-py 8.1)."""
 
     def __init__(self, parsed: SentinelURL, options: dict[str, Any]) -> None:
+        import asyncio
+
         from redis.asyncio.sentinel import Sentinel
 
         sentinel_options = {k: v for k, v in options.items()
                             if k.startswith("socket_") or k == "retry"}
         self.sentinel = Sentinel(list(parsed.sentinels), sentinel_kwargs=sentinel_options,
                                  **options)
+        self._sentinels = list(self.sentinel.sentinels)   # to close, in whatever order
+        self._discover = self.sentinel.discover_master
+        self._turn = asyncio.Lock()
+        self.sentinel.discover_master = self._discover_master  # type: ignore[method-assign]
         self.master = self.sentinel.master_for(parsed.service, db=parsed.db,
                                                username=parsed.username,
                                                password=parsed.password, **options)
 
+    async def _discover_master(self, service_name: str) -> Any:
+        async with self._turn:
+            return await self._discover(service_name)
+
     async def aclose(self) -> None:
-        await self.master.aclose()
-        for client in self.sentinel.sentinels:
-            await client.aclose()
+        errors: list[Exception] = []
+        for client in (self.master, *self._sentinels):   # each, even if one fails
+            try:
+                await client.aclose()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def open_client(url: str, **options: Any) -> tuple[aioredis.Redis, Any]:
