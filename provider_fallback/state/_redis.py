@@ -93,6 +93,7 @@ class RedisState:
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._announced_down = False
+        self._reconnects = 0                     # (re)connections: the listener resubscribes
         self.degradations = 0                    # outages seen (STATE_DEGRADED), for metrics
         self._permits = PermitBatcher(self.replica, validity=permit_validity, clock=clock)
         self.lease_calls = 0
@@ -424,6 +425,7 @@ class RedisState:
         if restored:
             self._push_newer(circuits=circuits, overrides=overrides, limits=limits)
             self.connected = True
+            self._reconnects += 1
             if self._announced_down:
                 self._announced_down = False
                 log.warning("shared state: Redis at %s is back; resynchronised",
@@ -483,15 +485,21 @@ class RedisState:
                                      None if until is None else self._to_mono(until))
 
     async def _listen_loop(self) -> None:
-        """Pushed invalidation: apply other replicas' changes as they happen."""
+        """Pushed invalidation: apply other replicas' changes as they happen.
+
+        After every reconnection the subscription is made again: the old one may sit on a
+        server that is no longer the master. A frozen or cut-off master that Sentinel
+        replaced sends nothing and closes nothing, so its subscriber would wait on it for
+        ever while the others publish on the new master."""
         while True:
             redis = self._redis
             if redis is None:
                 return
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            subscribed_at = self._reconnects
             try:
                 await pubsub.subscribe(self._key("state"))
-                while True:
+                while subscribed_at == self._reconnects:
                     _raise_if_cancelling()
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is not None:

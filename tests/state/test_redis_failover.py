@@ -127,18 +127,9 @@ async def _request_path(states: list[RedisState], log: CallLog, stop: asyncio.Ev
         await asyncio.sleep(0.02)
 
 
-# Known bug in RedisState._listen_loop; remove the xfail with the fix (resubscribe after
-# every reconnection).
-FROZEN_LISTENER = (
-    "a pub/sub subscriber on a frozen master gets neither messages nor an error, and "
-    "RedisState._listen_loop only resubscribes after an error, so after the failover "
-    "nobody listens on the new master (changes arrive only with the cache_ttl poll); "
-    "fix: resubscribe after every reconnection")
-
-
 @pytest.mark.parametrize("death", [
     "killed",    # SIGKILL: the kernel resets every connection, clients notice at once
-    pytest.param("frozen", marks=pytest.mark.xfail(strict=True, reason=FROZEN_LISTENER)),
+    "frozen",    # SIGSTOP: nothing closes; the listener resubscribes after reconnecting
 ])
 async def test_shared_state_follows_a_sentinel_failover(sentinel_group: SentinelGroup,
                                                         death: str) -> None:
