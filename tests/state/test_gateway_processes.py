@@ -4,70 +4,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-import yaml
-from gateway_harness import CHAT, eventually, sims_running, stop_process, wait_serving
-from redis_harness import assert_every_key_has_a_ttl, free_port, new_prefix
+from gateway_harness import CHAT, eventually, sims_running
+from redis_harness import assert_every_key_has_a_ttl, new_prefix
+from state_gateways import chat, circuit, gateway, status, write_config
 
 from provider_fallback.sim import Fault
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-def _write_config(path: Path, sims: list[Any], url: str, prefix: str,
-                  chat: list[Any] | None = None, **sections: Any) -> Path:
-    data = {
-        "providers": [{"name": s.name, "base_url": s.url} for s in sims],
-        "models": {"chat": chat or ["primary/m1", "backup/b1"]},
-        "policy": {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3, "stall_timeout": 2,
-                   "request_deadline": 20},
-        "health": {"enabled": False},
-        "telemetry": {"enabled": False},
-        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"},
-        **sections,
-    }
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-@asynccontextmanager
-async def _gateway(config: Path, *args: str) -> AsyncIterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c", str(config),
-                             "--port", str(port), "--log-level", "warning", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_serving(base, proc, timeout=30)
-        yield base
-    finally:
-        stop_process(proc)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-async def _chat(http: aiohttp.ClientSession, base: str) -> str:
-    async with http.post(f"{base}/v1/chat/completions", json={"model": "chat", **CHAT}) as resp:
-        assert resp.status == 200, await resp.text()
-        return resp.headers["x-provider-fallback-provider"]
-
-
-async def _circuit(http: aiohttp.ClientSession, base: str, key: str) -> str:
-    async with http.get(f"{base}/health/providers") as resp:
-        status = await resp.json()
-    provider = key.partition("/")[0]
-    return str(status["providers"][provider]["targets"][key]["circuit"]["state"])
 
 
 async def test_circuit_opened_in_gateway_a_is_skipped_by_gateway_b(tmp_path: Path,
@@ -75,24 +24,23 @@ async def test_circuit_opened_in_gateway_a_is_skipped_by_gateway_b(tmp_path: Pat
                                                                    prefix: str) -> None:
     async with sims_running({"name": "primary", "models": ["m1"]},
                             {"name": "backup", "models": ["b1"]}) as (p, b):
-        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], redis_url, prefix)
-        async with _gateway(cfg, "--workers", "2") as a, _gateway(cfg) as gb, \
+        cfg = write_config(tmp_path / "provider_config.yaml", [p, b], redis_url, prefix)
+        async with gateway(cfg, "--workers", "2") as a, gateway(cfg) as gb, \
                 aiohttp.ClientSession() as http:
-            assert await _chat(http, gb) == "primary"
+            assert await chat(http, gb) == "primary"
             # a 429 with a long Retry-After opens the target at once, in whichever worker
             p.set_fault(Fault(status=429, retry_after=120), model="m1")
-            assert await _chat(http, a) == "backup"
+            assert await chat(http, a) == "backup"
 
             async def b_sees_it() -> bool:
-                return await _circuit(http, gb, "primary/m1") == "open"
+                return await circuit(http, gb, "primary/m1") == "open"
             await eventually(b_sees_it, timeout=10)
             seen = p.count()
             for _ in range(3):
-                assert await _chat(http, gb) == "backup"
-                assert await _chat(http, a) == "backup"
+                assert await chat(http, gb) == "backup"
+                assert await chat(http, a) == "backup"
             assert p.count() == seen
-            async with http.get(f"{gb}/health/providers") as resp:
-                state = (await resp.json())["state"]
+            state = (await status(http, gb))["state"]
             assert state["backend"] == "redis" and state["connected"] is True
 
 
@@ -103,10 +51,10 @@ def _client(base: str) -> openai.AsyncOpenAI:
 async def test_a_30_rpm_limit_shared_by_two_gateways_admits_30(tmp_path: Path, redis_url: str,
                                                                prefix: str) -> None:
     async with sims_running({"name": "primary", "models": ["m1"]}) as (p,):
-        cfg = _write_config(tmp_path / "provider_config.yaml", [p], redis_url, prefix,
-                            chat=[{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}],
-                            queue={"enabled": False})
-        async with _gateway(cfg, "--workers", "2") as a, _gateway(cfg) as gb:
+        cfg = write_config(tmp_path / "provider_config.yaml", [p], redis_url, prefix,
+                           chat=[{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}],
+                           queue={"enabled": False})
+        async with gateway(cfg, "--workers", "2") as a, gateway(cfg) as gb:
             clients = [_client(a), _client(gb)]
             answered = refused = 0
             for i in range(50):
@@ -129,24 +77,24 @@ async def test_a_half_open_trial_happens_once_across_gateways(tmp_path: Path, re
                                                               prefix: str) -> None:
     async with sims_running({"name": "primary", "models": ["m1"]},
                             {"name": "backup", "models": ["b1"]}) as (p, b):
-        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], redis_url, prefix)
-        async with _gateway(cfg, "--workers", "2") as a, _gateway(cfg) as gb, \
+        cfg = write_config(tmp_path / "provider_config.yaml", [p, b], redis_url, prefix)
+        async with gateway(cfg, "--workers", "2") as a, gateway(cfg) as gb, \
                 aiohttp.ClientSession() as http:
             p.set_fault(Fault(status=429, retry_after=2), model="m1")   # open for 2 s
-            assert await _chat(http, a) == "backup"
+            assert await chat(http, a) == "backup"
 
             async def open_in_both() -> bool:
-                return all([await _circuit(http, g, "primary/m1") == "open" for g in (a, gb)])
+                return all([await circuit(http, g, "primary/m1") == "open" for g in (a, gb)])
             await eventually(open_in_both, timeout=10)
             p.set_fault(Fault(latency=1.0), model="m1")   # a slow trial: others arrive meanwhile
             await asyncio.sleep(2.2)
             seen = p.count()
-            got = await asyncio.gather(*(_chat(http, g) for g in (a, gb, a, gb, a, gb)))
+            got = await asyncio.gather(*(chat(http, g) for g in (a, gb, a, gb, a, gb)))
             assert p.count() - seen == 1                 # one trial, not one per process
             assert got.count("primary") == 1 and got.count("backup") == 5
 
             async def closed_in_both() -> bool:
-                return all([await _circuit(http, g, "primary/m1") == "closed" for g in (a, gb)])
+                return all([await circuit(http, g, "primary/m1") == "closed" for g in (a, gb)])
             await eventually(closed_in_both, timeout=10)
 
 
@@ -155,33 +103,32 @@ async def test_gateways_keep_answering_while_redis_is_down(tmp_path: Path,
     prefix = new_prefix()
     async with sims_running({"name": "primary", "models": ["m1"]},
                             {"name": "backup", "models": ["b1"]}) as (p, b):
-        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], dedicated_redis.url,
+        cfg = write_config(tmp_path / "provider_config.yaml", [p, b], dedicated_redis.url,
                             prefix)
-        async with _gateway(cfg) as a, _gateway(cfg) as gb, aiohttp.ClientSession() as http:
-            assert await _chat(http, a) == "primary" and await _chat(http, gb) == "primary"
+        async with gateway(cfg) as a, gateway(cfg) as gb, aiohttp.ClientSession() as http:
+            assert await chat(http, a) == "primary" and await chat(http, gb) == "primary"
             dedicated_redis.kill()
             for _ in range(3):
-                assert await _chat(http, a) == "primary"
-                assert await _chat(http, gb) == "primary"
+                assert await chat(http, a) == "primary"
+                assert await chat(http, gb) == "primary"
 
             async def connected(g: str) -> bool:
-                async with http.get(f"{g}/health/providers") as resp:
-                    return bool((await resp.json())["state"]["connected"])
+                return bool((await status(http, g))["state"]["connected"])
 
             async def both_degraded() -> bool:
                 return not await connected(a) and not await connected(gb)
             await eventually(both_degraded, timeout=10)
             # A learns something while Redis is away: B cannot hear it yet
             p.set_fault(Fault(status=429, retry_after=120), model="m1")
-            assert await _chat(http, a) == "backup"
-            assert await _circuit(http, gb, "primary/m1") == "closed"
+            assert await chat(http, a) == "backup"
+            assert await circuit(http, gb, "primary/m1") == "closed"
             dedicated_redis.start()   # empty: no persistence
 
             async def reconverged() -> bool:
                 return (await connected(a) and await connected(gb)
-                        and await _circuit(http, gb, "primary/m1") == "open")
+                        and await circuit(http, gb, "primary/m1") == "open")
             await eventually(reconverged, timeout=15)
             seen = p.count()
-            assert await _chat(http, gb) == "backup"
+            assert await chat(http, gb) == "backup"
             assert p.count() == seen
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)

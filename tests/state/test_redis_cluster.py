@@ -5,14 +5,10 @@ fixture)."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,22 +18,20 @@ import pytest
 import redis
 import yaml
 from gateway_harness import (
-    CHAT,
     Sleeps,
     eventually,
     make_config,
     sims_running,
-    stop_process,
-    wait_serving,
 )
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
-from redis_harness import DedicatedCluster, assert_every_key_has_a_ttl, free_port, new_prefix
+from redis_harness import DedicatedCluster
+from state_gateways import chat, circuit, gateway, status, write_config
 from typer.testing import CliRunner
 
 from provider_fallback import Router, config_from_dict
 from provider_fallback.cli import app
-from provider_fallback.errors import AllProvidersFailedError, ConfigError
+from provider_fallback.errors import ConfigError
 from provider_fallback.health._breaker import Circuit, CircuitState, RollingWindow
 from provider_fallback.sim import Fault
 from provider_fallback.state import _redis_cluster, make_state
@@ -171,19 +165,6 @@ def test_validate_accepts_a_cluster_url_and_explains_a_bad_one(tmp_path: Path) -
 
 
 # -- on a real cluster ----------------------------------------------------------------------
-@pytest.fixture
-def cluster_prefix(redis_cluster: DedicatedCluster) -> Iterator[str]:
-    """A unique prefix; afterwards its keys must sit on one master (one slot), each with a
-    TTL (checked on every master)."""
-    p = new_prefix()
-    yield p
-    tagged = effective_prefix(redis_cluster.url, p)
-    found = redis_cluster.keys(f"{tagged}*")
-    assert len(found) <= 1, f"keys under {tagged} spread over masters: {found}"
-    for url in redis_cluster.node_urls:
-        assert_every_key_has_a_ttl(url, tagged)
-
-
 def _config(sims: list[Any], url: str, prefix: str, chains: dict[str, list[Any]] = CHAINS,
             **sections: Any) -> Any:
     state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
@@ -271,146 +252,21 @@ async def test_status_reports_the_cluster(redis_cluster: DedicatedCluster,
 
 
 @pytest.mark.redis
-async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(
-        redis_cluster: DedicatedCluster, cluster_prefix: str) -> None:
-    async with sims_running(PRIMARY, BACKUP) as (p, b):
-        p.set_fault(Fault(status=503), model="m1")
-        async with _routers(_config([p, b], redis_cluster.url, cluster_prefix)) as (ra, rb):
-            for _ in range(3):
-                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
-            assert _state(ra, "primary/m1") == "open"
-            await eventually(lambda: _state(rb, "primary/m1") == "open")
-            seen = p.count()
-            res = await rb.chat(model="chat", **CHAT)
-            assert [a.provider for a in res.attempts] == ["backup"]
-            assert p.count() == seen            # B never tried the dead target itself
-            await eventually(lambda: any(e.type == "CIRCUIT_OPENED" and
-                                         e.fields.get("origin") == ra.state.replica  # type: ignore[attr-defined]
-                                         for e in rb.events.recent()))
-            assert not any("origin" in e.fields for e in ra.events.recent()
-                           if e.type == "CIRCUIT_OPENED")   # no echo back to A
-
-
-@pytest.mark.redis
-async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(
-        redis_cluster: DedicatedCluster, cluster_prefix: str) -> None:
-    async with sims_running(PRIMARY) as (p,):
-        chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}]}
-        cfg = _config([p], redis_cluster.url, cluster_prefix, chains, queue={"enabled": False})
-        async with _routers(cfg) as (ra, rb):
-            answered = refused = 0
-            for i in range(50):
-                try:
-                    await (ra if i % 2 else rb).chat(model="chat", **CHAT)
-                    answered += 1
-                except AllProvidersFailedError:
-                    refused += 1
-            assert p.count() == 30        # each process alone would have let 30 through
-            assert answered == 30 and refused == 20
-
-
-@pytest.mark.redis
-async def test_a_half_open_trial_happens_once_across_both(redis_cluster: DedicatedCluster,
-                                                          cluster_prefix: str) -> None:
-    async with sims_running(PRIMARY, BACKUP) as (p, b):
-        p.set_fault(Fault(status=429, retry_after=0.3), model="m1")
-        async with _routers(_config([p, b], redis_cluster.url, cluster_prefix)) as (ra, rb):
-            assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
-            await eventually(lambda: _state(rb, "primary/m1") == "open")
-            loop = asyncio.get_running_loop()
-            until = ra.state.circuit("primary/m1").open_until  # type: ignore[union-attr]
-            await eventually(lambda: loop.time() > until + 0.01 and not any(
-                r.health.blocked(r.config.chains["chat"].targets[0], loop.time())
-                for r in (ra, rb)))
-            seen = p.count()
-            p.set_fault(Fault(latency=0.3), model="m1")    # a slow trial: others arrive meanwhile
-            results = await asyncio.gather(*(r.chat(model="chat", **CHAT)
-                                             for r in (ra, rb, ra, rb, ra, rb)))
-            assert p.count() - seen == 1                    # one trial, not one per process
-            trials = [a for res in results for a in res.attempts if "trial" in a.note]
-            assert len(trials) == 1 and trials[0].provider == "primary"
-            await eventually(lambda: _state(rb, "primary/m1") == "closed")
-
-
-@pytest.mark.redis
-async def test_the_whole_cluster_killed_mid_run_then_back(redis_cluster: DedicatedCluster,
-                                                          cluster_prefix: str) -> None:
-    async with sims_running(PRIMARY, BACKUP) as (p, b):
-        cfg = _config([p, b], redis_cluster.url, cluster_prefix)
-        async with _routers(cfg) as (ra, rb):
-            for r in (ra, rb):
-                assert (await r.chat(model="chat", **CHAT)).provider == "primary"
-            redis_cluster.kill()
-            for _ in range(3):
-                for r in (ra, rb):
-                    assert (await r.chat(model="chat", **CHAT)).provider == "primary"
-            await eventually(lambda: not ra.status()["state"]["connected"]
-                             and not rb.status()["state"]["connected"])
-            assert ra.events.count("STATE_DEGRADED") >= 1
-            p.set_fault(Fault(status=503), model="m1")     # A learns while the cluster is away
-            for _ in range(3):
-                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
-            assert _state(ra, "primary/m1") == "open" and _state(rb, "primary/m1") == "closed"
-            await asyncio.to_thread(redis_cluster.start)   # same slots, no data
-            await eventually(lambda: ra.status()["state"]["connected"]
-                             and rb.status()["state"]["connected"], timeout=15)
-            assert ra.events.count("STATE_RESTORED") >= 1
-            await eventually(lambda: _state(rb, "primary/m1") == "open", timeout=10)
-
-
-# -- a real gateway process ------------------------------------------------------------------
-@asynccontextmanager
-async def _gateway(config: Path) -> AsyncIterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
-                             str(config), "--port", str(port), "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_serving(base, proc, timeout=30)
-        yield base
-    finally:
-        stop_process(proc)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-@pytest.mark.redis
 @pytest.mark.slow
 async def test_two_gateway_processes_share_a_circuit_through_the_cluster(
         tmp_path: Path, redis_cluster: DedicatedCluster, cluster_prefix: str) -> None:
     async with sims_running(PRIMARY, BACKUP) as (p, b):
-        cfg = tmp_path / "provider_config.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "providers": [{"name": s.name, "base_url": s.url} for s in (p, b)],
-            "models": CHAINS,
-            "policy": {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3,
-                       "stall_timeout": 2, "request_deadline": 20},
-            "health": {"enabled": False}, "telemetry": {"enabled": False},
-            "state": {"backend": "redis", "url": redis_cluster.url, "prefix": cluster_prefix,
-                      "cache_ttl": "100ms"}}))
-        async with _gateway(cfg) as ga, _gateway(cfg) as gb, aiohttp.ClientSession() as http:
-            async def chat(base: str) -> str:
-                async with http.post(f"{base}/v1/chat/completions",
-                                     json={"model": "chat", **CHAT}) as resp:
-                    assert resp.status == 200, await resp.text()
-                    return resp.headers["x-provider-fallback-provider"]
-
-            async def providers(base: str) -> Any:
-                async with http.get(f"{base}/health/providers") as resp:
-                    return await resp.json()
-
-            assert await chat(gb) == "primary"
+        cfg = write_config(tmp_path / "provider_config.yaml", [p, b], redis_cluster.url,
+                           cluster_prefix)
+        async with gateway(cfg) as ga, gateway(cfg) as gb, aiohttp.ClientSession() as http:
+            assert await chat(http, gb) == "primary"
             p.set_fault(Fault(status=429, retry_after=120), model="m1")
-            assert await chat(ga) == "backup"
+            assert await chat(http, ga) == "backup"
 
             async def b_sees_it() -> bool:
-                status = await providers(gb)
-                return bool(status["providers"]["primary"]["targets"]["primary/m1"]
-                            ["circuit"]["state"] == "open")
+                return await circuit(http, gb, "primary/m1") == "open"
             await eventually(b_sees_it, timeout=10)
             seen = p.count()
-            assert await chat(gb) == "backup" and p.count() == seen
-            state = (await providers(gb))["state"]
+            assert await chat(http, gb) == "backup" and p.count() == seen
+            state = (await status(http, gb))["state"]
             assert state["connected"] is True and state["prefix"].startswith("{")

@@ -7,12 +7,9 @@ runs the group: a master, one replica, three sentinels with quorum 2).
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 import redis
-import yaml
 from failover_harness import SentinelGroup
-from gateway_harness import CHAT, eventually, sims_running, stop_process, wait_serving
-from redis_harness import assert_every_key_has_a_ttl, free_port, new_prefix
+from gateway_harness import eventually, sims_running
+from redis_harness import assert_every_key_has_a_ttl, new_prefix
+from state_gateways import chat, circuit, gateway, status, write_config
 
 from provider_fallback import config_from_dict
 from provider_fallback.health._breaker import Circuit, CircuitState, RollingWindow
@@ -227,48 +224,6 @@ async def _numsub(port: int, channel: str, want: int) -> bool:
 
 
 # -- two gateway processes ---------------------------------------------------------------
-def _write_config(path: Path, sims: list[Any], url: str, prefix: str) -> Path:
-    data = {
-        "providers": [{"name": s.name, "base_url": s.url} for s in sims],
-        "models": {"chat": ["primary/m1", "backup/b1"]},
-        "policy": {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3, "stall_timeout": 2,
-                   "request_deadline": 20},
-        "health": {"enabled": False},
-        "telemetry": {"enabled": False},
-        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"},
-    }
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-@asynccontextmanager
-async def _gateway(config: Path) -> AsyncIterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
-                             str(config), "--port", str(port), "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_serving(base, proc, timeout=DEADLINE)
-        yield base
-    finally:
-        stop_process(proc)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-async def _chat(http: aiohttp.ClientSession, base: str) -> str:
-    async with http.post(f"{base}/v1/chat/completions", json={"model": "chat", **CHAT}) as resp:
-        assert resp.status == 200, await resp.text()
-        return resp.headers["x-provider-fallback-provider"]
-
-
-async def _status(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
-    async with http.get(f"{base}/health/providers") as resp:
-        return dict(await resp.json())
-
-
 @pytest.mark.slow
 async def test_gateways_keep_answering_through_a_sentinel_failover(
         tmp_path: Path, sentinel_group: SentinelGroup) -> None:
@@ -276,11 +231,11 @@ async def test_gateways_keep_answering_through_a_sentinel_failover(
     prefix = new_prefix()
     async with sims_running({"name": "primary", "models": ["m1"]},
                             {"name": "backup", "models": ["b1"]}) as (p, b):
-        cfg = _write_config(tmp_path / "provider_config.yaml", [p, b], group.url, prefix)
-        async with _gateway(cfg) as ga, _gateway(cfg) as gb, aiohttp.ClientSession() as http:
+        cfg = write_config(tmp_path / "provider_config.yaml", [p, b], group.url, prefix)
+        async with gateway(cfg, timeout=DEADLINE) as ga, gateway(cfg, timeout=DEADLINE) as gb, aiohttp.ClientSession() as http:
             for g in (ga, gb):
-                assert await _chat(http, g) == "primary"
-                assert (await _status(http, g))["state"]["connected"] is True
+                assert await chat(http, g) == "primary"
+                assert (await status(http, g))["state"]["connected"] is True
 
             answered: list[str] = []
             failed: list[str] = []
@@ -290,7 +245,7 @@ async def test_gateways_keep_answering_through_a_sentinel_failover(
                 while not stop.is_set():
                     for g in (ga, gb):
                         try:
-                            answered.append(await _chat(http, g))
+                            answered.append(await chat(http, g))
                         except Exception as exc:   # noqa: BLE001 - any failure counts
                             failed.append(f"{g}: {exc!r}")
                     await asyncio.sleep(0.01)
@@ -304,7 +259,7 @@ async def test_gateways_keep_answering_through_a_sentinel_failover(
                 while_down = len(answered) - at_kill   # answered before any new master
 
                 async def both_back() -> bool:
-                    views = [(await _status(http, g))["state"] for g in (ga, gb)]
+                    views = [(await status(http, g))["state"] for g in (ga, gb)]
                     return all(v["connected"] and v["degradations"] >= 1 for v in views)
                 await eventually(both_back, DEADLINE)
                 seen = len(answered)
@@ -317,15 +272,13 @@ async def test_gateways_keep_answering_through_a_sentinel_failover(
 
             # after the failover a circuit opened in A still reaches B through the new master
             p.set_fault(Fault(status=429, retry_after=120), model="m1")
-            assert await _chat(http, ga) == "backup"
+            assert await chat(http, ga) == "backup"
 
             async def b_sees_it() -> bool:
-                status = await _status(http, gb)
-                return bool(status["providers"]["primary"]["targets"]["primary/m1"]
-                            ["circuit"]["state"] == "open")
+                return await circuit(http, gb, "primary/m1") == "open"
             await eventually(b_sees_it, DEADLINE)
             calls = p.count()
-            assert await _chat(http, gb) == "backup"
+            assert await chat(http, gb) == "backup"
             assert p.count() == calls   # B skipped the open target without trying it
     await asyncio.to_thread(assert_every_key_has_a_ttl,
                             f"redis://127.0.0.1:{group.replica.port}/0", prefix)

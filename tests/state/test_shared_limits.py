@@ -43,8 +43,8 @@ def _own(router: Router, key: str) -> tuple[int, int, int, int]:
     return dict(router.limits.usage(asyncio.get_running_loop().time())).get(key, (0, 0, 0, 0))
 
 
-async def test_a_window_a_learned_is_spent_is_skipped_by_b(redis_url: str, prefix: str,
-                                                           tmp_path: Path) -> None:
+async def test_a_window_a_learned_is_spent_is_skipped_by_b(shared_redis: tuple[str, str], tmp_path: Path) -> None:
+    redis_url, prefix = shared_redis
     # the provider allows 3 requests a minute and says so only in its response headers
     async with sims_running({"name": "primary", "models": ["m1"], "rpm": 3},
                             {"name": "backup", "models": ["b1"]}) as (p, b):
@@ -63,8 +63,8 @@ async def test_a_window_a_learned_is_spent_is_skipped_by_b(redis_url: str, prefi
             assert p.count() == 3          # no request spent on a 429
 
 
-async def test_a_token_limit_shared_by_two_replicas_is_not_spent_twice(
-        redis_url: str, prefix: str, tmp_path: Path) -> None:
+async def test_a_token_limit_shared_by_two_replicas_is_not_spent_twice(shared_redis: tuple[str, str], tmp_path: Path) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running({"name": "primary", "models": ["m1"]}) as (p,):
         chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"tpm": 600}}]}
         ask = {**CHAT, "max_tokens": 50}
@@ -93,8 +93,8 @@ async def test_a_token_limit_shared_by_two_replicas_is_not_spent_twice(
             assert b_tokens < 600 - a_tokens + 60
 
 
-async def test_spend_and_the_kill_switch_are_shared(redis_url: str, prefix: str,
-                                                    tmp_path: Path) -> None:
+async def test_spend_and_the_kill_switch_are_shared(shared_redis: tuple[str, str], tmp_path: Path) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running({"name": "paid", "models": ["big"]},
                             {"name": "free", "models": ["small:free"]}) as (paid, free):
         sims = {"paid": paid, "free": free}

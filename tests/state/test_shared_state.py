@@ -15,6 +15,7 @@ from provider_fallback import Router
 from provider_fallback.cli._status import state_line
 from provider_fallback.errors import AllProvidersFailedError
 from provider_fallback.sim import Fault
+from provider_fallback.state._redis_url import effective_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -44,21 +45,23 @@ def _state(router: Router, key: str) -> str:
     return "closed" if c is None else c.state.value
 
 
-async def test_status_reports_the_backend(redis_url: str, prefix: str) -> None:
+async def test_status_reports_the_backend(shared_redis: tuple[str, str]) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running(PRIMARY, BACKUP) as sims:
         cfg = _config(sims, redis_url, prefix)
         async with _routers(cfg, 1) as (a,):
             view = a.status()["state"]
             assert view["backend"] == "redis" and view["connected"] is True
-            assert view["replicas"] == 1 and view["prefix"] == prefix
+            assert view["replicas"] == 1
+            assert view["prefix"] == effective_prefix(redis_url, prefix)   # {tagged} on a cluster
             async with _routers(cfg, 1) as (b,):   # a second replica reports in
                 await eventually(lambda: a.status()["state"]["replicas"] == 2)
             line = state_line(a.status()["state"])   # what `provider-fallback status` prints
             assert line.startswith("state: redis ") and "connected, " in line
 
 
-async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(redis_url: str,
-                                                                        prefix: str) -> None:
+async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(shared_redis: tuple[str, str]) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         p.set_fault(Fault(status=503), model="m1")
         async with _routers(_config([p, b], redis_url, prefix)) as (ra, rb):
@@ -78,8 +81,8 @@ async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(redis_url
                            if e.type == "CIRCUIT_OPENED")   # no echo back to A
 
 
-async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(redis_url: str,
-                                                                       prefix: str) -> None:
+async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(shared_redis: tuple[str, str]) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running(PRIMARY) as (p,):
         chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}]}
         cfg = _config([p], redis_url, prefix, chains, queue={"enabled": False})
@@ -95,7 +98,8 @@ async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(redis_url
             assert answered == 30 and refused == 20
 
 
-async def test_a_half_open_trial_happens_once_across_both(redis_url: str, prefix: str) -> None:
+async def test_a_half_open_trial_happens_once_across_both(shared_redis: tuple[str, str]) -> None:
+    redis_url, prefix = shared_redis
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         # a 429 opens the circuit at once, for exactly its Retry-After
         p.set_fault(Fault(status=429, retry_after=0.3), model="m1")
@@ -117,14 +121,14 @@ async def test_a_half_open_trial_happens_once_across_both(redis_url: str, prefix
             await eventually(lambda: _state(rb, "primary/m1") == "closed")
 
 
-async def test_redis_killed_mid_run_then_back(dedicated_redis: Any) -> None:
-    prefix = new_prefix()
+async def test_redis_killed_mid_run_then_back(killable_redis: tuple[Any, str]) -> None:
+    server, prefix = killable_redis
     async with sims_running(PRIMARY, BACKUP) as (p, b):
-        cfg = _config([p, b], dedicated_redis.url, prefix)
+        cfg = _config([p, b], server.url, prefix)
         async with _routers(cfg) as (ra, rb):
             for r in (ra, rb):
                 assert (await r.chat(model="chat", **CHAT)).provider == "primary"
-            dedicated_redis.kill()
+            server.kill()
             # both keep answering on local state, and say they are degraded
             for _ in range(3):
                 for r in (ra, rb):
@@ -137,18 +141,17 @@ async def test_redis_killed_mid_run_then_back(dedicated_redis: Any) -> None:
             for _ in range(3):
                 assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
             assert _state(ra, "primary/m1") == "open" and _state(rb, "primary/m1") == "closed"
-            dedicated_redis.start()         # empty: no persistence
+            await asyncio.to_thread(server.start)   # empty: no persistence (a cluster: same slots)
             await eventually(lambda: ra.status()["state"]["connected"]
-                             and rb.status()["state"]["connected"])
+                             and rb.status()["state"]["connected"], timeout=15)
             # once: its own (B's, relayed through the stream, carries B's origin)
             assert [e.fields.get("origin") for e in ra.events.recent()
                     if e.type == "STATE_RESTORED"] in ([None], [None, rb.state.replica])  # type: ignore[attr-defined]
-            await eventually(lambda: _state(rb, "primary/m1") == "open")   # reconverged
+            await eventually(lambda: _state(rb, "primary/m1") == "open", timeout=10)
             # what A emitted while Redis was away reaches B once it is back
             await eventually(lambda: {"STATE_DEGRADED", "CIRCUIT_OPENED"} <= {
                 e.type for e in rb.events.recent()
                 if e.fields.get("origin") == ra.state.replica})  # type: ignore[attr-defined]
-    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
 
 
 async def test_two_replicas_share_a_circuit_through_sentinel(sentinel: Any,
@@ -170,8 +173,8 @@ async def test_two_replicas_share_a_circuit_through_sentinel(sentinel: Any,
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
 
 
-async def test_a_failure_rate_spread_over_two_replicas_opens_the_circuit(redis_url: str,
-                                                                         prefix: str) -> None:
+async def test_a_failure_rate_spread_over_two_replicas_opens_the_circuit(shared_redis: tuple[str, str]) -> None:
+    redis_url, prefix = shared_redis
     # only the failure rate can open it: 10 calls at >= 50% failures, over every replica
     circuit = {"failure_threshold": 1000, "min_calls": 10, "failure_rate": 0.5}
     async with sims_running(PRIMARY, BACKUP) as (p, b):

@@ -1,0 +1,72 @@
+"""Real gateway processes (`python -m provider_fallback serve`) on a shared Redis, for the
+shared-state tests: a config file, the process, and the calls the tests make to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from gateway_harness import CHAT, stop_process, wait_serving
+from redis_harness import free_port
+
+
+def write_config(path: Path, sims: list[Any], url: str, prefix: str,
+                 chat: list[Any] | None = None, **sections: Any) -> Path:
+    """`chat` -> primary/m1 then backup/b1 unless given; probes and telemetry off."""
+    data = {
+        "providers": [{"name": s.name, "base_url": s.url} for s in sims],
+        "models": {"chat": chat or ["primary/m1", "backup/b1"]},
+        "policy": {"timeout": 5, "connect_timeout": 2, "ttft_timeout": 3, "stall_timeout": 2,
+                   "request_deadline": 20},
+        "health": {"enabled": False},
+        "telemetry": {"enabled": False},
+        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"},
+        **sections,
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@asynccontextmanager
+async def gateway(config: Path, *args: str, timeout: float = 30.0) -> AsyncIterator[str]:
+    """A gateway process serving `config` (extra `serve` args, e.g. --workers 2); yields
+    its base URL and stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
+                             str(config), "--port", str(port), "--log-level", "warning", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_serving(base, proc, timeout=timeout)
+        yield base
+    finally:
+        stop_process(proc)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+async def chat(http: aiohttp.ClientSession, base: str) -> str:
+    """One chat request that must answer 200; the provider that answered."""
+    async with http.post(f"{base}/v1/chat/completions", json={"model": "chat", **CHAT}) as resp:
+        assert resp.status == 200, await resp.text()
+        return resp.headers["x-provider-fallback-provider"]
+
+
+async def status(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    async with http.get(f"{base}/health/providers") as resp:
+        return dict(await resp.json())
+
+
+async def circuit(http: aiohttp.ClientSession, base: str, key: str) -> str:
+    """The state of the circuit of target `key` ("provider/model") as `base` sees it."""
+    provider = key.partition("/")[0]
+    return str((await status(http, base))["providers"][provider]["targets"][key]
+               ["circuit"]["state"])
