@@ -1,5 +1,6 @@
-"""Real gateway processes (`python -m provider_fallback serve`) on a shared Redis, for the
-shared-state tests: a config file, the process, and the calls the tests make to it."""
+"""Replicas on a shared Redis, for the shared-state tests: routers in this process
+(`router_config`, `routers`), or real gateway processes (`python -m provider_fallback
+serve`: `write_config`, `gateway`) and the calls the tests make to them."""
 
 from __future__ import annotations
 
@@ -7,14 +8,36 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
-from gateway_harness import CHAT, stop_process, wait_serving
+from gateway_harness import CHAT, Sleeps, make_config, stop_process, wait_serving
 from redis_harness import free_port
+
+from provider_fallback import Config, Router
+
+PRIMARY = {"name": "primary", "models": ["m1"]}
+BACKUP = {"name": "backup", "models": ["b1"]}
+CHAINS: dict[str, list[Any]] = {"chat": ["primary/m1", "backup/b1"]}
+
+
+def router_config(sims: list[Any], url: str, prefix: str,
+                  chains: dict[str, list[Any]] = CHAINS, **sections: Any) -> Config:
+    """A config over running sims with Redis state polled every 100 ms."""
+    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
+    return make_config({s.name: s for s in sims}, chains,
+                       sections={"state": state, **sections})
+
+
+@asynccontextmanager
+async def routers(config: Config, n: int = 2) -> AsyncIterator[list[Router]]:
+    """`n` started routers (replicas) over `config`, each with its own RedisState."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(Router(config, sleep=Sleeps(), rand=lambda: 0.5))
+               for _ in range(n)]
 
 
 def write_config(path: Path, sims: list[Any], url: str, prefix: str,

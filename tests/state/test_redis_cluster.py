@@ -8,25 +8,30 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import redis
 import yaml
 from gateway_harness import (
-    Sleeps,
     eventually,
-    make_config,
     sims_running,
 )
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis_harness import DedicatedCluster
-from state_gateways import chat, circuit, gateway, status, write_config
+from state_gateways import (
+    BACKUP,
+    PRIMARY,
+    chat,
+    circuit,
+    gateway,
+    router_config,
+    routers,
+    status,
+    write_config,
+)
 from typer.testing import CliRunner
 
 from provider_fallback import Router, config_from_dict
@@ -48,9 +53,6 @@ from provider_fallback.telemetry import EventBus
 
 BASE = {"providers": [{"name": "p", "base_url": "http://127.0.0.1:9/v1"}],
         "models": {"chat": ["p/m"]}}
-PRIMARY = {"name": "primary", "models": ["m1"]}
-BACKUP = {"name": "backup", "models": ["b1"]}
-CHAINS: dict[str, list[Any]] = {"chat": ["primary/m1", "backup/b1"]}
 
 
 # -- the URL and the prefix (no server needed) --------------------------------------------
@@ -165,20 +167,6 @@ def test_validate_accepts_a_cluster_url_and_explains_a_bad_one(tmp_path: Path) -
 
 
 # -- on a real cluster ----------------------------------------------------------------------
-def _config(sims: list[Any], url: str, prefix: str, chains: dict[str, list[Any]] = CHAINS,
-            **sections: Any) -> Any:
-    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
-    return make_config({s.name: s for s in sims}, chains,
-                       sections={"state": state, **sections})
-
-
-@asynccontextmanager
-async def _routers(config: Any, n: int = 2) -> AsyncIterator[list[Router]]:
-    async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(Router(config, sleep=Sleeps(), rand=lambda: 0.5))
-               for _ in range(n)]
-
-
 def _circuit_state(state: RedisState, key: str) -> CircuitState | None:
     c = state.circuit(key)
     return None if c is None else c.state
@@ -245,7 +233,7 @@ async def test_every_call_of_the_state_works_on_the_cluster(redis_cluster: Dedic
 async def test_status_reports_the_cluster(redis_cluster: DedicatedCluster,
                                           cluster_prefix: str) -> None:
     async with sims_running(PRIMARY, BACKUP) as sims:
-        async with _routers(_config(sims, redis_cluster.url, cluster_prefix), 1) as (a,):
+        async with routers(router_config(sims, redis_cluster.url, cluster_prefix), 1) as (a,):
             view = a.status()["state"]
             assert view["backend"] == "redis" and view["connected"] is True
             assert view["url"] == redis_cluster.url and view["prefix"].startswith("{")

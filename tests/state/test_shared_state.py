@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from gateway_harness import CHAT, Sleeps, eventually, make_config, sims_running
+from gateway_harness import CHAT, eventually, sims_running
 from redis_harness import assert_every_key_has_a_ttl, new_prefix
+from state_gateways import BACKUP, PRIMARY, router_config, routers
 
 from provider_fallback import Router
 from provider_fallback.cli._status import state_line
@@ -19,25 +18,6 @@ from provider_fallback.state._redis_url import effective_prefix
 
 pytestmark = pytest.mark.redis
 
-PRIMARY = {"name": "primary", "models": ["m1"]}
-BACKUP = {"name": "backup", "models": ["b1"]}
-CHAINS: dict[str, list[Any]] = {"chat": ["primary/m1", "backup/b1"]}
-
-
-def _config(sims: list[Any], url: str, prefix: str, chains: dict[str, list[Any]] = CHAINS,
-            **sections: Any) -> Any:
-    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
-    return make_config({s.name: s for s in sims}, chains,
-                       sections={"state": state, **sections})
-
-
-@asynccontextmanager
-async def _routers(config: Any, n: int = 2) -> AsyncIterator[list[Router]]:
-    async with AsyncExitStack() as stack:
-        routers = [await stack.enter_async_context(Router(config, sleep=Sleeps(),
-                                                          rand=lambda: 0.5))
-                   for _ in range(n)]
-        yield routers
 
 
 def _state(router: Router, key: str) -> str:
@@ -48,13 +28,13 @@ def _state(router: Router, key: str) -> str:
 async def test_status_reports_the_backend(shared_redis: tuple[str, str]) -> None:
     redis_url, prefix = shared_redis
     async with sims_running(PRIMARY, BACKUP) as sims:
-        cfg = _config(sims, redis_url, prefix)
-        async with _routers(cfg, 1) as (a,):
+        cfg = router_config(sims, redis_url, prefix)
+        async with routers(cfg, 1) as (a,):
             view = a.status()["state"]
             assert view["backend"] == "redis" and view["connected"] is True
             assert view["replicas"] == 1
             assert view["prefix"] == effective_prefix(redis_url, prefix)   # {tagged} on a cluster
-            async with _routers(cfg, 1) as (b,):   # a second replica reports in
+            async with routers(cfg, 1) as (b,):   # a second replica reports in
                 await eventually(lambda: a.status()["state"]["replicas"] == 2)
             line = state_line(a.status()["state"])   # what `provider-fallback status` prints
             assert line.startswith("state: redis ") and "connected, " in line
@@ -64,7 +44,7 @@ async def test_circuit_opened_by_failures_in_a_makes_b_skip_the_target(shared_re
     redis_url, prefix = shared_redis
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         p.set_fault(Fault(status=503), model="m1")
-        async with _routers(_config([p, b], redis_url, prefix)) as (ra, rb):
+        async with routers(router_config([p, b], redis_url, prefix)) as (ra, rb):
             for _ in range(3):
                 assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
             assert _state(ra, "primary/m1") == "open"
@@ -85,8 +65,8 @@ async def test_a_shared_rpm_limit_admits_at_most_its_limit_across_both(shared_re
     redis_url, prefix = shared_redis
     async with sims_running(PRIMARY) as (p,):
         chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"rpm": 30}}]}
-        cfg = _config([p], redis_url, prefix, chains, queue={"enabled": False})
-        async with _routers(cfg) as (ra, rb):
+        cfg = router_config([p], redis_url, prefix, chains, queue={"enabled": False})
+        async with routers(cfg) as (ra, rb):
             answered = refused = 0
             for i in range(50):
                 try:
@@ -103,7 +83,7 @@ async def test_a_half_open_trial_happens_once_across_both(shared_redis: tuple[st
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         # a 429 opens the circuit at once, for exactly its Retry-After
         p.set_fault(Fault(status=429, retry_after=0.3), model="m1")
-        async with _routers(_config([p, b], redis_url, prefix)) as (ra, rb):
+        async with routers(router_config([p, b], redis_url, prefix)) as (ra, rb):
             assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
             await eventually(lambda: _state(rb, "primary/m1") == "open")
             loop = asyncio.get_running_loop()
@@ -124,8 +104,8 @@ async def test_a_half_open_trial_happens_once_across_both(shared_redis: tuple[st
 async def test_redis_killed_mid_run_then_back(killable_redis: tuple[Any, str]) -> None:
     server, prefix = killable_redis
     async with sims_running(PRIMARY, BACKUP) as (p, b):
-        cfg = _config([p, b], server.url, prefix)
-        async with _routers(cfg) as (ra, rb):
+        cfg = router_config([p, b], server.url, prefix)
+        async with routers(cfg) as (ra, rb):
             for r in (ra, rb):
                 assert (await r.chat(model="chat", **CHAT)).provider == "primary"
             server.kill()
@@ -159,7 +139,7 @@ async def test_two_replicas_share_a_circuit_through_sentinel(sentinel: Any,
     prefix = new_prefix()
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         p.set_fault(Fault(status=503), model="m1")
-        async with _routers(_config([p, b], sentinel.url, prefix)) as (ra, rb):
+        async with routers(router_config([p, b], sentinel.url, prefix)) as (ra, rb):
             assert ra.status()["state"]["connected"] and rb.status()["state"]["connected"]
             for _ in range(3):
                 assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
@@ -179,8 +159,8 @@ async def test_a_failure_rate_spread_over_two_replicas_opens_the_circuit(shared_
     circuit = {"failure_threshold": 1000, "min_calls": 10, "failure_rate": 0.5}
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         p.set_fault(Fault(status=503), model="m1")
-        cfg = _config([p, b], redis_url, prefix, circuit=circuit)
-        async with _routers(cfg) as (ra, rb):
+        cfg = router_config([p, b], redis_url, prefix, circuit=circuit)
+        async with routers(cfg) as (ra, rb):
             for _ in range(6):
                 assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
             assert _state(ra, "primary/m1") == "closed"   # 6 calls: too few alone
