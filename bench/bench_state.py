@@ -1,13 +1,15 @@
 """Shared-state benchmark: Redis vs memory backend, and upstream 429s with 1 vs 2 replicas.
 
-    python bench/bench_state.py [--duration 5] [--connections 32] [--rounds 3] [--requests 60]
+    python bench/bench_state.py [--duration 5] [--connections 32] [--rounds 5] [--requests 60]
 
 Part 1 runs the real gateway (`serve --workers 2`) against a simulated upstream, once per
 backend, interleaved for --rounds rounds (medians reported): `memory`, `redis` (targets
 without a known rpm: reads from the local cache, no Redis call on the request path) and
-`redis+rpm` (a configured rpm, so every attempt also asks the shared Lua window in Redis).
-Throughput at N connections, p50 latency at 1 connection. Needs Redis on 127.0.0.1:6379
-(or --redis URL); keys go under a fresh prefix and expire.
+`redis+rpm` (a configured rpm, so every attempt also asks the shared Lua window in Redis),
+`redis+rpm+tpm` (a configured tpm as well: the shared token window too).
+Throughput at N connections, p50 latency at 1 connection; the order alternates between
+rounds, and the figures against memory are the medians of each round's own ratios. Needs
+Redis on 127.0.0.1:6379 (or --redis URL); keys go under a fresh prefix and expire.
 
 Part 2 sends --requests requests, round-robin over 1 or 2 routers (separate state objects
 in one process, standing in for replicas) to a simulated upstream that enforces a limit,
@@ -44,10 +46,11 @@ def load(url: str, connections: int, duration: float) -> dict[str, Any]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def write_config(path: Path, upstream: int, state: dict[str, Any], rpm: int | None) -> None:
+def write_config(path: Path, upstream: int, state: dict[str, Any],
+                 limits: dict[str, int] | None) -> None:
     target: Any = "sim/bench-model"
-    if rpm is not None:
-        target = {"provider": "sim", "model": "bench-model", "limits": {"rpm": rpm}}
+    if limits:
+        target = {"provider": "sim", "model": "bench-model", "limits": limits}
     data = {"providers": [{"name": "sim", "base_url": f"http://127.0.0.1:{upstream}/v1"}],
             "models": {"bench": [target]}, "health": {"enabled": False},
             "telemetry": {"enabled": False}, "queue": {"enabled": False}, "state": state}
@@ -66,10 +69,11 @@ def part1(a: argparse.Namespace) -> list[dict[str, Any]]:
         prefix = f"pf-bench:{uuid.uuid4().hex[:8]}:"
         redis_state = {"backend": "redis", "url": a.redis, "prefix": prefix}
         cases = {"memory": ({"backend": "memory"}, None), "redis": (redis_state, None),
-                 "redis+rpm": (redis_state, 10_000_000)}
-        for name, (state, rpm) in cases.items():
+                 "redis+rpm": (redis_state, {"rpm": 10_000_000}),
+                 "redis+rpm+tpm": (redis_state, {"rpm": 10_000_000, "tpm": 10**12})}
+        for name, (state, limits) in cases.items():
             cfg = tmp / f"{name}.yaml"
-            write_config(cfg, upstream, state, rpm)
+            write_config(cfg, upstream, state, limits)
             port = free_port()
             proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
                                      str(cfg), "--port", str(port), "--workers",
@@ -80,8 +84,10 @@ def part1(a: argparse.Namespace) -> list[dict[str, Any]]:
         for _, port in gateways.values():   # warm up every worker's connections
             load(f"http://127.0.0.1:{port}/v1/chat/completions", a.connections, 1.0)
         rows: dict[str, list[dict[str, Any]]] = {n: [] for n in cases}
-        for _ in range(a.rounds):
-            for name, (_, port) in gateways.items():
+        order = list(gateways.items())
+        for r in range(a.rounds):
+            # alternate the order so no backend always runs first (or last) in a round
+            for name, (_, port) in (order if r % 2 == 0 else order[::-1]):
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 many = load(url, a.connections, a.duration)
                 one = load(url, 1, a.duration / 2)
@@ -97,9 +103,12 @@ def part1(a: argparse.Namespace) -> list[dict[str, Any]]:
                    "p50_ms_1conn": round(p50, 3), "errors": sum(r["errors"] for r in rs)}
             if base is None:
                 base = row
-            else:
-                row["rps_vs_memory"] = f"{100 * (rps / base['rps'] - 1):+.1f}%"
-                row["added_p50_ms"] = round(p50 - base["p50_ms_1conn"], 3)
+            else:   # ratios within each round, then their median: drift cancels out
+                pairs = list(zip(rs, rows["memory"], strict=True))
+                ratio = statistics.median(r["rps"] / m["rps"] for r, m in pairs)
+                added = statistics.median(r["p50_ms_1conn"] - m["p50_ms_1conn"] for r, m in pairs)
+                row["rps_vs_memory"] = f"{100 * (ratio - 1):+.1f}%"
+                row["added_p50_ms"] = round(added, 3)
             out.append(row)
         return out
     finally:
@@ -168,7 +177,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")

@@ -3,12 +3,11 @@
 Reads never touch Redis: they are served from a local `MemoryState` that is kept fresh by
 pushed invalidations (pub/sub, one message per circuit change) and a poll every
 `cache_ttl` (250 ms by default) that also detects outages. Writes apply locally at once
-and are written through by a background task. Only two calls wait for Redis on the
-request path, because only they need cluster-wide atomicity: the half-open trial lease
-(`SET NX PX`) and the shared per-minute request window (a Lua sliding window, paid in
-batches of permits: `_redis_permits.py`). Both give
-up after `timeout` (50 ms) and fall back to local state, so Redis is never why a request
-fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
+and are written through by a background task. Only two kinds of call wait for Redis on
+the request path, because only they need cluster-wide atomicity: the half-open trial lease
+(`SET NX PX`) and the shared per-minute request and token windows (Lua sliding windows,
+paid in batches: `_redis_permits.py`). Both give up after `timeout` (50 ms) and fall back
+to local state, so Redis is never why a request fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
 and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
 
 What else replicas trade on each poll (rate-limit use per target, spend totals) is in
@@ -16,7 +15,8 @@ What else replicas trade on each poll (rate-limit use per target, spend totals) 
 limit, a window the provider says is exhausted) go through the `limits` hash like circuits.
 
 Keys (all under `prefix`, all with a TTL): `circuits`, `overrides`, `limits` and `usage`
-hashes, `lease:<key>` strings, `rl:<target>` sorted sets, `spend:m:<month>` and
+hashes, `lease:<key>` strings, `rl:<target>` and `tk:<target>` window hashes (1-second
+buckets), `spend:m:<month>` and
 `spend:d:<day>` strings, the `events` stream (`_redis_events.py`); channel `state` for
 pushed invalidation.
 """
@@ -40,7 +40,7 @@ from ..health._breaker import Circuit, CircuitState, RollingWindow
 from ._base import TargetStats
 from ._memory import MemoryState
 from ._redis_exchange import Exchange, facts_from_wire, facts_to_wire
-from ._redis_permits import PERMIT_VALIDITY, PermitBatcher, token_unit
+from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
 from ._redis_scripts import PUT_LUA, RELEASE_LUA
 from ._redis_url import open_client, redact_url
 
@@ -306,32 +306,29 @@ class RedisState:
     async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
                            sent: int = 0) -> tuple[float | None, Any]:
         """Take `tokens` (an estimate) from the cluster-wide tokens-per-`window` `limit` of
-        `key`, in permits of `token_unit(limit)` tokens: (None, hold) if they fit (or Redis
-        is unavailable: hold None), else (seconds until they could, None). `sent`: tokens
-        sent earlier in the window without asking (the limit was unknown)."""
+        `key`: (None, hold) if they fit (or Redis is unavailable: hold None), else (seconds
+        until they could, None). `sent`: tokens sent earlier in the window without asking
+        (the limit was unknown)."""
         if not self.connected or self._redis is None:
             return None, None
-        unit = token_unit(limit)
         rkey = self._key(f"tk:{key}")
-        self._permits.owe(rkey, -(-sent // unit))
+        self._permits.owe(rkey, sent)
         try:
-            wait, members = await self._permits.take(
-                self._redis, rkey, limit // unit, window, self.settings.timeout,
-                max(1, -(-tokens // unit)))
+            wait, hold = await self._permits.take(self._redis, rkey, limit, window,
+                                                  self.settings.timeout, max(1, tokens))
         except Exception as exc:
             self._down(exc)
             return None, None
-        return (wait, None) if wait is not None else (None, (rkey, unit, members))
+        return wait, hold
 
     def settle_tokens(self, hold: Any, used: int | None) -> None:
         if hold is None or used is None:
             return
-        rkey, unit, members = hold
-        units = -(-max(0, used) // unit)
-        if units < len(members):
-            self._permits.give_back(rkey, members[units:])
+        taken = sum(piece[1] for piece in hold[1])
+        if used < taken:
+            self._permits.give_back(hold, taken - used)
         else:
-            self._permits.owe(rkey, units - len(members))
+            self._permits.owe(hold[0], used - taken)
 
     # -- background: write-through, pushed invalidation, poll --------------------------
     async def _write_loop(self) -> None:
@@ -353,23 +350,22 @@ class RedisState:
         if redis is None or not (self._dirty or self._releases or self._outbox or returns
                                  or self._exchange.has_writes):
             return
-        self._permits.returns = {}
         dirty, self._dirty = self._dirty, {}
         releases, self._releases = self._releases, {}
         outbox, self._outbox[:] = list(self._outbox), []
         ttl = int(self.settings.key_ttl)
         spend: dict[str, float] = {}
+        credit: dict[str, dict[int, int]] = {}
         try:
             pipe = redis.pipeline(transaction=False)
             spend = self._exchange.queue_writes(pipe)
+            credit = self._permits.queue_returns(pipe)   # unspent credit back to windows
             for (table, field), snap in dirty.items():
                 pipe.eval(PUT_LUA, 2, self._key(table), self._key("state"), field,
                           _json.dumps(snap).decode(), repr(snap["rev"]), ttl * 1000,
                           _json.dumps({"t": table, "f": field, "v": snap}).decode())
             for lease_key, token in releases.items():
                 pipe.eval(RELEASE_LUA, 1, lease_key, token)
-            for rkey, members in returns.items():   # unspent permits back to the window
-                pipe.zrem(rkey, *members)
             if outbox:
                 from ._redis_events import EventRelay
 
@@ -379,6 +375,7 @@ class RedisState:
             for item, snap in dirty.items():   # keep them for the next try, unless superseded
                 self._dirty.setdefault(item, snap)
             self._exchange.restore(spend)
+            self._permits.restore_returns(credit)
             if outbox:   # events too, oldest first, within the outbox's bound
                 from ._redis_events import OUTBOX_MAX
 

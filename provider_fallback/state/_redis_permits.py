@@ -1,53 +1,50 @@
-"""Shared per-minute windows (requests, and tokens in units), paid for in batches.
+"""Shared per-minute windows (requests, tokens), paid for in batches.
 
 Asking Redis once per attempt costs a round trip on the request path. Instead a replica
-takes a batch of permits from the shared window in one Lua call (`batch_size`: a quarter
-of what it spent in the last second, at least 5 or the requests waiting, at most 5% of
-the limit) and spends them locally.
-A permit is valid for `validity` (1 s) from before the call that took it; one not spent by
-then is dropped and handed back in the background. Each permit sits in the shared window
-scored at the last moment it may be spent, so across all replicas no `window` of real
-sends holds more than `limit` requests (the window is effectively `window + validity` for
-capacity, i.e. up to ~1.7% fewer requests per minute at 60 s, and never more).
+takes a batch of credit from the shared window in one Lua call and spends it locally: for
+a request window one unit per request, for a token window the request's estimate. The
+batch is a quarter of what this replica spent in the last second, at least 5 (requests)
+or what the waiting requests need, at most 5% of the limit unless one request needs more.
+
+Credit is valid for `validity` (1 s) from before the call that took it; credit not spent by
+then is dropped and handed back in the background. In Redis the window is a hash of
+1-second buckets, and credit is counted in the bucket of the last moment it may be spent,
+so across all replicas no `window` of real sends holds more than `limit` (the window is
+effectively `window + validity + 1 s` for capacity, i.e. up to ~3% fewer requests per
+minute at 60 s, never more).
+
+A token answer that used less than its estimate hands the rest back (`give_back`); one
+that used more owes the difference, added with the next call for that window (`owe`), as
+are requests sent before the window's limit was known.
 
 Concurrent requests for the same key share one Lua call in flight instead of each
 starting their own.
-
-A token window works the same way with permits of `unit` tokens each (`token_unit`: 1/200
-of the limit, rounded up): a request takes as many as its estimate needs, all at once or
-none; what its answer did not use goes back (`ZREM`), and what it used beyond the estimate
-is added with the next call for that window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._redis_scripts import TAKE_PERMITS_LUA
+from ._redis_scripts import RETURN_CREDIT_LUA, TAKE_CREDIT_LUA
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["BATCH", "PERMIT_VALIDITY", "TOKEN_UNITS", "PermitBatcher", "token_unit"]
+__all__ = ["BATCH", "PERMIT_VALIDITY", "Hold", "PermitBatcher"]
 
-PERMIT_VALIDITY = 1.0   # seconds an unspent permit stays usable locally
-BATCH = 5               # permits per call, unless the limit is small or more are waiting
-TOKEN_UNITS = 200       # a token window is counted in this many permits
+PERMIT_VALIDITY = 1.0   # seconds unspent credit stays usable locally
+BATCH = 5               # least credit per call, unless the limit is small
 
-
-def token_unit(tpm: int) -> int:
-    """Tokens per permit in a window of `tpm` tokens."""
-    return max(1, math.ceil(tpm / TOKEN_UNITS))
+Hold = tuple[str, list[list[int]]]   # (redis key, [[bucket, amount], ...]) one attempt took
 
 
 class PermitBatcher:
-    """Local stock of permits per shared window; refilled from Redis in batches."""
+    """Local stock of credit per shared window; refilled from Redis in batches."""
 
     def __init__(self, replica: str, *, validity: float = PERMIT_VALIDITY,
                  clock: Callable[[], float]) -> None:
@@ -55,28 +52,49 @@ class PermitBatcher:
         self.validity = validity
         self.calls = 0                                   # Lua round trips, for the benchmark
         self._clock = clock
-        self._ids = itertools.count(1)
-        self._stock: dict[str, deque[tuple[float, str]]] = {}   # redis key -> (expiry, member)
+        # redis key -> [expiry, bucket, amount left] per batch taken, oldest first
+        self._stock: dict[str, deque[list[Any]]] = {}
         self._refills: dict[str, asyncio.Future[float | None]] = {}
         self._waiting: dict[str, int] = {}
-        self.returns: dict[str, list[str]] = {}          # redis key -> unspent members to ZREM
-        self.owed: dict[str, int] = {}                   # redis key -> used beyond permits
-        # permits spent per key: (start of the current validity period, spent in the
-        # previous one, spent in this one); sizes batches to this replica's own pace
+        self.returns: dict[str, dict[int, int]] = {}     # redis key -> bucket -> to give back
+        self.owed: dict[str, int] = {}                   # redis key -> used without credit
+        # spent per key: (start of the current validity period, spent in the previous one,
+        # spent in this one); sizes batches to this replica's own pace
         self._pace: dict[str, tuple[float, int, int]] = {}
 
-    def _take(self, rkey: str, now: float, need: int = 1) -> list[str] | None:
-        """Spend `need` valid permits from the stock (expired ones go back), or none."""
-        stock = self._stock.get(rkey)
+    # -- local bookkeeping ------------------------------------------------------------------
+    def _expire(self, rkey: str, stock: deque[list[Any]], now: float) -> None:
         while stock and stock[0][0] <= now:
-            self.returns.setdefault(rkey, []).append(stock.popleft()[1])
-        if not stock or len(stock) < need:
-            return None
-        taken = [stock.popleft()[1] for _ in range(need)]
-        self._spent(rkey, now, need)
-        return taken
+            _, bucket, left = stock.popleft()
+            if left:
+                self._return(rkey, bucket, left)
 
-    def _spent(self, rkey: str, now: float, n: int = 1) -> None:
+    def _return(self, rkey: str, bucket: int, amount: int) -> None:
+        back = self.returns.setdefault(rkey, {})
+        back[bucket] = back.get(bucket, 0) + amount
+
+    def _take(self, rkey: str, now: float, need: int) -> Hold | None:
+        """Spend `need` from valid stock (expired credit goes back), or nothing."""
+        stock = self._stock.get(rkey)
+        if not stock:
+            return None
+        self._expire(rkey, stock, now)
+        if sum(entry[2] for entry in stock) < need:
+            return None
+        pieces: list[list[int]] = []
+        left = need
+        while left:
+            entry = stock[0]
+            n = min(left, entry[2])
+            entry[2] -= n
+            left -= n
+            pieces.append([entry[1], n])
+            if not entry[2]:
+                stock.popleft()
+        self._spent(rkey, now, need)
+        return rkey, pieces
+
+    def _spent(self, rkey: str, now: float, n: int) -> None:
         start, prev, cur = self._pace.get(rkey, (now, 0, 0))
         if now - start >= self.validity:
             prev = cur if now - start < 2 * self.validity else 0
@@ -84,55 +102,74 @@ class PermitBatcher:
         self._pace[rkey] = (start, prev, cur + n)
 
     def batch_size(self, rkey: str, limit: int, demand: int) -> int:
-        """Permits to ask for: enough for a quarter of what this replica spent in the last
-        validity period (so a busy replica calls Redis ~4 times per period, not once per
-        few requests), at least BATCH or the permits waiting, never more than 5% of the
-        limit per call (so replicas share a tight limit fairly) unless one request needs
-        more, at least 1."""
+        """Credit to ask for: a quarter of what this replica spent in the last validity
+        period (so a busy replica calls Redis ~4 times per period, not once per few
+        requests), at least BATCH or what is waiting, at most 5% of the limit per call (so
+        replicas share a tight limit fairly), and never less than `demand`."""
         pace = self._pace.get(rkey)
         recent = pace[1] // 4 if pace is not None else 0
-        return max(1, min(math.ceil(limit / 20), max(BATCH, demand, recent)))
+        return max(demand, 1, min(math.ceil(limit / 20), max(BATCH, demand, recent)))
 
-    def give_back(self, rkey: str, members: list[str]) -> None:
-        """Permits taken but not used (an answer smaller than its estimate)."""
-        if members:
-            self.returns.setdefault(rkey, []).extend(members)
+    def give_back(self, hold: Hold, amount: int) -> None:
+        """`amount` of what `hold` took was not used (an answer below its estimate)."""
+        rkey, pieces = hold
+        for piece in reversed(pieces):
+            if amount <= 0:
+                break
+            n = min(amount, piece[1])
+            self._return(rkey, piece[0], n)
+            piece[1] -= n
+            amount -= n
 
     def owe(self, rkey: str, n: int) -> None:
-        """`n` permits used without being taken: added with the next call for `rkey`."""
+        """`n` used without credit: added with the next call for `rkey`."""
         if n > 0:
             self.owed[rkey] = self.owed.get(rkey, 0) + n
 
     def sweep(self, now: float) -> bool:
-        """Drop expired permits into `returns`; True if there is anything to return."""
+        """Hand back expired credit; True if there is anything to return."""
         for rkey, stock in self._stock.items():
-            while stock and stock[0][0] <= now:
-                self.returns.setdefault(rkey, []).append(stock.popleft()[1])
+            self._expire(rkey, stock, now)
         return bool(self.returns)
 
     def release_all(self) -> None:
-        """Hand back every unspent permit (on shutdown)."""
+        """Hand back all unspent credit (on shutdown)."""
         for rkey, stock in self._stock.items():
-            self.returns.setdefault(rkey, []).extend(member for _, member in stock)
+            for _, bucket, left in stock:
+                if left:
+                    self._return(rkey, bucket, left)
             stock.clear()
 
+    def queue_returns(self, pipe: Any) -> dict[str, dict[int, int]]:
+        """Put the returns on `pipe`; what was queued (to restore if the pipe fails)."""
+        returns, self.returns = self.returns, {}
+        for rkey, buckets in returns.items():
+            args = [x for bucket, n in buckets.items() for x in (bucket, n)]
+            pipe.eval(RETURN_CREDIT_LUA, 1, rkey, *args)
+        return returns
+
+    def restore_returns(self, returns: dict[str, dict[int, int]]) -> None:
+        for rkey, buckets in returns.items():
+            for bucket, n in buckets.items():
+                self._return(rkey, bucket, n)
+
+    # -- the request path ---------------------------------------------------------------------
     async def admit(self, redis: aioredis.Redis, rkey: str, limit: int, window: float,
                     timeout: float, sent: int = 0) -> float | None:
-        """None if a permit was spent, else seconds until one frees. `sent`: requests this
-        replica sent without a permit earlier in the window (the limit was not known yet),
-        added to the window first. Raises what Redis raised (the caller falls back to
-        local state)."""
-        if sent > 0:
-            self.owe(rkey, sent)
+        """One request: None if admitted, else seconds until one fits. `sent`: requests
+        this replica sent without asking earlier in the window (the limit was not known
+        yet), added first. Raises what Redis raised (the caller falls back to local state)."""
+        self.owe(rkey, sent)
         wait, _ = await self.take(redis, rkey, limit, window, timeout)
         return wait
 
     async def take(self, redis: aioredis.Redis, rkey: str, limit: int, window: float,
-                   timeout: float, need: int = 1) -> tuple[float | None, list[str]]:
-        """(None, the permits) once `need` permits are spent; (seconds until that many
-        free, []) if the window has no room. Raises what Redis raised."""
+                   timeout: float, need: int = 1) -> tuple[float | None, Hold | None]:
+        """(None, what was taken) once `need` is spent; (seconds until it fits, None) if
+        the window has no room. Raises what Redis raised."""
+        need = max(1, need)
         if need > limit:
-            return math.inf, []
+            return math.inf, None
         while True:
             if not self.owed.get(rkey):
                 taken = self._take(rkey, self._clock(), need)
@@ -140,12 +177,12 @@ class PermitBatcher:
                     return None, taken
             refill = self._refills.get(rkey)
             if refill is not None and refill.done():
-                refill = None   # finished, its permits already spent: awaiting it would spin
+                refill = None   # finished, its credit already spent: awaiting it would spin
             if refill is None:
                 demand = self._waiting.get(rkey, 0) + need
-                want = max(need, self.batch_size(rkey, limit, demand))
+                want = self.batch_size(rkey, limit, demand)
                 refill = asyncio.ensure_future(self._refill(redis, rkey, limit, window,
-                                                            want, timeout, need))
+                                                            want, need, timeout))
                 self._refills[rkey] = refill
                 refill.add_done_callback(lambda f, k=rkey: self._forget(k, f))
             self._waiting[rkey] = self._waiting.get(rkey, 0) + need
@@ -154,7 +191,7 @@ class PermitBatcher:
             finally:
                 self._waiting[rkey] -= need
             if wait is not None:
-                return wait, []
+                return wait, None
 
     def _forget(self, rkey: str, fut: asyncio.Future[Any]) -> None:
         if self._refills.get(rkey) is fut:
@@ -164,21 +201,19 @@ class PermitBatcher:
                 fut.exception()   # retrieved here so an unawaited failure is not logged
 
     async def _refill(self, redis: aioredis.Redis, rkey: str, limit: int, window: float,
-                      want: int, timeout: float, need: int = 1) -> float | None:
-        expiry = self._clock() + self.validity   # from before Redis granted them
-        token = f"{self.replica}:{next(self._ids)}"
+                      want: int, need: int, timeout: float) -> float | None:
+        expiry = self._clock() + self.validity   # from before Redis granted it
         owed = self.owed.pop(rkey, 0)
         self.calls += 1
         try:
             async with asyncio.timeout(timeout):
-                got = int(await redis.eval(TAKE_PERMITS_LUA, 1, rkey, int(window * 1000),
-                                           limit, token, want, int(self.validity * 1000),
-                                           owed, need))
+                got, where = await redis.eval(TAKE_CREDIT_LUA, 1, rkey, int(window * 1000),
+                                              limit, want, need, int(self.validity * 1000),
+                                              owed)
         except BaseException:
             self.owe(rkey, owed)
             raise
-        if got < 0:
-            return -got / 1000
-        stock = self._stock.setdefault(rkey, deque())
-        stock.extend((expiry, f"{token}:{i}") for i in range(1, got + 1))
+        if int(got) < 0:
+            return int(where) / 1000
+        self._stock.setdefault(rkey, deque()).append([expiry, int(where), int(got)])
         return None

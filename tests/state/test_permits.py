@@ -47,7 +47,8 @@ async def test_a_burst_from_two_replicas_admits_exactly_the_limit(redis_url: str
                                          for st in (a, b)))
         admitted = [r for r in results if r is None]
         assert len(admitted) == 25                  # all 25, never 26
-        assert all(r is not None and 0 < r <= 61 for r in results if r is not None)
+        # until the oldest credit leaves: 60 s + up to 1 s of validity + up to 2 s of buckets
+        assert all(r is not None and 0 < r <= 63.5 for r in results if r is not None)
         # batches: far fewer Lua calls than admissions
         assert a.admit_calls + b.admit_calls < 25
 
@@ -76,14 +77,19 @@ async def test_no_window_of_sends_ever_holds_more_than_the_limit(redis_url: str,
         assert in_window <= limit, (i, in_window)
 
 
+def _counted(client: redis.Redis, key: str) -> int:
+    """What a shared window (hash of 1-second buckets) counts."""
+    return sum(int(v) for v in client.hvals(key))
+
+
 async def test_unspent_permits_go_back_to_the_window(redis_url: str, prefix: str) -> None:
     async with _states(redis_url, prefix, n=1, validity=0.1) as (a,):
         assert await a.admit("p/m", 100) is None     # takes a batch of 5, spends 1
         client = redis.Redis.from_url(redis_url)
         try:
             key = f"{prefix}rl:p/m"
-            assert client.zcard(key) == 5
-            await eventually(lambda: client.zcard(key) == 1, timeout=5)
+            assert _counted(client, key) == 5
+            await eventually(lambda: _counted(client, key) == 1, timeout=5)
         finally:
             client.close()
 
