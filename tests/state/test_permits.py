@@ -128,3 +128,11 @@ async def test_requests_sent_before_the_limit_was_known_count(redis_url: str,
         assert await a.admit("p/m", 5, sent=3) is None   # 3 earlier sends + this one
         admitted = [await b.admit("p/m", 5) for _ in range(3)]
         assert admitted.count(None) == 1
+
+
+async def test_small_requests_against_a_large_token_limit_are_all_admitted(
+        redis_url: str, prefix: str) -> None:
+    async with _states(redis_url, prefix, n=1) as (a,):
+        results = [await a.admit_tokens("p/m", 1_000_000, 10) for _ in range(500)]
+        assert all(wait is None for wait, _ in results)   # 5,000 of 1,000,000 tokens
+        assert a.admit_calls < 50                           # taken in batches
