@@ -3,8 +3,9 @@
 Asking Redis once per attempt costs a round trip on the request path. Instead a replica
 takes a batch of credit from the shared window in one Lua call and spends it locally: for
 a request window one unit per request, for a token window the request's estimate. The
-batch is a quarter of what this replica spent in the last second, at least 5 (requests)
-or what the waiting requests need, at most 5% of the limit unless one request needs more.
+batch is a quarter of what this replica spent in the last second, at least 5 requests'
+worth or what the waiting requests need, at most 5% of the limit unless one request needs
+more.
 
 Credit is valid for `validity` (1 s) from before the call that took it; credit not spent by
 then is dropped and handed back in the background. In Redis the window is a hash of
@@ -101,14 +102,15 @@ class PermitBatcher:
             start, cur = now, 0
         self._pace[rkey] = (start, prev, cur + n)
 
-    def batch_size(self, rkey: str, limit: int, demand: int) -> int:
+    def batch_size(self, rkey: str, limit: int, demand: int, need: int = 1) -> int:
         """Credit to ask for: a quarter of what this replica spent in the last validity
         period (so a busy replica calls Redis ~4 times per period, not once per few
-        requests), at least BATCH or what is waiting, at most 5% of the limit per call (so
-        replicas share a tight limit fairly), and never less than `demand`."""
+        requests), at least BATCH requests' worth (`need` each) or what is waiting, at most
+        5% of the limit per call (so replicas share a tight limit fairly), and never less
+        than `demand`."""
         pace = self._pace.get(rkey)
         recent = pace[1] // 4 if pace is not None else 0
-        return max(demand, 1, min(math.ceil(limit / 20), max(BATCH, demand, recent)))
+        return max(demand, 1, min(math.ceil(limit / 20), max(BATCH * need, demand, recent)))
 
     def give_back(self, hold: Hold, amount: int) -> None:
         """`amount` of what `hold` took was not used (an answer below its estimate)."""
@@ -180,7 +182,7 @@ class PermitBatcher:
                 refill = None   # finished, its credit already spent: awaiting it would spin
             if refill is None:
                 demand = self._waiting.get(rkey, 0) + need
-                want = self.batch_size(rkey, limit, demand)
+                want = self.batch_size(rkey, limit, demand, need)
                 refill = asyncio.ensure_future(self._refill(redis, rkey, limit, window,
                                                             want, need, timeout))
                 self._refills[rkey] = refill
