@@ -135,4 +135,4 @@ async def test_small_requests_against_a_large_token_limit_are_all_admitted(
     async with _states(redis_url, prefix, n=1) as (a,):
         results = [await a.admit_tokens("p/m", 1_000_000, 10) for _ in range(500)]
         assert all(wait is None for wait, _ in results)   # 5,000 of 1,000,000 tokens
-        assert a.admit_calls < 50                           # taken in batches
+        assert a.admit_calls <= 100                         # in batches of 5 at least
