@@ -162,6 +162,7 @@ class RedisState:
     def view(self) -> dict[str, Any]:
         return {"backend": "redis", "connected": self.connected, "replica": self.replica,
                 "replicas": 1 + self._exchange.peers_seen, "degradations": self.degradations,
+                "window_calls": self._permits.calls,
                 "url": redact_url(self._url.reveal()), "prefix": self._prefix}
 
     # -- time: monotonic locally, wall clock in Redis ----------------------------------

@@ -258,5 +258,16 @@ class GatewayMetrics(Collector):
                                            labels=["backend"])
             degraded.add_metric([backend], int(shared.get("degradations") or 0))
             yield degraded
+            replicas = GaugeMetricFamily("provider_fallback_state_replicas", "Replicas that "
+                                         "reported to the shared state in its last poll, this "
+                                         "one included", labels=["backend"])
+            replicas.add_metric([backend], int(shared.get("replicas") or 1))
+            yield replicas
+            calls = CounterMetricFamily("provider_fallback_state_window_calls", "Redis calls "
+                                        "made on the request path to take credit from shared "
+                                        "rate-limit windows (each takes a batch)",
+                                        labels=["backend"])
+            calls.add_metric([backend], int(shared.get("window_calls") or 0))
+            yield calls
         yield GaugeMetricFamily("provider_fallback_scrape_timestamp_seconds", "When this scrape "
                                 "was rendered", value=time.time())

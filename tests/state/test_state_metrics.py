@@ -36,7 +36,9 @@ async def test_connection_gauge_and_degradation_counter(dedicated_redis: Any) ->
             "metrics": {"public": True}})
         async with gateway_running(cfg) as gw:
             assert await _scrape(gw.base_url) == {"provider_fallback_state_connected": 1,
-                                                  "provider_fallback_state_degradations_total": 0}
+                                                  "provider_fallback_state_degradations_total": 0,
+                                                  "provider_fallback_state_replicas": 1,
+                                                  "provider_fallback_state_window_calls_total": 0}
             dedicated_redis.kill()
 
             async def down() -> bool:
