@@ -10,6 +10,7 @@ from ._keys import ConfigLoad, check_keys, load_for_doctor
 from ._local import check_clock, check_port, check_proxy_env, port_holder
 from ._network import ProviderCheck, check_provider, is_litellm
 from ._run import check_providers, models_by_provider, run_doctor, startup_findings
+from ._state import check_state
 
 __all__ = [
     "ConfigLoad",
@@ -23,6 +24,7 @@ __all__ = [
     "check_provider",
     "check_providers",
     "check_proxy_env",
+    "check_state",
     "is_litellm",
     "load_for_doctor",
     "mask_key",

@@ -13,12 +13,13 @@ from ._findings import Finding, Report, Severity
 from ._keys import ConfigLoad, check_keys, load_for_doctor, warnings_as_findings
 from ._local import check_clock, check_port, check_proxy_env
 from ._network import ProviderCheck, check_provider
+from ._state import check_state
 
 __all__ = ["Progress", "check_providers", "run_doctor", "startup_findings"]
 
 # called with (label of the check that just finished, done, total)
 Progress = Callable[[str, int, int], None]
-_ORDER = ("config", "env", "keys", "port", "proxy", "provider", "clock")
+_ORDER = ("config", "env", "keys", "port", "proxy", "state", "provider", "clock")
 
 
 def models_by_provider(config: Config) -> dict[str, list[str]]:
@@ -64,7 +65,7 @@ async def run_doctor(path: str | os.PathLike[str], *, port: int | None = None,
     load = load_for_doctor(Path(path), environ)
     config = load.config
     findings = list(load.findings)
-    total = 3 + (len(config.providers) if config else 0)
+    total = 3 + (len(config.providers) + 1 if config else 0)
     done = 0
 
     def tick(label: str) -> None:
@@ -82,8 +83,15 @@ async def run_doctor(path: str | os.PathLike[str], *, port: int | None = None,
     tick("proxy")
     if config is not None:
         findings += check_keys(config, missing=load.missing)
-        results = await check_providers(config, timeout=timeout, slow_threshold=slow_threshold,
-                                        load=load, now=now, on_done=tick)
+
+        async def state() -> Finding:
+            finding = await check_state(config.state, timeout=timeout)
+            tick("state")
+            return finding
+        state_finding, results = await asyncio.gather(
+            state(), check_providers(config, timeout=timeout, slow_threshold=slow_threshold,
+                                     load=load, now=now, on_done=tick))
+        findings.append(state_finding)
         for result in results:
             findings += result.findings
         skews = {r.provider: r.clock_skew for r in results if r.clock_skew is not None}

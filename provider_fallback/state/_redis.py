@@ -7,8 +7,9 @@ and are written through by a background task. Only two kinds of call wait for Re
 the request path, because only they need cluster-wide atomicity: the half-open trial lease
 (`SET NX PX`) and the shared per-minute request and token windows (Lua sliding windows,
 paid in batches: `_redis_permits.py`). Both give up after `timeout` (50 ms) and fall back
-to local state, so Redis is never why a request fails: while it is unreachable the gateway runs on its local state, emits STATE_DEGRADED,
-and on reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
+to local state, so Redis is never why a request fails: while it is unreachable the
+gateway runs on its local state, emits STATE_DEGRADED (code `state_unreachable`), and on
+reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
 
 What else replicas trade on each poll (rate-limit use per target, spend totals) is in
 `_redis_exchange.py`; limit facts a replica learned (a 429's retry-after, an advertised
@@ -532,7 +533,7 @@ class RedisState:
                 self.degradations += 1
             if not self._announced_down and self._events is not None:
                 self._events.emit("STATE_DEGRADED", backend="redis", replica=self.replica,
-                                  error=reason)
+                                  error=reason, code="state_unreachable")
             self._announced_down = True
         self.connected = False
 

@@ -258,3 +258,13 @@ async def test_two_gateway_processes_share_a_circuit_through_the_cluster(
             assert await chat(http, gb) == "backup" and p.count() == seen
             state = (await status(http, gb))["state"]
             assert state["connected"] is True and state["prefix"].startswith("{")
+
+
+@pytest.mark.redis
+async def test_doctor_checks_the_cluster(redis_cluster: DedicatedCluster) -> None:
+    from provider_fallback.doctor import Severity, check_state
+
+    cfg = config_from_dict({**BASE, "state": {"backend": "redis", "url": redis_cluster.url}})
+    finding = await check_state(cfg.state, timeout=5)
+    assert finding.severity is Severity.OK, finding.message
+    assert "Redis 7." in finding.message and "'{pf}:'" in finding.message
