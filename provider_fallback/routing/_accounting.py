@@ -125,18 +125,9 @@ class Accounting:
         assert shared is not None
         limits = self.limits
         key = target.key
-        rpm = limits.rpm_limit(target, now)   # learned (here or by a peer), else known
-        if rpm is None:   # not known yet: remember the send for when it is
-            self._unasked.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, 1))
-        else:
-            wait = await shared.admit(key, rpm, sent=self._sent_unasked(self._unasked, key, now))
-            if wait is not None:
-                limits.on_429(target, wait, now)
-                self._told[key] = self._facts_key(target, now)   # every replica knows
-                return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
-        hold = None
-        tpm = limits.tpm_limit(target, now)
-        if tpm is None:
+        hold = None   # tokens first: unlike a request slot, they can be handed back
+        tpm = limits.tpm_limit(target, now)   # learned (here or by a peer), else known
+        if tpm is None:   # not known yet: remember the send for when it is
             self._unasked_tokens.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, tokens))
         elif tokens > 0:
             wait, hold = await shared.admit_tokens(
@@ -145,6 +136,16 @@ class Accounting:
                 limits.on_429(target, min(wait, 1.0), now)
                 return (f"token limit (shared by every replica): ~{tokens} tokens fit in "
                         f"{wait:.1f}s")
+        rpm = limits.rpm_limit(target, now)
+        if rpm is None:
+            self._unasked.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, 1))
+        else:
+            wait = await shared.admit(key, rpm, sent=self._sent_unasked(self._unasked, key, now))
+            if wait is not None:
+                shared.settle_tokens(hold, 0)   # not sent: its tokens go back
+                limits.on_429(target, wait, now)
+                self._told[key] = self._facts_key(target, now)   # every replica knows
+                return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
         reservation = limits.reserve(target, tokens, now)
         reservation.hold = hold
         return reservation
