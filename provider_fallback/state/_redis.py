@@ -72,7 +72,9 @@ class RedisState:
             raise ValueError("RedisState needs state.url")
         self.settings = settings
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.connected = False
+        self.connected = False      # fast enough for the request path: it asks Redis
+        self._reachable = False     # answering at all: background writes go through
+        self._synced = False        # a first poll succeeded
         self._url = settings.url
         self._prefix = settings.key_prefix   # hash-tagged on a Redis Cluster: _redis_url.py
         self._local = MemoryState()
@@ -145,7 +147,7 @@ class RedisState:
         if self._relay is not None:
             self._relay.close()
         self._permits.release_all()
-        if self.connected and (self._dirty or self._permits.returns):
+        if self._reachable and (self._dirty or self._permits.returns):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self._flush()
@@ -161,7 +163,8 @@ class RedisState:
         self._redis = self._closer = None
 
     def view(self) -> dict[str, Any]:
-        return {"backend": "redis", "connected": self.connected, "replica": self.replica,
+        return {"backend": "redis", "connected": self.connected,
+                "slow": self._reachable and not self.connected, "replica": self.replica,
                 "replicas": 1 + self._exchange.peers_seen, "degradations": self.degradations,
                 "window_calls": self._permits.calls,
                 "url": redact_url(self._url.reveal()), "prefix": self._prefix}
@@ -284,7 +287,7 @@ class RedisState:
                 got = await self._redis.set(self._key(f"lease:{key}"), token, nx=True,
                                             px=max(1, int(ttl * 1000)))
         except Exception as exc:
-            self._down(exc)
+            self._down(exc, slow=isinstance(exc, TimeoutError))
             return True
         if got:
             self._leases[key] = token
@@ -302,7 +305,7 @@ class RedisState:
             return await self._permits.admit(self._redis, self._key(f"rl:{key}"), limit,
                                              window, self.settings.timeout, sent)
         except Exception as exc:
-            self._down(exc)
+            self._down(exc, slow=isinstance(exc, TimeoutError))
             return None
 
     async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
@@ -319,7 +322,7 @@ class RedisState:
             wait, hold = await self._permits.take(self._redis, rkey, limit, window,
                                                   self.settings.timeout, max(1, tokens))
         except Exception as exc:
-            self._down(exc)
+            self._down(exc, slow=isinstance(exc, TimeoutError))
             return None, None
         return wait, hold
 
@@ -339,7 +342,7 @@ class RedisState:
             _raise_if_cancelling()
             await self._wake.wait()
             self._wake.clear()
-            if not self.connected:
+            if not self._reachable:
                 continue   # the poll flushes dirty entries and queued events on reconnect
             try:
                 await self._flush()
@@ -399,6 +402,7 @@ class RedisState:
         redis = self._redis
         if redis is None:
             return
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(max(1.0, self.settings.timeout)):
                 pipe = redis.pipeline(transaction=False)
@@ -410,8 +414,14 @@ class RedisState:
         except Exception as exc:
             self._down(exc)
             return
+        rtt = time.perf_counter() - started
+        self._reachable = True
         circuits, overrides, limits = results[:3]
-        restored = not self.connected
+        # back on the request path only once Redis answers within its timeout again (a
+        # slow Redis stays off it, instead of flapping between degraded and restored);
+        # the very first poll also opened the connection, so its time is not judged
+        restored = not self.connected and (rtt <= self.settings.timeout or not self._synced)
+        self._synced = True
         self._exchange.take_poll(results)
         for table, rows in (("circuits", circuits), ("overrides", overrides),
                             ("limits", limits)):
@@ -521,12 +531,17 @@ class RedisState:
         if snap.get("o") != self.replica:
             self._apply(str(data.get("t")), str(data.get("f")), snap)
 
-    def _down(self, exc: BaseException) -> None:
+    def _down(self, exc: BaseException, *, slow: bool = False) -> None:
+        """Off the request path: Redis failed (or, `slow`, a request-path call timed out:
+        Redis still answers, so background writes go on)."""
         if isinstance(exc, asyncio.CancelledError):
             raise exc
         _raise_if_cancelling()
+        if not slow:
+            self._reachable = False
         if self.connected or not self._announced_down:
-            reason = type(exc).__name__
+            reason = (f"slow: no answer within {self.settings.timeout * 1000:.0f} ms" if slow
+                      else type(exc).__name__)
             log.warning("shared state: Redis at %s unavailable (%s); serving on local state",
                         redact_url(self._url.reveal()), reason)
             if not self._announced_down:

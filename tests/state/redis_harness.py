@@ -131,12 +131,14 @@ class DedicatedSentinel:
 
 class CuttableLink:
     """A TCP relay to a Redis port that the test can cut (open connections dropped, new ones
-    closed at once) and restore: a network blip between one replica and Redis."""
+    closed at once) and restore: a network blip between one replica and Redis. `delay`
+    holds back every chunk that way, in both directions: a slow Redis."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
         self.is_cut = False
+        self.delay = 0.0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -167,6 +169,8 @@ class CuttableLink:
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(65536):
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 dst.write(data)
                 await dst.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -88,3 +88,4 @@ async def test_the_stream_is_capped(redis_url: str, prefix: str) -> None:
             assert client.pttl(f"{prefix}events") > 0
         finally:
             client.close()
+

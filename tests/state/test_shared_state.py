@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from gateway_harness import CHAT, eventually, sims_running
-from redis_harness import assert_every_key_has_a_ttl, new_prefix
+from gateway_harness import CHAT, Sleeps, eventually, sims_running
+from redis_harness import CuttableLink, assert_every_key_has_a_ttl, new_prefix
 from state_gateways import BACKUP, PRIMARY, router_config, routers
 
 from provider_fallback import Router
@@ -17,7 +18,6 @@ from provider_fallback.sim import Fault
 from provider_fallback.state._redis_url import effective_prefix
 
 pytestmark = pytest.mark.redis
-
 
 
 def _state(router: Router, key: str) -> str:
@@ -172,3 +172,42 @@ async def test_a_failure_rate_spread_over_two_replicas_opens_the_circuit(shared_
                 tried += 1
             assert tried == 4          # 6 + 4 = min_calls; B alone would have needed 10
             await eventually(lambda: _state(ra, "primary/m1") == "open")
+
+
+async def test_a_slow_redis_is_left_off_the_request_path_without_flapping(
+        dedicated_redis: Any) -> None:
+    prefix = new_prefix()
+    link = CuttableLink(dedicated_redis.port)   # A reaches Redis only through this link
+    await link.start()
+    chains = {"chat": [{"provider": "primary", "model": "m1", "limits": {"rpm": 100_000}},
+                       "backup/b1"]}
+    try:
+        async with sims_running(PRIMARY, BACKUP) as (p, b), AsyncExitStack() as stack:
+            ra = await stack.enter_async_context(Router(router_config(
+                [p, b], link.url, prefix, chains), sleep=Sleeps()))
+            rb = await stack.enter_async_context(Router(router_config(
+                [p, b], dedicated_redis.url, prefix, chains), sleep=Sleeps()))
+            assert (await ra.chat(model="chat", **CHAT)).provider == "primary"
+            link.delay = 0.05            # every round trip now takes 100 ms: over the 50 ms
+            loop = asyncio.get_running_loop()
+            for _ in range(10):          # each request waits at most the timeout, then goes on
+                started = loop.time()
+                assert (await ra.chat(model="chat", **CHAT)).provider == "primary"
+                assert loop.time() - started < 0.25
+            await eventually(lambda: ra.status()["state"]["slow"])
+            assert not ra.status()["state"]["connected"]
+            # background writes still go through: a circuit A opens reaches B
+            p.set_fault(Fault(status=429, retry_after=120), model="m1")
+            assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            await eventually(lambda: rb.state.circuit("primary/m1") is not None and
+                             rb.state.circuit("primary/m1").state.value == "open",  # type: ignore[union-attr]
+                             timeout=10)
+            await asyncio.sleep(1.0)     # four polls: no flapping between degraded and back
+            assert ra.events.count("STATE_DEGRADED") == 1
+            assert ra.events.count("STATE_RESTORED") == 0
+            link.delay = 0.0
+            await eventually(lambda: ra.status()["state"]["connected"], timeout=10)
+            assert ra.events.count("STATE_RESTORED") == 1
+    finally:
+        await link.aclose()
+    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
