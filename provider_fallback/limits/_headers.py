@@ -39,6 +39,11 @@ class RateLimitHeaders:
     tokens: Advertised | None = None
     retry_after: float | None = None
 
+    @property
+    def empty(self) -> bool:
+        """True when the response said nothing about rate limits."""
+        return self.requests is None and self.tokens is None and self.retry_after is None
+
 
 _NONE = RateLimitHeaders()   # a response that says nothing about rate limits
 

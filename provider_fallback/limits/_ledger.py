@@ -207,7 +207,7 @@ class RateLedger:
         """
         wall_now = self._wall() if wall is None else wall
         seen = read_ratelimit_headers(headers, wall_now)
-        if seen.requests is None and seen.tokens is None and seen.retry_after is None:
+        if seen.empty:
             return seen
         st = self._state(target, now)
         known = RateLimits(*st.limits)

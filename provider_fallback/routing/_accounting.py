@@ -144,7 +144,7 @@ class Accounting:
             if wait is not None:
                 shared.settle_tokens(hold, 0)   # not sent: its tokens go back
                 limits.on_429(target, wait, now)
-                self._told[key] = self._facts_key(target, now)   # every replica knows
+                self._known(target, now)   # every replica met the same full window
                 return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
         reservation = limits.reserve(target, tokens, now)
         reservation.hold = hold
@@ -176,48 +176,44 @@ class Accounting:
 
     # -- after an attempt -----------------------------------------------------------------
     def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
-              reservation: Reservation | None = None) -> None:
-        if headers:
-            seen = self.limits.learn(target, headers, now, answering=reservation)
-            if self.shared is not None and (seen.requests is not None or seen.tokens is not None
-                                            or seen.retry_after is not None):
-                self._tell(target, now)
+              reservation: Reservation | None = None) -> bool:
+        """Learn from a response's rate-limit headers (and tell the other replicas what is
+        new); True if they carried a `retry-after`."""
+        if not headers:
+            return False
+        seen = self.limits.learn(target, headers, now, answering=reservation)
+        if not seen.empty and self.shared is not None:
+            self._tell(target, now)
+        return seen.retry_after is not None
 
     def failed(self, target: Target, reservation: Reservation, failure: Failure,
                headers: Mapping[str, str] | None, now: float) -> None:
         limits = self.limits
-        if headers:
-            seen = limits.learn(target, headers, now, answering=reservation)
-            told = seen.retry_after is not None
-        else:
-            told = False
+        told = self.learn(target, headers, now, reservation)
         if failure.spec.category == "rate_limit" and not told:
             limits.on_429(target, failure.retry_after, now)
+            if self.shared is not None:
+                self._tell(target, now)
         processed = failure.spec.category not in _NOT_PROCESSED
         limits.settle(reservation, None if processed else 0, now)
         if reservation.hold is not None and self.shared is not None:
             self.shared.settle_tokens(reservation.hold, None if processed else 0)
-        if self.shared is not None and (told or failure.spec.category == "rate_limit"):
-            self._tell(target, now)
 
     # -- between replicas (a shared state calls these from its background tasks) ----------
-    def _facts_key(self, target: Target, now: float) -> tuple[Any, ...]:
-        """`facts` with times made absolute and coarse (0.5 s): what changed is worth
-        telling; a countdown is not."""
-        facts = self.limits.facts(target, now)
-        return (round((now + facts.blocked_s) * 2) if facts.blocked_s > 0 else 0,
-                tuple(None if w is None else (w[0], w[1], round((now + w[2]) * 2))
-                      for w in facts.windows))
-
     def _tell(self, target: Target, now: float) -> None:
         """Share what was learned about `target` if it says something new: a block, a
         limit, a window found exhausted (not each response's falling `remaining`)."""
-        key = self._facts_key(target, now)
+        facts = self.limits.facts(target, now)
+        key = _coarse(facts, now)
         if self._told.get(target.key) == key:
             return
         self._told[target.key] = key
         assert self.shared is not None
-        self.shared.share_limits(target.key, self.limits.facts(target, now))
+        self.shared.share_limits(target.key, facts)
+
+    def _known(self, target: Target, now: float) -> None:
+        """What the ledger now holds about `target` is known to every replica already."""
+        self._told[target.key] = _coarse(self.limits.facts(target, now), now)
 
     def own_usage(self) -> dict[str, Usage]:
         return dict(self.limits.usage(self.clock()))
@@ -239,7 +235,7 @@ class Accounting:
             return   # a target this replica's config does not have
         now = self.clock()
         self.limits.adopt(target, facts, now)
-        self._told[target_key] = self._facts_key(target, now)   # known: do not echo it
+        self._known(target, now)   # do not echo it back
 
     def peer_spend(self) -> None:
         if self.budget is not None:
@@ -251,9 +247,8 @@ class Accounting:
             self.budget.adopt_override(name, value)
 
     def spend_floor(self, wall: float) -> tuple[float, float]:
-        spend = self._spend if self._spend is not None else (
-            self.budget.ledger if self.budget is not None else None)
-        return (0.0, 0.0) if spend is None else spend.current_totals(wall)
+        budget = self.budget
+        return (0.0, 0.0) if budget is None else budget.ledger.current_totals(wall)
 
     def answered(self, target: Target, reservation: Reservation,
                  usage: Mapping[str, Any] | None, now: float) -> tuple[int | None, int | None, float | None]:
@@ -284,3 +279,11 @@ class Accounting:
 
     def budget_view(self) -> dict[str, Any] | None:
         return None if self.budget is None else self.budget.view()
+
+
+def _coarse(facts: LimitFacts, now: float) -> tuple[Any, ...]:
+    """`facts` with times made absolute and coarse (0.5 s): what changed is worth telling;
+    a countdown is not."""
+    return (round((now + facts.blocked_s) * 2) if facts.blocked_s > 0 else 0,
+            tuple(None if w is None else (w[0], w[1], round((now + w[2]) * 2))
+                  for w in facts.windows))

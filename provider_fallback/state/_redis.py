@@ -11,15 +11,14 @@ to local state, so Redis is never why a request fails: while it is unreachable t
 gateway runs on its local state, emits STATE_DEGRADED (code `state_unreachable`), and on
 reconnect pushes its newer entries and pulls the others' (STATE_RESTORED).
 
-What else replicas trade on each poll (rate-limit use per target, spend totals) is in
-`_redis_exchange.py`; limit facts a replica learned (a 429's retry-after, an advertised
-limit, a window the provider says is exhausted) go through the `limits` hash like circuits.
+The rows replicated by revision (circuits, overrides, limit facts a replica learned) are
+kept in `_redis_tables.py`; what replicas trade on each poll besides them (rate-limit use
+per target, spend totals) in `_redis_exchange.py`.
 
 Keys (all under `prefix`, all with a TTL): `circuits`, `overrides`, `limits` and `usage`
 hashes, `lease:<key>` strings, `rl:<target>` and `tk:<target>` window hashes (1-second
-buckets), `spend:m:<month>` and
-`spend:d:<day>` strings, the `events` stream (`_redis_events.py`); channel `state` for
-pushed invalidation.
+buckets), `spend:m:<month>` and `spend:d:<day>` strings, the `events` stream
+(`_redis_events.py`); channel `state` for pushed invalidation.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import os
 import secrets
 import socket
@@ -40,9 +38,10 @@ from .. import _json
 from ..health._breaker import Circuit, CircuitState, RollingWindow
 from ._base import TargetStats
 from ._memory import MemoryState
-from ._redis_exchange import Exchange, facts_from_wire, facts_to_wire
+from ._redis_exchange import Exchange
 from ._redis_permits import PERMIT_VALIDITY, PermitBatcher
 from ._redis_scripts import PUT_LUA, RELEASE_LUA
+from ._redis_tables import TABLES, SharedTables
 from ._redis_url import open_client, redact_url
 
 if TYPE_CHECKING:
@@ -85,10 +84,8 @@ class RedisState:
         self._relay: EventRelay | None = None
         self._redis: aioredis.Redis | None = None
         self._closer: Any = None                 # closes the client (and any sentinels)
-        self._revs: dict[tuple[str, str], float] = {}   # (hash, field) -> rev applied here
-        self._shapes: dict[str, tuple[Any, ...]] = {}
-        self._dirty: dict[tuple[str, str], dict[str, Any]] = {}   # (hash, field) -> snapshot
-        self._mine: dict[tuple[str, str], dict[str, Any]] = {}    # last we wrote, per field
+        self._tables = SharedTables(self.replica, self._local, circuit_window=circuit_window,
+                                    clock=clock, wall=wall)
         self._releases: dict[str, str] = {}      # lease key -> our token, to delete
         self._leases: dict[str, str] = {}        # circuit key -> token of a lease we hold
         self._outbox: list[str] = []             # messages for the events stream
@@ -100,7 +97,6 @@ class RedisState:
         self.degradations = 0                    # outages seen (STATE_DEGRADED), for metrics
         self._permits = PermitBatcher(self.replica, validity=permit_validity, clock=clock)
         self.lease_calls = 0
-        self._peers: Peers | None = None
         self._exchange = Exchange(self.replica, self._key, cache_ttl=settings.cache_ttl,
                                   wall=wall, windows=self._own_windows,
                                   peer_windows=self._peer_windows)
@@ -147,7 +143,7 @@ class RedisState:
         if self._relay is not None:
             self._relay.close()
         self._permits.release_all()
-        if self._reachable and (self._dirty or self._permits.returns):
+        if self._reachable and (self._tables.dirty or self._permits.returns):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self._flush()
@@ -169,20 +165,6 @@ class RedisState:
                 "window_calls": self._permits.calls,
                 "url": redact_url(self._url.reveal()), "prefix": self._prefix}
 
-    # -- time: monotonic locally, wall clock in Redis ----------------------------------
-    def _to_wall(self, t: float) -> float | str:
-        if t == 0.0:
-            return 0.0
-        if math.isinf(t):
-            return "inf"
-        return t - self._clock() + self._wall()
-
-    def _to_mono(self, w: float | str) -> float:
-        if w == "inf":
-            return math.inf
-        w = float(w)
-        return 0.0 if w == 0.0 else w - self._wall() + self._clock()
-
     # -- reads: local only -------------------------------------------------------------
     def circuit(self, key: str) -> Circuit | None:
         return self._local.circuit(key)
@@ -203,41 +185,35 @@ class RedisState:
         self._local.record(target_key, ok=ok, code=code, ms=ms, wall=wall)  # per replica
 
     # -- writes: local at once, Redis in the background --------------------------------
-    @staticmethod
-    def _shape(c: Circuit) -> tuple[Any, ...]:
-        return (c.state, c.open_until, c.opened_at, c.reopens, c.code, c.trial_until)
-
     def put_circuit(self, circuit: Circuit) -> None:
         self._local.put_circuit(circuit)
-        key = circuit.key
-        shape = self._shape(circuit)
-        if self._shapes.get(key) == shape:
+        if not self._tables.put_circuit(circuit):
             return   # only the local rolling window moved: nothing to share
-        self._shapes[key] = shape
+        key = circuit.key
         if circuit.state is not CircuitState.HALF_OPEN and key in self._leases:
             self._releases[self._key(f"lease:{key}")] = self._leases.pop(key)
-        self._mark("circuits", key, {
-            "s": circuit.state.value, "ou": self._to_wall(circuit.open_until),
-            "oa": self._to_wall(circuit.opened_at), "r": circuit.reopens, "c": circuit.code,
-            "tu": self._to_wall(circuit.trial_until)})
+        self._wake_writer()
 
     def set_disabled(self, provider: str, until: float | None) -> None:
         self._local.set_disabled(provider, until)
-        self._mark("overrides", f"disabled:{provider}",
-                   {"u": None if until is None else self._to_wall(until)})
+        self._tables.put_disabled(provider, until)
+        self._wake_writer()
 
     def set_forced(self, provider: str | None) -> None:
         self._local.set_forced(provider)
-        self._mark("overrides", "forced", {"p": provider})
+        self._tables.put_forced(provider)
+        self._wake_writer()
 
     def attach(self, peers: Peers) -> None:
-        self._peers = self._exchange.peers = peers
+        self._tables.peers = self._exchange.peers = peers
 
     def share_limits(self, target_key: str, facts: LimitFacts) -> None:
-        self._mark("limits", target_key, facts_to_wire(facts, self._wall()))
+        self._tables.put_limits(target_key, facts)
+        self._wake_writer()
 
     def share_override(self, name: str, value: str | None) -> None:
-        self._mark("overrides", f"budget:{name}", {"v": value})
+        self._tables.put_override(name, value)
+        self._wake_writer()
 
     def add_spend(self, usd: float, wall: float) -> None:
         self._exchange.add_spend(usd, wall)   # written by the next poll, not per answer
@@ -256,22 +232,17 @@ class RedisState:
         return out
 
     def _peer_windows(self, windows: dict[str, tuple[int, int]]) -> None:
-        for key, c in self._local.circuits().items():
-            c.peer_calls, c.peer_failures = windows.get(key, (0, 0))
-        for key, (calls, failures) in windows.items():
-            if self._local.circuit(key) is None:   # used elsewhere, not yet here
+        """The other replicas' (calls, failures) onto every local circuit, creating the
+        circuits of targets used elsewhere and not yet here."""
+        circuits = self._local.circuits()
+        for key in circuits.keys() | windows.keys():
+            c = circuits.get(key)
+            if c is None:
                 c = Circuit(key, RollingWindow(self._window))
-                c.peer_calls, c.peer_failures = calls, failures
                 self._local.put_circuit(c)
+            c.peer_calls, c.peer_failures = windows.get(key, (0, 0))
 
-    def _mark(self, table: str, field: str, snap: dict[str, Any]) -> None:
-        rev = self._wall()
-        rev = max(rev, self._revs.get((table, field), 0.0) + 1e-6)   # newer than we saw
-        self._revs[(table, field)] = rev
-        snap["rev"] = rev
-        snap["o"] = self.replica
-        self._dirty[(table, field)] = snap
-        self._mine[(table, field)] = snap
+    def _wake_writer(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
@@ -287,7 +258,7 @@ class RedisState:
                 got = await self._redis.set(self._key(f"lease:{key}"), token, nx=True,
                                             px=max(1, int(ttl * 1000)))
         except Exception as exc:
-            self._down(exc, slow=isinstance(exc, TimeoutError))
+            self._lost(exc)
             return True
         if got:
             self._leases[key] = token
@@ -305,7 +276,7 @@ class RedisState:
             return await self._permits.admit(self._redis, self._key(f"rl:{key}"), limit,
                                              window, self.settings.timeout, sent)
         except Exception as exc:
-            self._down(exc, slow=isinstance(exc, TimeoutError))
+            self._lost(exc)
             return None
 
     async def admit_tokens(self, key: str, limit: int, tokens: int, window: float = 60.0,
@@ -322,7 +293,7 @@ class RedisState:
             wait, hold = await self._permits.take(self._redis, rkey, limit, window,
                                                   self.settings.timeout, max(1, tokens))
         except Exception as exc:
-            self._down(exc, slow=isinstance(exc, TimeoutError))
+            self._lost(exc)
             return None, None
         return wait, hold
 
@@ -352,10 +323,10 @@ class RedisState:
     async def _flush(self) -> None:
         redis = self._redis
         returns = self._permits.returns
-        if redis is None or not (self._dirty or self._releases or self._outbox or returns
-                                 or self._exchange.has_writes):
+        if redis is None or not (self._tables.dirty or self._releases or self._outbox
+                                 or returns or self._exchange.has_writes):
             return
-        dirty, self._dirty = self._dirty, {}
+        dirty = self._tables.take_dirty()
         releases, self._releases = self._releases, {}
         outbox, self._outbox[:] = list(self._outbox), []
         ttl = int(self.settings.key_ttl)
@@ -377,8 +348,7 @@ class RedisState:
                 EventRelay.append(pipe, self._key("events"), outbox, ttl * 1000)
             await pipe.execute()
         except BaseException:
-            for item, snap in dirty.items():   # keep them for the next try, unless superseded
-                self._dirty.setdefault(item, snap)
+            self._tables.restore(dirty)
             self._exchange.restore(spend)
             self._permits.restore_returns(credit)
             if outbox:   # events too, oldest first, within the outbox's bound
@@ -406,9 +376,8 @@ class RedisState:
         try:
             async with asyncio.timeout(max(1.0, self.settings.timeout)):
                 pipe = redis.pipeline(transaction=False)
-                pipe.hgetall(self._key("circuits"))
-                pipe.hgetall(self._key("overrides"))
-                pipe.hgetall(self._key("limits"))
+                for table in TABLES:
+                    pipe.hgetall(self._key(table))
                 self._exchange.queue_poll(pipe, int(self.settings.key_ttl * 1000))
                 results = await pipe.execute()
         except Exception as exc:
@@ -416,23 +385,17 @@ class RedisState:
             return
         rtt = time.perf_counter() - started
         self._reachable = True
-        circuits, overrides, limits = results[:3]
+        remote = dict(zip(TABLES, results, strict=False))
         # back on the request path only once Redis answers within its timeout again (a
         # slow Redis stays off it, instead of flapping between degraded and restored);
         # the very first poll also opened the connection, so its time is not judged
         restored = not self.connected and (rtt <= self.settings.timeout or not self._synced)
         self._synced = True
         self._exchange.take_poll(results)
-        for table, rows in (("circuits", circuits), ("overrides", overrides),
-                            ("limits", limits)):
-            for field, raw in rows.items():
-                try:
-                    snap = _json.loads(raw)
-                except _json.JSONDecodeError:
-                    continue
-                self._apply(table, field.decode() if isinstance(field, bytes) else field, snap)
+        for table, rows in remote.items():
+            self._tables.apply_rows(table, rows)
         if restored:
-            self._push_newer(circuits=circuits, overrides=overrides, limits=limits)
+            self._tables.push_newer(remote)
             self.connected = True
             self._reconnects += 1
             if self._announced_down:
@@ -441,57 +404,7 @@ class RedisState:
                             redact_url(self._url.reveal()))
                 if self._events is not None:
                     self._events.emit("STATE_RESTORED", backend="redis", replica=self.replica)
-            if self._wake is not None:
-                self._wake.set()
-
-    def _push_newer(self, **remote: dict[Any, Any]) -> None:
-        """After an outage (Redis may have restarted empty): re-share what we wrote last,
-        with its original rev, where Redis holds nothing newer."""
-        seen: dict[tuple[str, str], float] = {}
-        for table, rows in remote.items():
-            for field, raw in rows.items():
-                with contextlib.suppress(Exception):
-                    name = field.decode() if isinstance(field, bytes) else field
-                    seen[(table, name)] = float(_json.loads(raw).get("rev", 0.0))
-        for item, snap in self._mine.items():
-            rev = snap["rev"]
-            if rev >= self._revs.get(item, 0.0) and rev > seen.get(item, -1.0):
-                self._dirty.setdefault(item, snap)
-
-    def _apply(self, table: str, field: str, snap: dict[str, Any]) -> None:
-        rev = float(snap.get("rev", 0.0))
-        if rev <= self._revs.get((table, field), 0.0) or (table, field) in self._dirty:
-            return   # ours, already applied, or about to be overwritten by our newer write
-        self._revs[(table, field)] = rev
-        if table == "limits":
-            facts = facts_from_wire(snap, self._wall())
-            if facts is not None and self._peers is not None:
-                self._peers.peer_facts(field, facts)
-        elif field.startswith("budget:"):
-            if self._peers is not None:
-                value = snap.get("v")
-                self._peers.peer_override(field.partition(":")[2],
-                                          None if value is None else str(value))
-        elif table == "circuits":
-            c = self._local.circuit(field)
-            if c is None:
-                c = Circuit(field, RollingWindow(self._window))
-            c.state = CircuitState(snap["s"])
-            c.open_until = self._to_mono(snap["ou"])
-            c.opened_at = self._to_mono(snap["oa"])
-            c.reopens = int(snap["r"])
-            c.code = snap.get("c")
-            c.trial_until = self._to_mono(snap["tu"])
-            if c.state is CircuitState.CLOSED:
-                c.consecutive = 0
-            self._local.put_circuit(c)
-            self._shapes[field] = self._shape(c)
-        elif field == "forced":
-            self._local.set_forced(snap.get("p"))
-        elif field.startswith("disabled:"):
-            until = snap.get("u")
-            self._local.set_disabled(field.partition(":")[2],
-                                     None if until is None else self._to_mono(until))
+            self._wake_writer()
 
     async def _listen_loop(self) -> None:
         """Pushed invalidation: apply other replicas' changes as they happen.
@@ -529,7 +442,11 @@ class RedisState:
             return
         snap = data.get("v") or {}
         if snap.get("o") != self.replica:
-            self._apply(str(data.get("t")), str(data.get("f")), snap)
+            self._tables.apply(str(data.get("t")), str(data.get("f")), snap)
+
+    def _lost(self, exc: BaseException) -> None:
+        """A request-path call failed: a timeout means Redis is slow, anything else down."""
+        self._down(exc, slow=isinstance(exc, TimeoutError))
 
     def _down(self, exc: BaseException, *, slow: bool = False) -> None:
         """Off the request path: Redis failed (or, `slow`, a request-path call timed out:
