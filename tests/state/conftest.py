@@ -8,7 +8,6 @@ Every test gets its own key prefix, and afterwards no key under it may lack a TT
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from redis_harness import (
     DedicatedRedis,
     DedicatedSentinel,
     assert_every_key_has_a_ttl,
+    binary,
     new_prefix,
     unavailable,
 )
@@ -38,6 +38,7 @@ def redis_url() -> str:
         unavailable(f"{SHARED_URL} unreachable: {exc}")
     return SHARED_URL
 
+
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
     """A unique key prefix on the shared Redis; checks TTLs of everything left under it."""
@@ -45,45 +46,27 @@ def prefix(redis_url: str) -> Iterator[str]:
     yield p
     assert_every_key_has_a_ttl(redis_url, p)
 
+
 @pytest.fixture
 def dedicated_redis(tmp_path: Path) -> Iterator[DedicatedRedis]:
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server"
-                                              if Path("/usr/bin/redis-server").exists() else None)
-    if binary is None:
-        unavailable("no redis-server binary to start a dedicated server")
-    server = DedicatedRedis(binary, tmp_path)
+    server = DedicatedRedis(binary("redis-server"), tmp_path)
     server.start()
     yield server
     server.kill()
 
 
-
 @pytest.fixture
 def sentinel(dedicated_redis: DedicatedRedis, tmp_path: Path) -> Iterator[DedicatedSentinel]:
     """A redis-sentinel watching the dedicated redis-server as `mymaster`."""
-    binary = shutil.which("redis-sentinel") or ("/usr/bin/redis-sentinel"
-                                                if Path("/usr/bin/redis-sentinel").exists()
-                                                else None)
-    if binary is None:
-        unavailable("no redis-sentinel binary (Debian: apt-get install redis-sentinel)")
-    server = DedicatedSentinel(binary, tmp_path, dedicated_redis.port)
+    server = DedicatedSentinel(binary("redis-sentinel"), tmp_path, dedicated_redis.port)
     server.start()
     yield server
     server.stop()
 
 
-def _binary(name: str) -> str | None:
-    return shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                  else None)
-
-
 @pytest.fixture(scope="module")
 def _cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DedicatedCluster]:
-    server, cli = _binary("redis-server"), _binary("redis-cli")
-    if server is None or cli is None:
-        unavailable("no redis-server/redis-cli binaries to start a cluster "
-                    "(Debian: apt-get install redis-server redis-tools)")
-    assert server is not None and cli is not None
+    server, cli = binary("redis-server"), binary("redis-cli")
     cluster = DedicatedCluster(server, cli, tmp_path_factory.mktemp("cluster"))
     cluster.start()
     yield cluster

@@ -12,47 +12,19 @@ its master dies.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import redis
-from redis_harness import free_port, unavailable
+from redis_harness import binary, free_port, wait_until
 
 SERVICE = "mymaster"
 REPL_USER, REPL_PASSWORD = "repl", "repl-secret"
 
 
-def binary(name: str) -> str:
-    """The path of a Redis binary, or skip (fail under CI=true) without it."""
-    found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                   else None)
-    if found is None:
-        unavailable(f"no {name} binary (Debian: apt-get install redis-server redis-sentinel)")
-    assert found is not None
-    return found
-
-
 def _client(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
-
-
-def _wait(what: str, check: object, timeout: float, proc: subprocess.Popen[bytes] | None = None
-          ) -> None:
-    end = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
-        try:
-            if check():   # type: ignore[operator]
-                return
-        except redis.RedisError as exc:
-            last = exc
-        time.sleep(0.05)
-    raise RuntimeError(f"{what}: not within {timeout:.0f} s (last error: {last})")
 
 
 class RedisNode:
@@ -135,12 +107,12 @@ class SentinelGroup:
             node.spawn()
             client = _client(node.port)
             try:
-                _wait(f"redis-server on {node.port}", client.ping, timeout, node.proc)
+                wait_until(f"redis-server on {node.port}", client.ping, timeout, node.proc)
             finally:
                 client.close()
         replica = _client(self.replica.port)
         try:
-            _wait("replication link up",
+            wait_until("replication link up",
                   lambda: replica.info("replication").get("master_link_status") == "up",
                   timeout, self.replica.proc)
         finally:
@@ -156,7 +128,7 @@ class SentinelGroup:
                     return (len(c.sentinel_sentinels(SERVICE)) >= others and
                             any(r["port"] == self.replica.port and not r["is_disconnected"]
                                 for r in replicas))
-                _wait(f"sentinel on {node.port} knows the group", ready, timeout, node.proc)
+                wait_until(f"sentinel on {node.port} knows the group", ready, timeout, node.proc)
             finally:
                 client.close()
 
@@ -186,7 +158,7 @@ class SentinelGroup:
             client.close()
         replica = _client(self.replica.port)
         try:
-            _wait("replication link down",
+            wait_until("replication link down",
                   lambda: replica.info("replication").get("master_link_status") != "up",
                   10.0, self.replica.proc)
         finally:

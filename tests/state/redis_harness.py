@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -23,6 +24,35 @@ def unavailable(why: str) -> None:
     pytest.skip(f"needs a real Redis ({why}); start redis-server on 127.0.0.1:6379 "
                 "or set PF_TEST_REDIS_URL")
 
+
+
+def binary(name: str) -> str:
+    """The path of a Redis binary, or skip (fail under CI=true) without it."""
+    found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
+                                   else None)
+    if found is None:
+        unavailable(f"no {name} binary (Debian: apt-get install redis-server redis-tools "
+                    "redis-sentinel)")
+    assert found is not None
+    return found
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float = 10.0,
+               proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll `check` (Redis errors count as not yet) until it is true, or raise naming `what`
+    (at once if `proc` exited)."""
+    end = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except redis.RedisError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"{what}: not within {timeout:.0f} s (last error: {last})")
 
 
 def assert_every_key_has_a_ttl(url: str, prefix: str) -> None:
@@ -65,15 +95,9 @@ class DedicatedRedis:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
-            for _ in range(200):
-                try:
-                    client.ping()
-                    return
-                except redis.RedisError:
-                    time.sleep(0.05)
+            wait_until(f"redis-server on port {self.port}", client.ping, proc=self.proc)
         finally:
             client.close()
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -104,19 +128,14 @@ class DedicatedSentinel:
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5,
                              socket_connect_timeout=0.5)
         try:
-            for _ in range(200):
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    if client.sentinel_get_master_addr_by_name(self.SERVICE):
-                        return
-                except redis.RedisError:
-                    pass
-                time.sleep(0.05)
+            wait_until(f"redis-sentinel on port {self.port}",
+                       lambda: client.sentinel_get_master_addr_by_name(self.SERVICE),
+                       proc=self.proc)
+        except RuntimeError:
+            self.stop()
+            raise
         finally:
             client.close()
-        self.stop()
-        raise RuntimeError(f"redis-sentinel on port {self.port} did not start")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -287,14 +306,9 @@ class DedicatedCluster:
     def _wait(self, url: str, ready: Callable[[redis.Redis], bool], what: str) -> None:
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
-            for _ in range(600):
-                try:
-                    if ready(client):
-                        return
-                except redis.RedisError:
-                    pass
-                time.sleep(0.05)
+            wait_until(f"cluster node {url} {what}", lambda: ready(client), timeout=30.0)
+        except RuntimeError:
+            self.kill()
+            raise
         finally:
             client.close()
-        self.kill()
-        raise RuntimeError(f"cluster node {url} {what}")
