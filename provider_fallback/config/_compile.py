@@ -23,6 +23,7 @@ from ._model import (
     Chain,
     CircuitSettings,
     Config,
+    ContinuationSettings,
     HealthSettings,
     LoggingSettings,
     MetricsSettings,
@@ -42,6 +43,7 @@ from ._schema import (
     AlertsModel,
     BudgetModel,
     CircuitModel,
+    ContinuationModel,
     HealthModel,
     LoggingModel,
     MetricsModel,
@@ -74,6 +76,8 @@ class Parsed:
     alerts: AlertsModel = field(default_factory=AlertsModel)
     logging: LoggingModel = field(default_factory=LoggingModel)
     state: StateModel = field(default_factory=StateModel)
+    continuation: ContinuationModel = field(default_factory=ContinuationModel)
+    chain_continuation: dict[str, bool | None] = field(default_factory=dict)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -113,7 +117,8 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   metrics=MetricsSettings(**parsed.metrics.model_dump()),
                   alerts=_alerts(parsed.alerts),
                   logging=LoggingSettings(**parsed.logging.model_dump()),
-                  state=_state(parsed.state)), []
+                  state=_state(parsed.state),
+                  continuation=ContinuationSettings(**parsed.continuation.model_dump())), []
 
 
 def _state(model: StateModel) -> StateSettings:
@@ -226,7 +231,8 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                                   price=_price(entry.price, entry.free, facts),
                                   policy=merge_policy(provider.policy, entry.overrides())))
         if targets:
-            chains[alias] = Chain(alias, tuple(targets))
+            chains[alias] = Chain(alias, tuple(targets),
+                                  continuation=parsed.chain_continuation.get(alias))
         if targets and dropped:
             parsed.warnings.append(f"{path}: targets on skipped provider(s) "
                                    f"{', '.join(sorted(dropped))} removed from the chain")

@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "LoggingSettings", "MetricsSettings",
+__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "ContinuationSettings",
+           "LoggingSettings", "MetricsSettings",
            "TelemetrySettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
            "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
            "SupervisorSpec", "Target"]
@@ -157,6 +158,14 @@ class StateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuationSettings:
+    """A stream that breaks after content is continued on the next eligible target."""
+
+    enabled: bool = True
+    max_attempts: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     format: str = "console"
     level: str = "info"
@@ -222,6 +231,7 @@ class Chain:
 
     alias: str
     targets: tuple[Target, ...]
+    continuation: bool | None = None   # False: this alias never continues a broken stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +262,7 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    continuation: ContinuationSettings = field(default_factory=ContinuationSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

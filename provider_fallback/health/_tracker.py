@@ -16,6 +16,7 @@ from ..config import Chain, Config, Target
 from ..errors import Failure, Fault, Scope, spec
 from ..state import RoutingState
 from ..telemetry import EventBus
+from ._admission import Admission, Blocked, Outcome
 from ._breaker import Breaker, Circuit, CircuitState
 
 __all__ = ["HealthTracker"]
@@ -57,8 +58,9 @@ class HealthTracker:
         self._down: dict[str, float] = {}       # alias -> when every target failed
 
     # -- eligibility ---------------------------------------------------------------
-    def order(self, chain: Chain, now: float) -> list[tuple[Target, str]]:
-        """Targets that may be tried now, in order; if none, the one that frees first (bypass)."""
+    def order(self, chain: Chain, now: float) -> list[tuple[Target, Blocked | None]]:
+        """Every target of the chain in try order (forced pinning, degraded demotion), each
+        with what blocks it now (None: it may be tried)."""
         targets: Iterable[Target] = chain.targets
         forced = self.state.forced()
         if forced is not None:
@@ -67,50 +69,66 @@ class HealthTracker:
                 targets = pinned
         if self._degraded:
             targets = self._demote_degraded(list(targets))
-        ready: list[tuple[Target, str]] = []
-        soonest: tuple[float, Target, str] | None = None
-        for t in targets:
-            blocked = self.blocked(t, now)
-            if blocked is None:
-                ready.append((t, ""))
-            elif blocked[1] != "disabled" and (soonest is None or blocked[0] < soonest[0]):
-                soonest = (blocked[0], t, blocked[1])
-        if not ready and soonest is not None:
-            until, t, why = soonest
-            ready.append((t, f"bypass: every target unavailable ({why}, {max(0.0, until - now):.1f}s left)"))
-        return ready
+        return [(t, self.blocked(t, now)) for t in targets]
 
-    def blocked(self, target: Target, now: float) -> tuple[float, str] | None:
-        """(until, why) if `target` may not be tried now; a pure peek, takes no lease."""
+    def blocked(self, target: Target, now: float) -> Blocked | None:
+        """What keeps `target` from being tried now; a pure peek, takes no lease."""
         state = self.state
         name = target.provider.name
         until = state.disabled_until(name)
         if until is not None and until > now:
-            return until, "disabled"
+            return Blocked(until, "disabled", None, name)
         for key in (name, target.key):
             c = state.circuit(key)
             if c is not None and c.state is not CircuitState.CLOSED and c.is_open(now):
-                return (c.open_until if c.state is CircuitState.OPEN else c.trial_until), c.code or "open"
+                if c.state is CircuitState.OPEN:
+                    return Blocked(c.open_until, "circuit_open", c.code, key)
+                return Blocked(c.trial_until, "trial_in_flight", c.code, key)
         return None
 
-    async def acquire(self, target: Target, now: float, lease: float) -> str | None:
-        """Admit `target` (call right after `blocked` said None). Returns a note for the attempt
-        list ("" normally, "half-open trial" when this request is the trial), or None if
-        another process took the trial first. Awaits the shared state only for a trial."""
-        notes = []
+    async def admit(self, target: Target, now: float, lease: float, *,
+                    bypass: bool = False) -> Admission | Blocked:
+        """Let `target` through now (call right after `blocked` said None, or with
+        `bypass`), taking the half-open trial when one is due."""
+        if bypass:
+            return Admission(target, bypass=True)
+        notes, trials = [], []
         for key in (target.provider.name, target.key):
             c = self.state.circuit(key)
             if c is None or c.state is CircuitState.CLOSED:
                 continue
             verdict = self.breaker.admit(c, now, lease)
-            if verdict == "open" or (verdict == "trial"
-                                     and not await self.state.lease(key, c.trial_until - now)):
-                return None
+            if verdict == "open":
+                return Blocked(c.open_until, "circuit_open", c.code, key)
+            if verdict == "trial" and not await self.state.lease(key, c.trial_until - now):
+                return Blocked(c.trial_until, "trial_in_flight", c.code, key)
             if verdict == "trial":
                 self.state.put_circuit(c)
                 self.events.emit("CIRCUIT_HALF_OPEN", key=key, code=c.code)
                 notes.append(f"half-open trial of {key}")
-        return "; ".join(notes)
+                trials.append(key)
+        return Admission(target, trial=tuple(trials), note="; ".join(notes))
+
+    def release(self, admission: Admission, now: float) -> None:
+        """The admitted attempt was never sent: its trial lease ends at once."""
+        for key in admission.trial:
+            c = self.state.circuit(key)
+            if c is not None and c.state is CircuitState.HALF_OPEN:
+                c.trial_until = now
+                self.state.put_circuit(c)
+
+    def report(self, admission: Admission, outcome: Outcome, now: float, *,
+               alternatives: bool) -> None:
+        """The one report per attempt."""
+        target = admission.target
+        ok = outcome.ok
+        code = "ok" if ok else (outcome.failure.code if outcome.failure else "unknown_error")
+        self.state.record(target.key, ok=ok, code=code, ms=outcome.total_ms, wall=time.time())
+        if ok:
+            self.on_success(target, outcome.ttft_ms if outcome.ttft_ms is not None
+                            else outcome.total_ms, now)
+        elif outcome.failure is not None:
+            self.on_failure(target, outcome.failure, now)
 
     def _demote_degraded(self, targets: list[Target]) -> list[Target]:
         """Within a group of equal explicit `priority`, degraded targets go last."""
