@@ -1,5 +1,6 @@
 """Error registry: every failure the product can meet, as data, and the classifier."""
 
+from ._circuits import CIRCUIT_RULES, CircuitRule, OpenClass, Strike, circuit_rule
 from ._classify import classify_response
 from ._exceptions import (
     AllProvidersFailedError,
@@ -17,18 +18,23 @@ from ._transport import classify_exception
 from ._types import ErrorSpec, Failure, Fault, Scope
 
 __all__ = [
+    "CIRCUIT_RULES",
     "AllProvidersFailedError",
     "Attempt",
+    "CircuitRule",
     "ConfigError",
     "ErrorSpec",
     "Failure",
     "Fault",
     "InvalidRequestError",
+    "OpenClass",
     "ProviderFallbackError",
     "REGISTRY",
     "Scope",
     "StreamInterruptedError",
+    "Strike",
     "UpstreamError",
+    "circuit_rule",
     "classify_exception",
     "classify_response",
     "parse_duration",

@@ -26,6 +26,7 @@ from ..errors import (
     classify_response,
     spec,
 )
+from ..health._admission import Admission, Outcome
 from ..health._tracker import HealthTracker
 from ..limits import Reservation
 from ..providers import UpstreamClient
@@ -230,7 +231,11 @@ class Router:
         else:
             rec.ttft_ms = (self._clock() - t0) * 1000
 
+            health_end = result.on_end
+
             def on_end(s: StreamingCompletion) -> None:
+                if health_end is not None:
+                    health_end(s)
                 if s.failure is not None:
                     rec.outcome, rec.http_status = s.failure.code, 200
                 elif not s.completed:
@@ -274,10 +279,16 @@ class Router:
         health = self.health
         skip_context_below: int | None = None
         while True:   # one pass along the chain; again after waiting in the queue
-            candidates = health.order(chain, clock())
+            ordered = health.order(chain, clock())
+            candidates = [(t, False) for t, b in ordered if b is None]
+            if not candidates:   # every target unavailable: the one that frees first (bypass)
+                soonest = min(((b.until, k) for k, (_, b) in enumerate(ordered)
+                               if b is not None and b.reason != "disabled"), default=None)
+                if soonest is not None:
+                    candidates = [(ordered[soonest[1]][0], True)]
             i = 0
             while i < len(candidates):
-                target, note = candidates[i]
+                target, bypass = candidates[i]
                 i += 1
                 if skip_context_below is not None and (target.context or 0) <= skip_context_below:
                     continue
@@ -286,14 +297,11 @@ class Router:
                 if held is not None:
                     skipped.append(f"{target.key}: {held}")
                     continue
-                if not note:
-                    if attempts and health.blocked(target, now) is not None:
-                        continue  # opened by a failure earlier in this request (e.g. provider auth)
-                    admitted = await health.acquire(target, now, min(target.policy.timeout,
-                                                               deadline - now))
-                    if admitted is None:
-                        continue  # another request holds the half-open trial
-                    note = admitted
+                admission = await health.admit(target, now, min(target.policy.timeout,
+                                                                deadline - now), bypass=bypass)
+                if not isinstance(admission, Admission):
+                    continue  # opened earlier in this request, or another holds the trial
+                note = admission.note
                 retries = 0
                 while True:
                     now = clock()
@@ -308,6 +316,7 @@ class Router:
                         held = await acct.reserve_shared(target, tokens, now)
                         if isinstance(held, str):   # a cluster-wide window is full
                             skipped.append(f"{target.key}: {held}")
+                            health.release(admission, clock())
                             break
                         reservation = held
                     try:
@@ -320,7 +329,8 @@ class Router:
                         attempts.append(Attempt(target.provider.name, target.model, failure.code,
                                                 failure.status, ms, note))
                         acct.failed(target, reservation, failure, exc.headers, done)
-                        self._report_failure(target, failure, ms)
+                        health.report(admission, Outcome(False, failure, ms), done,
+                                      alternatives=self._alternatives(chain, target, done))
                         last = failure
                         if failure.retry_after is not None:
                             hints.append(failure.retry_after)
@@ -344,12 +354,16 @@ class Router:
                         break
                     except BaseException:
                         acct.limits.settle(reservation, None, clock())
+                        health.release(admission, clock())
                         raise
                     done = clock()
                     ms = (done - now) * 1000
                     attempts.append(Attempt(target.provider.name, target.model, "ok", 200, ms, note))
-                    self.state.record(target.key, ok=True, code="ok", ms=ms, wall=time.time())
-                    health.on_success(target, ms, done)
+                    if isinstance(result, StreamingCompletion):   # reported at its end
+                        result.on_end = self._stream_reporter(chain, admission, now, ms)
+                    else:
+                        health.report(admission, Outcome(True, total_ms=ms), done,
+                                      alternatives=self._alternatives(chain, target, done))
                     health.chain_answered(chain.alias, done, target)
                     result.attempts = tuple(attempts)
                     result.accounting = (target, reservation)
@@ -372,8 +386,8 @@ class Router:
     def _exhausted(self, chain: Chain, attempts: list[Attempt], skipped: list[str],
                    rec: RequestRecord, last: Failure | None, hints: list[float]) -> Any:
         now = self._clock()
-        waits = [b[0] - now for t in chain.targets
-                 if (b := self.health.blocked(t, now)) is not None and not math.isinf(b[0])]
+        waits = [b.until - now for t in chain.targets
+                 if (b := self.health.blocked(t, now)) is not None and not math.isinf(b.until)]
         capacity = self.accounting.capacity_wait(chain, 0, now)
         if capacity is not None:
             waits.append(capacity)
@@ -452,17 +466,37 @@ class Router:
             resp.release()
 
         def on_failure(failure: Failure) -> None:
-            self._report_failure(target, failure, 0.0)
+            pass   # reported with the stream's end (`_stream_reporter`)
 
         return StreamingCompletion(provider=target.provider.name, model=target.model, attempts=(),
                                    buffered=buffered, rest=rest, on_failure=on_failure, close=close)
 
     # -- reporting ------------------------------------------------------------------
-    def _report_failure(self, target: Target, failure: Failure, ms: float) -> None:
-        self.state.record(target.key, ok=False, code=failure.code, ms=ms, wall=time.time())
-        self.health.on_failure(target, failure, self._clock())
+    def _alternatives(self, chain: Chain, target: Target, now: float) -> bool:
+        """Another target of the chain could serve now (a first 503 or timeout opens)."""
+        return any(t.key != target.key and self.health.blocked(t, now) is None
+                   for t in chain.targets)
 
-    def _emit_fallback(self, chain: Chain, target: Target, rest: list[tuple[Target, str]],
+    def _stream_reporter(self, chain: Chain, admission: Admission, started: float,
+                         ttft_ms: float) -> Callable[[StreamingCompletion], None]:
+        """The health report of a stream, made when it ends: a success only if it
+        finished; a failure after content is still this target's failure; a stream the
+        client abandoned proves nothing (its trial, if any, is given back)."""
+        def ended(s: StreamingCompletion) -> None:
+            now = self._clock()
+            total = (now - started) * 1000
+            if s.failure is not None:
+                outcome = Outcome(False, s.failure, total, ttft_ms, after_content=True)
+            elif s.completed:
+                outcome = Outcome(True, total_ms=total, ttft_ms=ttft_ms)
+            else:
+                self.health.release(admission, now)
+                return
+            self.health.report(admission, outcome, now,
+                               alternatives=self._alternatives(chain, admission.target, now))
+        return ended
+
+    def _emit_fallback(self, chain: Chain, target: Target, rest: list[tuple[Target, bool]],
                        failure: Failure) -> None:
         nxt = rest[0][0] if rest else None
         self.events.emit("FALLBACK", alias=chain.alias, from_target=target.key,
