@@ -18,9 +18,9 @@ from ._transport import classify_exception
 from ._types import ErrorSpec, Failure, Fault, Scope
 
 __all__ = [
-    "CIRCUIT_RULES",
     "AllProvidersFailedError",
     "Attempt",
+    "CIRCUIT_RULES",
     "CircuitRule",
     "ConfigError",
     "ErrorSpec",

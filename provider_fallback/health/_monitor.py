@@ -145,7 +145,7 @@ class HealthMonitor:
         if self._session is None:
             return {"tier": tier, "skipped": "monitor not running"}
         async with self._locks[name]:
-            started = self._clock()
+            started = self.tracker.clock()   # the circuits' clock, not the scheduler's
             trial = await self._validation_trial(provider, tier, started)
             try:
                 result = await probe(self._session, provider, tier, timeout=self._timeout(tier),
@@ -153,11 +153,12 @@ class HealthMonitor:
                                      model=self._validate_model(provider))
             except BaseException:
                 if trial is not None:
-                    self.tracker.release(trial, self._clock())
+                    self.tracker.release(trial, self.tracker.clock())
                 raise
         self._last[name][tier] = result
         if trial is not None:
-            self.tracker.report(trial, _outcome(result, trial), self._clock(), alternatives=False)
+            self.tracker.report(trial, _outcome(result, trial), self.tracker.clock(),
+                                alternatives=False)
         else:
             self.tracker.on_probe(name, tier, ok=result.ok, code=result.code, ms=result.ms,
                                   models=result.models, detail=result.detail, started=started)
