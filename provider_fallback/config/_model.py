@@ -66,7 +66,10 @@ class CircuitSettings:
     failure_rate: float = 0.5
     min_calls: int = 10
     window: float = 60.0
-    max_open: float = 1800.0
+    max_open: float = 1800.0          # cap of the growing open period of hard failures
+    transient_open: float = 5.0       # first open period of a transient failure (503, cut, timeout)
+    transient_max_open: float = 60.0  # cap of the growing open period of transient failures
+    reopen_decay: float = 60.0        # each such span closed takes one step off the growth
     multiplier: float = 2.0
     jitter: float = 0.1
     slow_call_rate: float = 0.5

@@ -112,6 +112,9 @@ class CircuitModel(_Strict):
     min_calls: Annotated[int, Field(ge=1)] = 10
     window: Timeout = 60.0
     max_open: Timeout = 1800.0
+    transient_open: Timeout = 5.0
+    transient_max_open: Timeout = 60.0
+    reopen_decay: Timeout = 60.0
     multiplier: Annotated[float, Field(ge=1)] = 2.0
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.1
     slow_call_rate: Annotated[float, Field(gt=0, le=1)] = 0.5

@@ -1,9 +1,6 @@
-"""What the request path and the health tracker say to each other about one attempt.
-
-The router asks `admit` before an attempt and gets an `Admission` (or the `Blocked` reason
-to skip the target); after the attempt it sends one `Outcome` through `report`. A stream's
-outcome is reported at its end, not at its first token.
-"""
+"""What the attempt loop and the health tracker hand each other: a block, an admission, an
+outcome. The loop asks (`order`, `blocked`, `admit`), sends, and reports once per attempt
+(`report`, or `release` for an attempt never sent); health decides everything else."""
 
 from __future__ import annotations
 
@@ -27,21 +24,28 @@ class Blocked:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """An attempt let through: the circuits' generations at that moment."""
+    """A target let through. Its outcome changes a circuit's state only while the circuit
+    is still at the generation recorded here; otherwise it is statistics only."""
 
     target: Target
-    generations: tuple[tuple[str, int], ...] = ()
-    trial: tuple[str, ...] = ()       # circuit keys whose half-open trial this attempt holds
-    bypass: bool = False              # let through although blocked: every target was unavailable
-    note: str = ""                    # for the attempt list
+    generations: tuple[tuple[str, int], ...]  # (circuit key, generation) of the provider and target circuits at admission
+    trial: tuple[str, ...] = ()               # circuit keys whose half-open trial this attempt holds
+    bypass: bool = False                      # let through although blocked: every target of the chain was unavailable
+    note: str = ""                            # for the attempt list: "", "half-open trial of groq", "bypass: ..."
+
+    def generation(self, key: str) -> int | None:
+        for k, g in self.generations:
+            if k == key:
+                return g
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How one attempt ended."""
 
-    ok: bool                          # a complete answer (a stream: finished and ended cleanly)
-    failure: Failure | None = None
+    ok: bool                       # a complete answer; a stream is ok only if it reached finish_reason and ended cleanly
+    failure: Failure | None = None # when not ok
     total_ms: float = 0.0
-    ttft_ms: float | None = None      # streams: time to the first content chunk
-    after_content: bool = False       # the failure came after content reached the client
+    ttft_ms: float | None = None   # streams: time to first content chunk
+    after_content: bool = False    # the failure came after content reached the client (continuation may have rescued the client; it is still this target's failure)
