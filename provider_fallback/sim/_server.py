@@ -45,7 +45,7 @@ class SimProvider:
                  tpm: int | None = None, latency: float = 0.0, chunk_count: int = 5,
                  chunk_delay: float = 0.0, reply: str = "Hello from {name}/{model}.",
                  clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False,
-                 models_latency: float = 0.0, prefill: bool = True, stream_usage: bool = True,
+                 models_latency: float = 0.0, prefill: bool | str = True, stream_usage: bool = True,
                  reject_stream_options: bool = False, tool_args: str = "{}",
                  tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
                  seed: int = 0) -> None:
@@ -62,7 +62,8 @@ class SimProvider:
         self.reply = reply
         self.clock = clock
         self.keep_bodies = keep_bodies
-        # what the sim's "model" can do: continue an assistant prefill (else 400), send
+        # what the sim's "model" can do: continue an assistant prefill (False: a 400;
+        # "ignore": it answers from the start, as if the prefill were history), send
         # usage when asked (`stream_options.include_usage`), or reject stream_options
         self.prefill = prefill
         self.stream_usage = stream_usage
@@ -286,8 +287,9 @@ class SimProvider:
                 return self._error(400, model, message=(
                     "assistant message prefill is not supported by this model: the last "
                     "message must have role 'user' or 'tool'"))
-            rest = continuation_of(text, prefix)
-            text = rest if rest is not None else text
+            if self.prefill != "ignore":   # "ignore": answers anew, as if it were history
+                rest = continuation_of(text, prefix)
+                text = rest if rest is not None else text
         if self.reject_stream_options and "stream_options" in body:
             self._record(request, model, stream, 400, fault, body)
             return self._error(400, model, message="Unrecognized request argument supplied: "
@@ -338,10 +340,13 @@ class SimProvider:
         return web.Response(body=_json.dumps(out), content_type=_JSON, headers=headers)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body, early, _fault = await self._preamble(request)
+        body, early, fault = await self._preamble(request)
         if early is not None or body is None:
             assert early is not None
             return early
+        if fault is not None and fault.garbage is not None:
+            self._record(request, str(body["model"]), False, 200, fault, body)
+            return web.Response(body=fault.garbage, content_type=_JSON)
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         self._record(request, str(body["model"]), False, 200, None, body)
