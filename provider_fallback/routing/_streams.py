@@ -3,6 +3,8 @@ stream continued through the same plan as every request."""
 
 from __future__ import annotations
 
+import logging
+
 from ..config import Config
 from ..errors import Attempt, Failure, ProviderFallbackError, StreamInterruptedError, UpstreamError
 from ..health import Outcome
@@ -13,6 +15,8 @@ from ._route import Resume, Route
 from ._stream import UpstreamStream
 
 __all__ = ["StreamDriver"]
+
+log = logging.getLogger("provider_fallback.router")
 
 
 class StreamDriver:
@@ -53,7 +57,10 @@ class StreamDriver:
                 self.accounting.limits.on_429(target, failure.retry_after, now)
         if upstream.invalid:
             self.events.emit("STREAM_EVENTS_SKIPPED", target=target.key, count=upstream.invalid,
-                             reason="not JSON")
+                             reason="not JSON", outcome=code)
+            log.warning("%s sent %d stream event(s) that were not JSON; skipped (the stream %s)",
+                        target.key, upstream.invalid,
+                        "went on" if failure is None else f"then failed: {code}")
         usage = upstream.usage if failure is None and not abandoned else None
         self.plan.settle(route, target, upstream.reservation, usage, upstream.chars,
                      estimate_prompt_tokens(route.body))

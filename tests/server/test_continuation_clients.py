@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import openai
 import pytest
 from gateway_harness import gateway_running, make_config, sims_running
@@ -44,6 +45,11 @@ async def test_async_client_gets_the_whole_text_after_a_cut(env):
                 finishes.append(c.finish_reason)
     await client.close()
     assert text == REPLY and finishes == ["stop"] and len(ids) == 1
+    async with aiohttp.ClientSession() as http, http.get(gw.base_url + "/metrics") as r:
+        metrics = await r.text()
+    assert ('provider_fallback_stream_continuations_total{from_provider="primary",'
+            'strategy="restart",to_provider="backup"} 1.0') in metrics
+    assert 'provider_fallback_usage_estimated_total{model="b1",provider="backup"} 1.0' in metrics
 
 
 async def test_sync_client_gets_one_complete_tool_call_after_a_stall(env):
