@@ -151,6 +151,8 @@ class Router:
                     "last_failure": st.last_failure if st else None,
                     "latency_ms_p50": st.latency_percentile(0.5) if st else None,
                     "latency_ms_p95": st.latency_percentile(0.95) if st else None,
+                    "ttft_ms_p50": st.ttft_percentile(0.5) if st else None,
+                    "ttft_ms_p95": st.ttft_percentile(0.95) if st else None,
                     "limits": self.accounting.limits_view(target, now),
                 }
             view["targets"] = targets
