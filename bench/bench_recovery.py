@@ -14,8 +14,8 @@ whatever the previous one is doing). Scenarios, each on a fresh gateway:
   (seq) 10 streamed requests one every 1.2 s, the primary down for the first 6 s.
 
 Reported per scenario: requests answered (a complete answer: 200, and a stream that ended
-with [DONE]); the primary's attempts during the outage, its open periods (CIRCUIT_OPENED of
-primary/m) and attempts per open period; broken client streams (an in-band error event) per
+with [DONE]); the primary's attempts (and failed ones) during the outage, its open periods
+(CIRCUIT_OPENED of primary/m, with their lengths) and attempts per open period; broken client streams (an in-band error event) per
 open period; seconds from recovery to the first request served by the primary again; state
 changes (CIRCUIT_OPENED / HALF_OPEN / CLOSED) per open period. Goals (issue 13): all
 answered in (a) and (c); <= 1 primary attempt per open period; (b) <= 1 broken stream per
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -101,14 +102,18 @@ class Client:
         await asyncio.gather(*tasks)
 
 
-def _chat_times(sim: SimProvider, t0_wall: float) -> list[float]:
-    return [r.time - t0_wall for r in list(sim.log) if r.path.endswith("/chat/completions")]
+def _chat_times(sim: SimProvider, t0_wall: float) -> list[tuple[float, bool]]:
+    """(time, failed) of each completion request the sim saw."""
+    return [(r.time - t0_wall, r.status != 200 or r.fault != "none") for r in list(sim.log)
+            if r.path.endswith("/chat/completions")]
 
 
-async def scenario(kind: str, *, outage: float, rate: float, scale: float) -> dict[str, Any]:
-    """One of (a) "503", (b) "cut", (c) "flap"."""
-    # after recovery: long enough for the longest open period (transient_max_open) and then some
-    before, after = 2.0 * scale, 75.0 * scale
+async def scenario(kind: str, *, outage: float, rate: float, scale: float,
+                   after: float | None = None) -> dict[str, Any]:
+    """One of (a) "503", (b) "cut", (c) "flap". `after`: seconds measured after recovery
+    (default: long enough for the longest open period, transient_max_open, and then some)."""
+    before = 2.0 * scale
+    after = 75.0 * scale if after is None else after
     primary = SimProvider("primary", models=["m"], chunk_count=8)
     backup = SimProvider("backup", models=["m"], chunk_count=8)
     await primary.start()
@@ -148,11 +153,13 @@ async def scenario(kind: str, *, outage: float, rate: float, scale: float) -> di
 
 
 def _figures(kind: str, log: list[dict[str, Any]], events: list[tuple[float, str, dict[str, Any]]],
-             primary_times: list[float], start: float, rec: float) -> dict[str, Any]:
-    mine = [(t, typ) for t, typ, f in events if typ in STATE_EVENTS and f.get("key") == PRIMARY_KEY]
-    during = [(t, typ) for t, typ in mine if start <= t < rec]
-    opened = sum(1 for _, typ in during if typ == "CIRCUIT_OPENED")
-    attempts = sum(1 for t in primary_times if start <= t < rec)
+             primary: list[tuple[float, bool]], start: float, rec: float) -> dict[str, Any]:
+    mine = [(t, typ, f) for t, typ, f in events
+            if typ in STATE_EVENTS and f.get("key") == PRIMARY_KEY]
+    during = [(t, typ, f) for t, typ, f in mine if start <= t < rec]
+    opened = sum(1 for _, typ, _ in during if typ == "CIRCUIT_OPENED")
+    attempts = sum(1 for t, _ in primary if start <= t < rec)
+    failed = sum(1 for t, bad in primary if start <= t < rec and bad)
     in_outage = [r for r in log if start <= r["t"] < rec]
     broken = sum(1 for r in in_outage if r["broken"])
     back = next((r["t"] for r in log if r["t"] >= rec and r["provider"] == "primary"
@@ -168,8 +175,11 @@ def _figures(kind: str, log: list[dict[str, Any]], events: list[tuple[float, str
         "requests_during_outage": len(in_outage),
         "answered_during_outage": sum(1 for r in in_outage if r["answered"]),
         "by_backup_during_outage": sum(1 for r in in_outage if r["provider"] == "backup"),
-        "primary_attempts_during_outage": attempts, "open_periods": opened,
+        "primary_attempts_during_outage": attempts, "primary_failures_during_outage": failed,
+        "open_periods": opened,
+        "open_s": [round(f["open_s"], 1) for _, typ, f in during if typ == "CIRCUIT_OPENED"],
         "primary_attempts_per_open_period": per(attempts),
+        "primary_failures_per_open_period": per(failed),
         "broken_streams_during_outage": broken, "broken_streams_per_open_period": per(broken),
         "state_changes_during_outage": len(during),
         "state_changes_per_open_period": per(len(during)),
@@ -231,6 +241,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="every duration / 10 (smoke run)")
     ap.add_argument("--only", default="a,b,c,seq")
     a = ap.parse_args()
+    logging.getLogger("provider_fallback").setLevel(logging.WARNING)   # not the request log
     figures = asyncio.run(run(set(a.only.split(",")), outage=a.outage, rate=a.rate,
                               scale=0.1 if a.quick else 1.0))
     for fig in figures:

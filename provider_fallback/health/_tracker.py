@@ -2,7 +2,8 @@
 
 The request path asks (`order`, `blocked`, `admit`) and *reports* once per attempt
 (`report`, or `release` for an attempt never sent); this class *decides* who may be tried
-and emits CIRCUIT_*, RESTORED, DEGRADED and friends. Status views are in `_views.py`.
+and emits CIRCUIT_*, RESTORED, DEGRADED and friends. Admin actions are in `_control.py`,
+status views in `_views.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..state import RoutingState
 from ..telemetry import EventBus
 from ._admission import Admission, Blocked, Outcome
 from ._breaker import Breaker, Circuit, CircuitState
+from ._control import ManualControl
 from ._views import StatusViews
 
 __all__ = ["HealthTracker"]
@@ -27,7 +29,7 @@ __all__ = ["HealthTracker"]
 OWN_CLOCK = frozenset({"rate_limit", "quota"})
 
 
-class HealthTracker(StatusViews):
+class HealthTracker(ManualControl, StatusViews):
     def __init__(self, config: Config, state: RoutingState, events: EventBus, *,
                  clock: Callable[[], float] = time.monotonic,
                  rand: Callable[[], float] = lambda: 0.5,
@@ -354,44 +356,3 @@ class HealthTracker(StatusViews):
     def probe_skipped(self, provider: str, tier: str, reason: str) -> None:
         if provider in self._probes:
             self._probes[provider][tier] = {"skipped": reason, "at": self._wall()}
-
-    # -- manual control ----------------------------------------------------------------
-    def _known(self, provider: str) -> None:
-        if provider not in self.config.providers:
-            from ..errors import InvalidRequestError
-            raise InvalidRequestError(f"unknown provider '{provider}'; known: "
-                                      f"{', '.join(self.config.providers)}",
-                                      code="not_found", http_status=404)
-
-    def disable(self, provider: str, seconds: float | None = None) -> None:
-        self._known(provider)
-        now = self.clock()
-        self.state.set_disabled(provider, math.inf if seconds is None else now + seconds)
-        self.events.emit("PROVIDER_DISABLED", provider=provider, for_s=seconds)
-
-    def enable(self, provider: str) -> None:
-        self._known(provider)
-        self.state.set_disabled(provider, None)
-        self.events.emit("PROVIDER_ENABLED", provider=provider)
-
-    def restore(self, provider: str) -> None:
-        """Close every circuit of the provider (forgetting their growth) and lift a disable."""
-        self._known(provider)
-        now = self.clock()
-        self.state.set_disabled(provider, None)
-        for key in [provider, *(t.key for t in self._targets[provider])]:
-            c = self.state.circuit(key)
-            if c is not None and c.state is not CircuitState.CLOSED:
-                opened_at = c.opened_at
-                self.breaker.reset(c, now)
-                self.state.put_circuit(c)
-                self.events.emit("CIRCUIT_CLOSED", key=key, downtime_s=round(now - opened_at, 3),
-                                 was="manual", generation=c.generation)
-        self.events.emit("RESTORED", provider=provider, target=None, manual=True)
-
-    def force(self, provider: str | None) -> None:
-        if provider is not None:
-            self._known(provider)
-        self.state.set_forced(provider)
-        self.events.emit("PROVIDER_FORCED" if provider else "PROVIDER_UNFORCED", provider=provider)
-

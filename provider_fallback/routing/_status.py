@@ -31,6 +31,8 @@ def router_status(router: Router, now: float) -> dict[str, Any]:
                 "last_failure": st.last_failure if st else None,
                 "latency_ms_p50": st.latency_percentile(0.5) if st else None,
                 "latency_ms_p95": st.latency_percentile(0.95) if st else None,
+                "ttft_ms_p50": st.ttft_percentile(0.5) if st else None,
+                "ttft_ms_p95": st.ttft_percentile(0.95) if st else None,
                 "limits": router.accounting.limits_view(target, now),
             }
         view["targets"] = targets

@@ -181,3 +181,20 @@ async def test_5_a_hung_or_503ing_target_costs_one_attempt_before_its_cooldown(f
                 assert res.provider == "backup"
             assert p.count() == 1                 # the first timeout opened it
             assert _circuit(router).state.value == "open"
+
+
+async def test_a_streams_outcome_is_its_end_with_ttft_and_total_recorded_apart():
+    async with sims_running({**PRIMARY, "chunk_delay": 0.02}, BACKUP) as (p, b):
+        async with _router([p, b]) as router:
+            stream = await router.chat_stream(model="chat", **CHAT)
+            st = router.state.stats("primary/m")
+            assert st is None or st.successes == 0   # not a success at its first token
+            async for _ in stream:
+                pass
+            st = router.state.stats("primary/m")
+            assert st.successes == 1 and len(st.ttft_ms) == 1 and len(st.latency_ms) == 1
+            assert st.ttft_ms[0] < st.latency_ms[0]   # the first token came before the end
+            await router.chat(model="chat", **CHAT)   # a plain answer has no TTFT
+            assert len(st.ttft_ms) == 1 and len(st.latency_ms) == 2
+            view = router.status()["providers"]["primary"]["targets"]["primary/m"]
+            assert view["ttft_ms_p50"] is not None and view["latency_ms_p50"] is not None
