@@ -178,7 +178,7 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(out: str) -> dict[str, Any]:
-    res: dict[str, Any] = {"errors": 0}
+    res: dict[str, Any] = {"errors": 0, "timeouts": 0}
     for line in out.splitlines():
         parts = line.split()
         if not parts:
@@ -192,7 +192,9 @@ def parse_wrk(out: str) -> dict[str, Any]:
         elif parts[0] == "Non-2xx":
             res["errors"] += int(parts[-1])
         elif parts[0] == "Socket" and "errors" in line:
+            # "Socket errors: connect 0, read 2, write 0, timeout 3" (timeouts among errors)
             res["errors"] += sum(int(p.strip(",")) for p in parts[3::2])
+            res["timeouts"] = int(parts[-1])
     return res
 
 

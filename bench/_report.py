@@ -38,7 +38,8 @@ def markdown(result: dict[str, Any]) -> str:
     info, modes = result["info"], result["modes"]
     conns = info["connections"]
     out = [f"Medians of {info['rounds']} interleaved rounds of {info['duration']:g} s, "
-           f"load generator {info['loadgen']}, continuation: {info['continuation']}; "
+           f"load generator {info['loadgen']}, continuation: {info['continuation']}, "
+           f"upstream: {info.get('upstream_writes', 'each response in one write')}; "
            "ratios are the medians of each round's own ratio."]
     out.append(_table(
         [f"at {conns} connections", "direct upstream", "bare relay", "provider-fallback",

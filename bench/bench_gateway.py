@@ -121,10 +121,10 @@ class System:
         return f"http://127.0.0.1:{self.port}/v1/chat/completions"
 
 
-def start_upstream(tmp: Path, name: str) -> tuple[Proc, int]:
+def start_upstream(tmp: Path, name: str, per_event_writes: bool = False) -> tuple[Proc, int]:
     port = free_port()
     cmd = [sys.executable, str(HERE / "fast_upstream.py"), "--port", str(port),
-           "--ratelimit-headers"]
+           "--ratelimit-headers"] + (["--per-event-writes"] if per_event_writes else [])
     return start(name, cmd, port, tmp, LOAD_CORES), port
 
 
@@ -140,15 +140,17 @@ def start_gateway(tmp: Path, key: str, label: str, config: Path, workers: int = 
 
 
 def measure(system: System, payload: str, chunks: int, connections: int, duration: float,
-            upstream: Proc, timeout: float | None = None) -> dict[str, Any]:
-    """One load on `system`, with its CPU and the upstream's over the same interval."""
+            upstream: Proc, timeout: float = 30) -> dict[str, Any]:
+    """One load on `system`, with its CPU and the upstream's over the same interval. wrk's
+    2 s default timeout would count a slow 200-chunk stream as an error and reconnect."""
     system.proc.check()
     cpu0, up0, t0 = cpu_seconds(system.proc.pid), cpu_seconds(upstream.pid), time.perf_counter()
     res = load(system.url, payload, connections, duration, cores=LOAD_CORES, timeout=timeout)
     cpu1, up1, wall = cpu_seconds(system.proc.pid), cpu_seconds(upstream.pid), time.perf_counter() - t0
     requests = res.get("requests") or 0
     row = {"rps": res.get("rps"), "requests": requests, "p50_ms": res.get("p50_ms"),
-           "p99_ms": res.get("p99_ms"), "errors": res.get("errors", 0)}
+           "p99_ms": res.get("p99_ms"), "errors": res.get("errors", 0),
+           "timeouts": res.get("timeouts", 0)}
     if cpu0 is not None and cpu1 is not None and requests:
         row["cpu_us_per_request"] = round((cpu1 - cpu0) / requests * 1e6, 2)
         if chunks:
@@ -240,8 +242,7 @@ def rss_run(a: argparse.Namespace, systems: list[System], upstream: Proc) -> dic
     payload = body(a.rss_stream)
     for s in systems:
         before = memory_mib(s.proc.pid)
-        row = measure(s, payload, a.rss_stream, a.rss_connections, max(a.duration, 5), upstream,
-                      timeout=30)
+        row = measure(s, payload, a.rss_stream, a.rss_connections, max(a.duration, 5), upstream)
         time.sleep(0.5)
         after = memory_mib(s.proc.pid)
         out[s.key] = {"label": s.label, "before": before, "after": after, "rps": row["rps"],
@@ -268,6 +269,10 @@ def main() -> None:
     ap.add_argument("--rss-stream", type=int, default=20, metavar="CHUNKS",
                     help="request of the RSS run (0: non-streaming; default 20)")
     ap.add_argument("--rss-connections", type=int, default=1000)
+    ap.add_argument("--per-event-writes", action="store_true",
+                    help="the upstream writes each SSE event on its own (one send each, as a "
+                         "provider whose tokens leave one by one) instead of a whole "
+                         "response at once; costs the upstream more CPU")
     ap.add_argument("--json", action="store_true", help="JSON on stdout (tables on stderr)")
     ap.add_argument("--telemetry", action="store_true", help="compare the gateway with metrics "
                     "and the event/request log on vs off (non-streaming unless --stream)")
@@ -278,7 +283,9 @@ def main() -> None:
     procs: list[Proc] = []
     tmp = Path(tempfile.mkdtemp(prefix="pf-bench-"))
     info: dict[str, Any] = {"loadgen": loadgen_name(), "connections": a.connections,
-                            "duration": a.duration, "rounds": a.rounds, "continuation": "default"}
+                            "duration": a.duration, "rounds": a.rounds, "continuation": "default",
+                            "upstream_writes": ("one write per SSE event" if a.per_event_writes
+                                                else "each response in one write")}
     try:
         cont_values: dict[str, str | None] = {"gateway": None}
         if a.continuation:
@@ -292,9 +299,9 @@ def main() -> None:
                 cont_values["gateway"] = "on" if a.continuation == "both" else a.continuation
                 if a.continuation == "both":
                     cont_values["gateway_cont_off"] = "off"
-        up_proc, up = start_upstream(tmp, "upstream")
+        up_proc, up = start_upstream(tmp, "upstream", a.per_event_writes)
         procs.append(up_proc)
-        backup_proc, backup = start_upstream(tmp, "backup")
+        backup_proc, backup = start_upstream(tmp, "backup", a.per_event_writes)
         procs.append(backup_proc)
         bare_port = free_port()
         bare = System("bare", "bare relay (uvicorn + aiohttp)", start(

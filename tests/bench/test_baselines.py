@@ -187,5 +187,5 @@ def test_request_bodies_and_wrk_output():
   Non-2xx or 3xx responses: 4
 Requests/sec:   4061.50
 """
-    assert parse_wrk(out) == {"errors": 9, "p50_ms": 0.412, "p90_ms": 1.2, "p99_ms": 2.5,
+    assert parse_wrk(out) == {"errors": 9, "timeouts": 3, "p50_ms": 0.412, "p90_ms": 1.2, "p99_ms": 2.5,
                               "requests": 8123, "rps": 4061.5}
