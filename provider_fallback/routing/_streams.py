@@ -79,6 +79,7 @@ class StreamDriver:
         route.continuations += 1
         route.resume = Resume(stream.transcript, f"{failure.provider}/{failure.model}", failure)
         sent = stream.transcript.chars
+        began = self._clock()
         try:
             upstream = await self.plan.route(route, None)
         except ProviderFallbackError as exc:
@@ -88,7 +89,11 @@ class StreamDriver:
                          to_target=upstream.target.key,
                          strategy=upstream.continuation.strategy if upstream.continuation
                          else "fresh",
-                         chars_sent=sent, reason=failure.code)
+                         chars_sent=sent, reason=failure.code,
+                         # from the break to the first continued chunk, and of that the
+                         # continuing attempt's own time to first token
+                         gap_ms=round((self._clock() - began) * 1000, 2),
+                         ttft_ms=None if upstream.ttft is None else round(upstream.ttft * 1000, 2))
         return upstream
 
     def _interrupted(self, broken: Failure, exc: ProviderFallbackError) -> StreamInterruptedError:
