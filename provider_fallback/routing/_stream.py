@@ -26,7 +26,7 @@ from ._transcript import Transcript
 
 __all__ = ["Chunk", "UpstreamStream"]
 
-Chunk = tuple[bytes, dict[str, Any]]   # the event's JSON as relayed, and parsed
+Chunk = tuple[bytes, dict[str, Any] | None]   # the event's JSON as relayed, and parsed
 _REASONING = ("reasoning_content", "reasoning")
 
 
@@ -47,7 +47,8 @@ class UpstreamStream:
         self.usage: dict[str, Any] | None = None   # the upstream's own count, if it sent one
         self.content = False        # the first content chunk arrived
         self.ttft: float | None = None
-        self.chars = 0              # characters this attempt generated (estimate basis)
+        self._chars = 0             # characters this attempt generated (estimate basis)
+        self._lazy: list[bytes] = []    # its text-only chunks, relayed unparsed
         self.invalid = 0            # events skipped because they were not JSON
         self.ended = False          # [DONE], EOF, or every choice finished and the rest failed
         self.failure: UpstreamError | None = None
@@ -59,6 +60,14 @@ class UpstreamStream:
         self.reservation: Any = None
         self.slot = -1              # its entry in the request's attempt list
         self.note = ""
+
+    @property
+    def chars(self) -> int:
+        """Characters of text, reasoning and tool arguments this attempt generated."""
+        if self._lazy:
+            self._chars += sum(len(_text_of(raw)) for raw in self._lazy)
+            self._lazy = []
+        return self._chars
 
     # -- reading ----------------------------------------------------------------------
     async def prime(self) -> None:
@@ -122,7 +131,22 @@ class UpstreamStream:
     def _take(self, events: list[bytes]) -> None:
         cont = self.continuation
         ready = self._ready
+        # after the first content of a one-choice stream, a chunk that only carries text is
+        # checked to be JSON and relayed as it arrived: its text is read only if it is ever
+        # needed (a continuation, an estimate)
+        fast = self.content and cont is None and self.transcript.n == 1
+        lazy = self.transcript.choice(0).pending if fast else None
         for data in events:
+            if fast and _plain_text(data):
+                try:
+                    obj = _json.loads(data)   # only what is JSON reaches the client
+                except _json.JSONDecodeError:
+                    self.invalid += 1
+                    continue
+                ready.append((data, obj))
+                lazy.append(data)   # type: ignore[union-attr]
+                self._lazy.append(data)
+                continue
             if data == DONE:
                 self._end(eof=False)
                 return
@@ -155,7 +179,7 @@ class UpstreamStream:
                 if self.content:
                     self._relayable = True
                 continue
-            self.chars += _generated(obj)
+            self._chars += _generated(obj)
             try:
                 outs = cont.feed(obj)
             except Diverged as exc:
@@ -185,7 +209,7 @@ class UpstreamStream:
                 if content and type(content) is str:
                     c.text.append(content)
                     if count:
-                        self.chars += len(content)
+                        self._chars += len(content)
                     if not self.content:
                         self._first_content()
                 calls = delta.get("tool_calls")
@@ -196,14 +220,14 @@ class UpstreamStream:
                             if count:
                                 fn = call.get("function")
                                 if type(fn) is dict:
-                                    self.chars += len(fn.get("arguments") or "")
+                                    self._chars += len(fn.get("arguments") or "")
                     if not self.content:
                         self._first_content()
                 for key in _REASONING:
                     r = delta.get(key)
                     if r and type(r) is str:
                         if count:
-                            self.chars += len(r)
+                            self._chars += len(r)
                         if not self.content:
                             self._first_content()
             finish = choice.get("finish_reason")
@@ -251,6 +275,36 @@ class UpstreamStream:
     def close(self) -> None:
         self.watchdog.cancel()
         self.resp.release()
+
+
+# a key in any of these makes a chunk more than text: it is parsed
+_MORE = (b'"error"', b'"tool_calls"', b'"usage"', b'"reasoning', b'"function_call"',
+         b'"x_groq"')
+_FINISH = b'"finish_reason"'
+
+
+def _plain_text(data: bytes) -> bool:
+    """True for a chunk that carries at most text: no error, tool call, usage, reasoning
+    or finish_reason (a bytes scan; what it cannot rule out is parsed)."""
+    for key in _MORE:
+        if key in data:
+            return False
+    i = data.find(_FINISH)
+    if i < 0:
+        return data[:1] == b"{"
+    j = i + len(_FINISH)
+    while data[j:j + 1] in (b" ", b":", b"\t", b"\n", b"\r"):
+        j += 1
+    return data[j:j + 4] == b"null" and data.count(_FINISH) == 1
+
+
+def _text_of(raw: bytes) -> str:
+    """The text of a chunk relayed unparsed (choice 0)."""
+    try:
+        obj = _json.loads(raw)
+        return (obj["choices"][0].get("delta") or {}).get("content") or ""
+    except (_json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
 
 
 def _generated(obj: dict[str, Any]) -> int:
