@@ -82,7 +82,8 @@ _RULES: dict[str, tuple[OpenClass, Strike]] = {
     "tls_error": (HD, THR), "access_denied_socket": (HD, THR),
     # streams: a cut or stalled stream is a broken answer
     "stream_cut": (TR, ONE), "stream_stalled": (TR, ONE), "stream_malformed_chunk": (TR, ONE),
-    "stream_missing_done": (TR, ONE),
+    "stream_missing_done": (TR, ONE), "stream_unfinished": (TR, ONE),
+    "stream_error_event": (TR, ONE), "stream_invalid_tool_call": (TR, THR),
     # an upstream LiteLLM proxy
     "litellm_no_deployments": (TR, ONE), "litellm_fallbacks_exhausted": (TR, ONE),
     "litellm_cache_error": (TR, THR),
