@@ -134,10 +134,10 @@ class UpstreamStream:
         # after the first content of a one-choice stream, a chunk that only carries text is
         # checked to be JSON and relayed as it arrived: its text is read only if it is ever
         # needed (a continuation, an estimate)
-        fast = self.content and cont is None and self.transcript.n == 1
+        fast = cont is None and self.transcript.n == 1
         lazy = self.transcript.choice(0).pending if fast else None
         for data in events:
-            if fast and _plain_text(data):
+            if fast and self.content and _plain_text(data):
                 try:
                     obj = _json.loads(data)   # only what is JSON reaches the client
                 except _json.JSONDecodeError:
