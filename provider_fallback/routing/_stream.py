@@ -48,7 +48,6 @@ class UpstreamStream:
         self.content = False        # the first content chunk arrived
         self.ttft: float | None = None
         self._chars = 0             # characters this attempt generated (estimate basis)
-        self._lazy: list[bytes] = []    # its text-only chunks, relayed unparsed
         self.invalid = 0            # events skipped because they were not JSON
         self.ended = False          # [DONE], EOF, or every choice finished and the rest failed
         self.failure: UpstreamError | None = None
@@ -64,9 +63,6 @@ class UpstreamStream:
     @property
     def chars(self) -> int:
         """Characters of text, reasoning and tool arguments this attempt generated."""
-        if self._lazy:
-            self._chars += sum(len(_text_of(raw)) for raw in self._lazy)
-            self._lazy = []
         return self._chars
 
     # -- reading ----------------------------------------------------------------------
@@ -131,22 +127,11 @@ class UpstreamStream:
     def _take(self, events: list[bytes]) -> None:
         cont = self.continuation
         ready = self._ready
-        # after the first content of a one-choice stream, a chunk that only carries text is
-        # checked to be JSON and relayed as it arrived: its text is read only if it is ever
-        # needed (a continuation, an estimate)
+        # after the first content of a one-choice stream, a chunk that only carries text
+        # (the usual one) is relayed as it arrived after one look at its dict
         fast = cont is None and self.transcript.n == 1
-        lazy = self.transcript.choice(0).pending if fast else None
+        text0 = self.transcript.choice(0).text if fast else None
         for data in events:
-            if fast and self.content and _plain_text(data):
-                try:
-                    obj = _json.loads(data)   # only what is JSON reaches the client
-                except _json.JSONDecodeError:
-                    self.invalid += 1
-                    continue
-                ready.append((data, obj))
-                lazy.append(data)   # type: ignore[union-attr]
-                self._lazy.append(data)
-                continue
             if data == DONE:
                 self._end(eof=False)
                 return
@@ -155,6 +140,14 @@ class UpstreamStream:
             except _json.JSONDecodeError:
                 self.invalid += 1
                 continue
+            if fast and self.content:
+                text = _only_text(obj)
+                if text is not None:
+                    if text:
+                        text0.append(text)   # type: ignore[union-attr]
+                        self._chars += len(text)
+                    ready.append((data, obj))
+                    continue
             if type(obj) is not dict:
                 self.invalid += 1
                 continue
@@ -277,34 +270,28 @@ class UpstreamStream:
         self.resp.release()
 
 
-# a key in any of these makes a chunk more than text: it is parsed
-_MORE = (b'"error"', b'"tool_calls"', b'"usage"', b'"reasoning', b'"function_call"',
-         b'"x_groq"')
-_FINISH = b'"finish_reason"'
-
-
-def _plain_text(data: bytes) -> bool:
-    """True for a chunk that carries at most text: no error, tool call, usage, reasoning
-    or finish_reason (a bytes scan; what it cannot rule out is parsed)."""
-    for key in _MORE:
-        if key in data:
-            return False
-    i = data.find(_FINISH)
-    if i < 0:
-        return data[:1] == b"{"
-    j = i + len(_FINISH)
-    while data[j:j + 1] in (b" ", b":", b"\t", b"\n", b"\r"):
-        j += 1
-    return data[j:j + 4] == b"null" and data.count(_FINISH) == 1
-
-
-def _text_of(raw: bytes) -> str:
-    """The text of a chunk relayed unparsed (choice 0)."""
-    try:
-        obj = _json.loads(raw)
-        return (obj["choices"][0].get("delta") or {}).get("content") or ""
-    except (_json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+def _only_text(obj: Any) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0 ("" for none), or None
+    if it carries more (an error, usage, a tool call, reasoning, a finish_reason, ...)."""
+    if type(obj) is not dict or obj.get("error") or obj.get("usage") is not None \
+            or "x_groq" in obj:   # (OpenAI sends "usage": null on every chunk when asked)
+        return None
+    choices = obj.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None \
+            or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    content = delta.get("content")
+    if len(delta) > (content is not None) + ("role" in delta):
+        return None   # tool calls, reasoning, refusal, ...
+    if content is None:
         return ""
+    return content if type(content) is str else None
 
 
 def _generated(obj: dict[str, Any]) -> int:

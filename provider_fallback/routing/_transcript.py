@@ -39,24 +39,9 @@ class ToolSoFar:
 
 @dataclass(slots=True)
 class ChoiceSoFar:
-    _text: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
     tools: dict[int, ToolSoFar] = field(default_factory=dict)
     finish: str | None = None
-    # text-only chunks relayed unparsed: their text is read when it is first needed
-    pending: list[bytes] = field(default_factory=list)
-
-    @property
-    def text(self) -> list[str]:
-        if self.pending:
-            for raw in self.pending:
-                try:
-                    piece = (_json.loads(raw)["choices"][0].get("delta") or {}).get("content")
-                except (_json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
-                    continue
-                if isinstance(piece, str) and piece:
-                    self._text.append(piece)
-            self.pending = []
-        return self._text
 
     @property
     def content(self) -> str:
