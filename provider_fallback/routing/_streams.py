@@ -8,7 +8,6 @@ import logging
 from ..config import Config
 from ..errors import Attempt, Failure, ProviderFallbackError, StreamInterruptedError, UpstreamError
 from ..health import Outcome
-from ..limits import estimate_prompt_tokens
 from ._plan import Plan
 from ._result import StreamingCompletion
 from ._route import Resume, Route
@@ -62,8 +61,7 @@ class StreamDriver:
                         target.key, upstream.invalid,
                         "went on" if failure is None else f"then failed: {code}")
         usage = upstream.usage if failure is None and not abandoned else None
-        self.plan.settle(route, target, upstream.reservation, usage, upstream.chars,
-                     estimate_prompt_tokens(route.body))
+        self.plan.settle(route, target, upstream.reservation, usage, upstream.chars)
         stream.usage = dict(route.usage)
 
     async def continue_stream(self, stream: StreamingCompletion,
