@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["JSONDecodeError", "dumps", "loads"]
@@ -11,11 +12,9 @@ try:
 
     JSONDecodeError: type[Exception] = orjson.JSONDecodeError
 
-    def dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def loads(data: bytes | str) -> Any:
-        return orjson.loads(data)
+    # bound directly: a wrapper function would cost a call per stream chunk
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    loads: Callable[[bytes | str], Any] = orjson.loads
 
 except ImportError:  # pragma: no cover - exercised only without orjson
     import json

@@ -273,22 +273,20 @@ class UpstreamStream:
 def _only_text(obj: Any) -> str | None:
     """The text of a chunk that carries nothing but text for choice 0 ("" for none), or None
     if it carries more (an error, usage, a tool call, reasoning, a finish_reason, ...)."""
-    if type(obj) is not dict or obj.get("error") or obj.get("usage") is not None \
-            or "x_groq" in obj:   # (OpenAI sends "usage": null on every chunk when asked)
+    try:
+        choices = obj["choices"]
+        if len(choices) != 1 or "error" in obj or "x_groq" in obj \
+                or obj.get("usage") is not None:   # OpenAI sends "usage": null when asked
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason") is not None or choice.get("index", 0) != 0:
+            return None
+        delta = choice["delta"]
+        content = delta.get("content")
+        if len(delta) > (content is not None) + ("role" in delta):
+            return None   # tool calls, reasoning, refusal, ...
+    except (KeyError, TypeError, IndexError, AttributeError):
         return None
-    choices = obj.get("choices")
-    if type(choices) is not list or len(choices) != 1:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("finish_reason") is not None \
-            or choice.get("index", 0) != 0:
-        return None
-    delta = choice.get("delta")
-    if type(delta) is not dict:
-        return None
-    content = delta.get("content")
-    if len(delta) > (content is not None) + ("role" in delta):
-        return None   # tool calls, reasoning, refusal, ...
     if content is None:
         return ""
     return content if type(content) is str else None
