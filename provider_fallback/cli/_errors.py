@@ -38,7 +38,7 @@ def errors(code: Annotated[str | None, typer.Argument(help="A registry code to e
         console.print(f"retry same target: {'yes' if s.retry_same else 'no'}; fall over: "
                       f"{'yes' if s.fallover else 'no'}; cooldown: {s.cooldown_s:g}s on the "
                       f"{s.scope.value}; honours Retry-After: {'yes' if s.honours_retry_after else 'no'}")
-        for i, step in enumerate(s.resolution, 1):
+        for i, step in enumerate(s.steps(), 1):
             console.print(f"  {i}. {step}", markup=False)
         return
     if markdown:

@@ -13,6 +13,7 @@ from ._exceptions import (
 from ._headers import parse_duration, retry_after_seconds
 from ._registry import REGISTRY, spec
 from ._scrub import scrub_secrets
+from ._steps import Facts, Shell, Step, render_steps, sh
 from ._transport import classify_exception
 from ._types import ErrorSpec, Failure, Fault, Scope
 
@@ -21,18 +22,23 @@ __all__ = [
     "Attempt",
     "ConfigError",
     "ErrorSpec",
+    "Facts",
     "Failure",
     "Fault",
     "InvalidRequestError",
     "ProviderFallbackError",
     "REGISTRY",
     "Scope",
+    "Shell",
+    "Step",
     "StreamInterruptedError",
     "UpstreamError",
     "classify_exception",
     "classify_response",
     "parse_duration",
+    "render_steps",
     "retry_after_seconds",
     "scrub_secrets",
+    "sh",
     "spec",
 ]
