@@ -158,10 +158,13 @@ class AllProvidersFailedError(ProviderFallbackError):
                  skipped: Sequence[str] = ()) -> None:
         tried = ", ".join(f"{a.provider}/{a.model}={a.code}" for a in attempts) or "none"
         held = f"; skipped: {'; '.join(skipped)}" if skipped else ""
+        # the last failure's own steps (filled with its provider's facts) come after the
+        # general ones: "start LiteLLM on port 4299" beats "run doctor"
+        own = last.spec.resolution if last is not None else ()
         super().__init__(
             f"all providers failed for model '{alias}' (tried: {tried}{held})",
             resolution=("Run `provider-fallback doctor --config {config}` and check "
-                        "{gateway_url}/health/providers",
+                        "{gateway_url}/health/providers", *own,
                         "Wait for Retry-After seconds, or add another provider to the chain"),
         )
         self.alias = alias
@@ -171,6 +174,7 @@ class AllProvidersFailedError(ProviderFallbackError):
         self.skipped = tuple(skipped)
         if last is not None:
             self.provider, self.model = last.provider, last.model
+            self.facts = Facts(provider=last.provider, model=last.model)
 
     def to_openai_error(self, facts: Facts | None = None,
                         shell: Shell | None = None) -> dict[str, Any]:

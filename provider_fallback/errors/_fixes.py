@@ -11,7 +11,7 @@ from ._steps import sh
 
 __all__ = [
     "CHECK_KEY", "CHECK_STATUS", "CONNECTIVITY", "DOCTOR", "EXCLUDED_PORTS", "FIREWALL_RULE",
-    "FLUSH_DNS", "LIST_MODELS", "LOOKUP", "NO_PROXY", "PORT_OWNER", "PROXY_BYPASS",
+    "FLUSH_DNS", "LIST_MODELS", "LOW_PORT", "LOOKUP", "NO_PROXY", "PORT_OWNER", "PROXY_BYPASS",
     "RESERVE_PORT", "SET_VAR", "TEST_KEY", "TRACE", "UNSET_PROXY", "WAIT_RESET", "WHO_LISTENS",
 ]
 
@@ -30,12 +30,9 @@ TEST_KEY = sh(
                '@{ Authorization = "Bearer $env:{env_var}" }`',
     cmd='Test the key: `curl {base_url}/models -H "Authorization: Bearer %{env_var}%"`')
 LIST_MODELS = sh(
-    bash='List the models the key can use: `curl -s {base_url}/models -H '
-         '"Authorization: Bearer ${env_var}"`',
-    powershell='List the models the key can use: `(Invoke-RestMethod {base_url}/models '
-               '-Headers @{ Authorization = "Bearer $env:{env_var}" }).data.id`',
-    cmd='List the models the key can use: `curl -s {base_url}/models -H '
-        '"Authorization: Bearer %{env_var}%"`')
+    bash="List the models the key can use: `curl -s {base_url}/models{bearer}`",
+    powershell="List the models the key can use: `(Invoke-RestMethod {base_url}/models{bearer}).data.id`",
+    cmd="List the models the key can use: `curl -s {base_url}/models{bearer}`")
 SET_VAR = sh(
     bash="Set it: `export {env_var}=...` (add the line to ~/.bashrc or ~/.zshrc to keep it)",
     powershell='Set it: `$env:{env_var} = "..."` for this window, or `setx {env_var} "..."` '
@@ -80,10 +77,12 @@ UNSET_PROXY = sh(
 PROXY_BYPASS = sh(bash="", windows="Check the proxy bypass list in Windows Settings > "
                                    "Network & internet > Proxy")
 EXCLUDED_PORTS = sh(
-    bash="Binding a port below 1024 needs root: use a port above 1024 (`--port {next_port}`)",
+    bash="",
     windows="See the ports Windows reserves (Hyper-V, WinNAT, WSL2): "
             "`netsh int ipv4 show excludedportrange protocol=tcp`; "
             "`provider-fallback doctor` says whether port {port} is in one")
+LOW_PORT = sh(bash="Binding a port below 1024 needs root: use a port above 1024 "
+                   "(`--port {next_port}`)", windows="")
 RESERVE_PORT = sh(
     bash="",
     windows="Keep port {port} for yourself (as administrator, before WinNAT takes it): "

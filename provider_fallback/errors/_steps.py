@@ -47,6 +47,9 @@ PLACEHOLDERS: Mapping[str, str] = {
     "gateway_url": "http://127.0.0.1:4100",
     "pid": "<PID>",                       # the process holding a port
     "litellm_config": "<LiteLLM config.yaml>",
+    # the shell's own "send the key" arguments for `env_var`; empty for a provider known to
+    # have no key (`-H "Authorization: Bearer $NAME"`, `-Headers @{ ... $env:NAME }`, `%NAME%`)
+    "bearer": "",
 }
 _TOKEN = re.compile(r"\{([a-z_]+)\}")
 _LITELLM_DEFAULT_PORT = 4000
@@ -122,12 +125,21 @@ class Facts:
         return replace(fallback, **{f.name: v for f in fields(self)
                                     if (v := getattr(self, f.name)) is not None})
 
-    def values(self) -> dict[str, str]:
+    def values(self, shell: Shell) -> dict[str, str]:
         """Every placeholder's text: the known value, else the visible stand-in."""
-        out = {name: getattr(self, name) or shown for name, shown in PLACEHOLDERS.items()}
+        out = {name: getattr(self, name, None) or shown for name, shown in PLACEHOLDERS.items()}
         if self.next_port is None and self.port is not None and self.port.isdigit():
             out["next_port"] = str(_next_port(int(self.port)))
+        keyless = self.env_var is None and self.provider is not None and self.base_url is not None
+        out["bearer"] = "" if keyless else _BEARER[shell].format(out["env_var"])
         return out
+
+
+_BEARER = {
+    Shell.BASH: ' -H "Authorization: Bearer ${}"',
+    Shell.POWERSHELL: ' -Headers @{{ Authorization = "Bearer $env:{}" }}',
+    Shell.CMD: ' -H "Authorization: Bearer %{}%"',
+}
 
 
 def _next_port(port: int) -> int:
@@ -155,7 +167,8 @@ class Step:
     def render(self, facts: Facts | None = None, shell: Shell | None = None) -> str:
         """The step for `shell` (default: this machine's) with the facts filled in; ''
         when the step does not apply in that shell."""
-        return _fill(self.template(shell or Shell.default()), facts or Facts())
+        shell = shell or Shell.default()
+        return _fill(self.template(shell), facts or Facts(), shell)
 
     def __str__(self) -> str:
         return self.render()
@@ -171,10 +184,10 @@ def sh(text: str | None = None, *, bash: str | None = None, powershell: str | No
 
 
 @functools.lru_cache(maxsize=2048)
-def _fill(template: str, facts: Facts) -> str:
+def _fill(template: str, facts: Facts, shell: Shell) -> str:
     if "{" not in template:
         return template
-    values = facts.values()
+    values = facts.values(shell)
     return _TOKEN.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
@@ -186,7 +199,7 @@ def render_steps(steps: Iterable[Step | str], facts: Facts | None = None,
     facts = facts or Facts()
     out: list[str] = []
     for step in steps:
-        text = step.render(facts, shell) if isinstance(step, Step) else _fill(step, facts)
+        text = step.render(facts, shell) if isinstance(step, Step) else _fill(step, facts, shell)
         if text and text not in out:
             out.append(text)
     return tuple(out)

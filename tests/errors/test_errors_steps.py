@@ -141,3 +141,16 @@ def test_errors_render_with_what_they_know_and_what_the_gateway_adds() -> None:
     assert "groq/llama-x" in joined
     plain = ProviderFallbackError("x", resolution=("step one",))
     assert plain.resolution == ("step one",)
+
+
+def test_a_provider_without_a_key_gets_no_authorization_header() -> None:
+    keyless = Facts.of(provider="ollama", base_url="http://127.0.0.1:11434/v1", model="qwen")
+    for shell in Shell:
+        text = " ".join(spec("model_not_found").steps(keyless, shell))
+        assert "Authorization" not in text and "http://127.0.0.1:11434/v1/models" in text
+    keyed = Facts.of(provider="groq", base_url="https://api.groq.com/openai/v1",
+                     env_var="GROQ_API_KEY")
+    assert '-Headers @{ Authorization = "Bearer $env:GROQ_API_KEY" }' in " ".join(
+        spec("model_not_found").steps(keyed, Shell.POWERSHELL))
+    assert '-H "Authorization: Bearer %GROQ_API_KEY%"' in " ".join(
+        spec("model_not_found").steps(keyed, Shell.CMD))
