@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
 from ._budget import budget_app
+from ._common import never_crash_output
 from ._demo import demo
 from ._doctor import check, doctor
 from ._errors import errors
@@ -22,6 +26,34 @@ __all__ = ["app", "main"]
 app = typer.Typer(name="provider-fallback", no_args_is_help=True, add_completion=False,
                   help="Keep AI agents answering when LLM providers fail.",
                   pretty_exceptions_enable=False)
+
+
+def version_text() -> str:
+    """'provider-fallback 0.1.0 (Python 3.11.7, win32)'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    try:
+        number = version("provider-fallback")
+    except PackageNotFoundError:   # run from a source tree that is not installed
+        number = __version__
+    return f"provider-fallback {number} (Python {sys.version.split()[0]}, {sys.platform})"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version and exit")] = False) -> None:
+    """Keep AI agents answering when LLM providers fail."""
+
+
 app.command()(serve)
 app.command()(validate)
 app.command()(demo)
@@ -39,4 +71,5 @@ app.command(name="import-litellm")(import_litellm)
 
 
 def main() -> None:
+    never_crash_output()
     app()

@@ -13,7 +13,8 @@ from rich.markup import escape
 
 from ..errors import Facts, ProviderFallbackError, Shell
 
-__all__ = ["ShellOpt", "console", "err_console", "fail", "friendly_errors", "shell_of"]
+__all__ = ["ShellOpt", "console", "err_console", "fail", "friendly_errors", "never_crash_output",
+           "shell_of"]
 
 ShellOpt = Annotated[str | None, typer.Option(
     "--shell", help="Shell of the fix commands: powershell, cmd or bash (default: PowerShell on "
@@ -32,6 +33,19 @@ def shell_of(name: str | None) -> Shell:
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def never_crash_output() -> None:
+    """Every CLI writer survives a legacy code page: what cp1252 (redirected output on
+    Windows), cp437 or ASCII cannot encode is replaced, not a UnicodeEncodeError. Files
+    written with -o are always UTF-8 (they do not go through these streams)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):   # a stream that cannot be reconfigured: leave it
+                pass
 
 
 def fail(message: str, *, code: str, fix: str | None = None, exit_code: int = 1) -> typer.Exit:

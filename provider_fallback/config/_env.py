@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import Facts, sh
 from ._problems import Problem
+from ._text import read_text_file
 
 __all__ = ["EnvResolver", "find_literal_secrets", "is_env_reference", "is_sensitive_header",
            "parse_dotenv"]
@@ -99,7 +100,7 @@ class EnvResolver:
             return cls(environ)
         path = base_dir / ".env"
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            text = read_text_file(path)
         except FileNotFoundError:
             return cls(environ, path)
         except (OSError, UnicodeDecodeError) as exc:

@@ -15,6 +15,7 @@ import yaml
 from ..config import Config, load_config
 from ..config._env import EnvResolver
 from ..config._facts import provider_facts
+from ..config._text import read_text_file
 from ..errors import ConfigError, Facts
 from ._findings import Finding, Severity, mask_key
 
@@ -84,7 +85,7 @@ def load_for_doctor(path: str | os.PathLike[str], environ: Mapping[str, str] | N
     env = dict(os.environ if environ is None else environ)
     load = ConfigLoad(Path(path))
     try:
-        load.raw = yaml.safe_load(load.path.read_text(encoding="utf-8-sig"))
+        load.raw = yaml.safe_load(read_text_file(load.path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         load.raw = None  # load_config below reports it precisely
     resolver = EnvResolver.for_dir(env, load.path.absolute().parent)
