@@ -86,7 +86,7 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
                               soft_wrap=True)
         from ..server._workers import run_workers
 
-        run_workers(config, sock, workers, log_level=level, log_format=fmt)
+        run_workers(config, sock, workers, log_level=level, log_format=fmt, config=cfg)
         return
     uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level)
     # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted
