@@ -18,6 +18,7 @@ from ._init import init
 from ._providers import providers_app
 from ._report import report
 from ._serve import serve, validate
+from ._service import service_app
 from ._sim import sim
 from ._status import status
 
@@ -68,6 +69,7 @@ app.command()(doctor)
 app.command()(check)
 app.command()(init)
 app.command(name="import-litellm")(import_litellm)
+app.add_typer(service_app, name="service")
 
 
 def main() -> None:
