@@ -98,6 +98,8 @@ def find_holder(port: int, *, platform: str = sys.platform,
 def _proc_holder(port: int) -> Holder | None:
     """Linux: the socket inode listening on `port` in /proc/net/tcp*, then the process
     holding an fd on it. Processes of other users are invisible without root (None)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         inodes = set(_listening_inodes(port))
         if not inodes:
@@ -119,6 +121,8 @@ def _proc_holder(port: int) -> Holder | None:
 
 
 def _listening_inodes(port: int) -> Iterable[str]:
+    if not sys.platform.startswith("linux"):
+        return
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]

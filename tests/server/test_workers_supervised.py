@@ -97,3 +97,11 @@ async def test_two_workers_one_supervised_upstream(tmp_path: Path) -> None:
     await eventually(lambda: not _alive(started[0]), timeout=30)
     assert "Traceback" not in (tmp_path / "serve.log").read_text(errors="replace"), \
         (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+
+
+def test_the_plain_asyncio_loop_can_be_forced(monkeypatch) -> None:
+    from provider_fallback.server._serve import event_loop_kind, uvicorn_config
+
+    monkeypatch.setenv("PROVIDER_FALLBACK_LOOP", "asyncio")
+    assert event_loop_kind() == "asyncio"
+    assert uvicorn_config(object(), "127.0.0.1", 0).loop == "asyncio"
