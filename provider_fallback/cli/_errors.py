@@ -91,7 +91,7 @@ def _facts(config: Path | None, provider: str | None) -> Facts:
     if path is None:
         return Facts.of(provider=provider)
     from ..config import load_config
-    from ..config._facts import FactsBook
+    from ..config._step_facts import FactsBook
 
     with friendly_errors(Facts.of(config=path)):
         cfg = load_config(path)

@@ -14,7 +14,7 @@ import yaml
 
 from ..config import Config, load_config
 from ..config._env import EnvResolver
-from ..config._facts import provider_facts
+from ..config._step_facts import provider_facts
 from ..config._text import read_text_file
 from ..errors import ConfigError, Facts
 from ._findings import Finding, Severity, mask_key

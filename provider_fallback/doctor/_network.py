@@ -22,7 +22,7 @@ import aiohttp
 
 from .. import _json
 from ..config import ProviderSpec
-from ..config._facts import provider_facts
+from ..config._step_facts import provider_facts
 from ..errors import Facts, classify_exception, classify_response
 from ..health._probes import model_ids, probe_headers
 from ..providers import proxy_for

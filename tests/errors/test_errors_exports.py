@@ -10,6 +10,7 @@ EXPECTED = {
     "AllProvidersFailedError", "Attempt", "ConfigError", "InvalidRequestError",
     "ProviderFallbackError", "StreamInterruptedError", "UpstreamError",
     "Facts", "Shell", "Step", "render_steps", "sh",
+    "CIRCUIT_RULES", "CircuitRule", "OpenClass", "Strike", "circuit_rule",
 }
 
 
