@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
 __all__ = ["PLACEHOLDERS", "Facts", "Shell", "Step", "render_steps", "sh", "template_names"]
@@ -120,10 +120,9 @@ class Facts:
 
     def merge(self, fallback: Facts | None) -> Facts:
         """These facts, with the gaps filled from `fallback`."""
-        if fallback is None:
+        if fallback is None or fallback is self:
             return self
-        return replace(fallback, **{f.name: v for f in fields(self)
-                                    if (v := getattr(self, f.name)) is not None})
+        return _merged(self, fallback)
 
     def values(self, shell: Shell) -> dict[str, str]:
         """Every placeholder's text: the known value, else the visible stand-in."""
@@ -140,6 +139,15 @@ _BEARER = {
     Shell.POWERSHELL: ' -Headers @{{ Authorization = "Bearer $env:{}" }}',
     Shell.CMD: ' -H "Authorization: Bearer %{}%"',
 }
+
+
+_FIELDS = tuple(f.name for f in fields(Facts))
+
+
+@functools.lru_cache(maxsize=1024)   # error paths merge the same few facts over and over
+def _merged(mine: Facts, fallback: Facts) -> Facts:
+    return Facts(*[value if (value := getattr(mine, name)) is not None
+                   else getattr(fallback, name) for name in _FIELDS])
 
 
 def _next_port(port: int) -> int:
@@ -195,8 +203,15 @@ def render_steps(steps: Iterable[Step | str], facts: Facts | None = None,
                  shell: Shell | None = None) -> tuple[str, ...]:
     """Every step rendered for `shell` with `facts`; steps that do not apply are left out
     and repeats are dropped."""
-    shell = shell or Shell.default()
-    facts = facts or Facts()
+    steps = tuple(steps)
+    try:
+        return _render(steps, facts or _NO_FACTS, shell or Shell.default())
+    except TypeError:      # an unhashable step (never a registry row): no cache
+        return _render.__wrapped__(steps, facts or _NO_FACTS, shell or Shell.default())
+
+
+@functools.lru_cache(maxsize=1024)
+def _render(steps: tuple[Step | str, ...], facts: Facts, shell: Shell) -> tuple[str, ...]:
     out: list[str] = []
     for step in steps:
         text = step.render(facts, shell) if isinstance(step, Step) else _fill(step, facts, shell)
@@ -209,3 +224,6 @@ def template_names(step: Step | str) -> set[str]:
     """Every `{name}` token in the step's templates (known placeholder or not)."""
     texts = step.templates() if isinstance(step, Step) else (step,)
     return {m.group(1) for t in texts for m in _TOKEN.finditer(t)}
+
+
+_NO_FACTS = Facts()
