@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _json
-from ..errors import InvalidRequestError, ProviderFallbackError
+from ..errors import Facts, InvalidRequestError, ProviderFallbackError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,10 +65,13 @@ async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[b
     await send_bytes(send, status, _json.dumps(obj), headers)
 
 
-def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = (),
+               facts: Facts | None = None) -> bytes:
     """The OpenAI-format error JSON, with any configured secret value masked (an upstream
-    may echo a key back in a message shape no pattern recognises)."""
-    body = _json.dumps(exc.to_openai_error())
+    may echo a key back in a message shape no pattern recognises). The resolution steps are
+    filled with `facts` (the provider's URL, its key variable, the config file) in the
+    gateway machine's shell: the steps are about what to do there."""
+    body = _json.dumps(exc.to_openai_error(facts))
     for s in secrets:
         raw = _json.dumps(s)[1:-1]          # as it appears inside a JSON string
         if raw in body:
@@ -78,10 +81,10 @@ def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes
 
 async def error_response(send: Send, exc: ProviderFallbackError,
                          headers: Iterable[tuple[bytes, bytes]] = (),
-                         secrets: Iterable[str] = ()) -> None:
+                         secrets: Iterable[str] = (), facts: Facts | None = None) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         extra.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))
-    await send_bytes(send, exc.http_status, error_body(exc, secrets), extra)
+    await send_bytes(send, exc.http_status, error_body(exc, secrets, facts), extra)
