@@ -67,6 +67,10 @@ class HealthMonitor:
         if self.follower is not None:
             await self.follower.start()
         for name, provider in self.config.providers.items():
+            if not self.config.health.enabled:   # running for its supervised upstreams only
+                for tier in TIERS:
+                    self.tracker.probe_skipped(name, tier, "health.enabled: false in config")
+                continue
             if not provider.probe:
                 for tier in TIERS:
                     self.tracker.probe_skipped(name, tier, "probe: false in config")

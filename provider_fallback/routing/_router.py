@@ -64,7 +64,10 @@ class Router:
         self._rand = rand
         self.health = HealthTracker(config, self.state, self.events, clock=clock, rand=rand)
         self._client = UpstreamClient(config.providers)
-        self._want_monitor = config.health.enabled if monitor is None else monitor
+        # probes, and the supervised upstreams (started even with probes off)
+        self._want_monitor = (config.health.enabled or any(
+            p.supervise is not None for p in config.providers.values())) \
+            if monitor is None else monitor
         self.monitor: Any = None
         self.requests = RequestListeners()   # called with a RequestRecord as each request ends
         self.inflight = 0
