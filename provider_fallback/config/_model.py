@@ -226,11 +226,23 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
+    """`server:`: where the gateway listens and what its front door lets in."""
+
     host: str = "127.0.0.1"
     port: int = 4100
     master_key: Secret | None = None
     max_body_size: int = 20 * 1024 * 1024
     master_key_source: str | None = None
+    max_header_size: int = 64 * 1024      # request line + headers, bytes -> 431
+    max_headers: int = 100                # header lines -> 431
+    header_timeout: float = 10.0          # the whole request head must arrive within this
+    body_timeout: float = 30.0            # longest pause while a request body is being read
+    keep_alive_timeout: float = 30.0      # an idle keep-alive connection is closed after this
+    max_connections: int | None = None    # None: derived from the descriptor limit
+    linger_timeout: float = 5.0           # after an early answer, drain the client's body
+    linger_size: int = 32 * 1024 * 1024   # ... for at most this long and this many bytes
+    cors_origins: tuple[str, ...] = ()    # browser origins allowed to call the gateway
+    max_passthrough_models: int = 256     # distinct "provider/model" names not in a chain
 
 
 @dataclass(frozen=True, slots=True)

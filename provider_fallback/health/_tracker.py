@@ -208,7 +208,7 @@ class HealthTracker:
             c.code = sp.code
             self.events.emit("CIRCUIT_OPENED", key=key, code=sp.code,
                              open_s=round(c.open_until - now, 3), reopens=c.reopens,
-                             error=failure.message[:200])
+                             error=failure.message)
         self.state.put_circuit(c)
 
     def chain_exhausted(self, alias: str, now: float, attempts: list[dict[str, Any]]) -> None:

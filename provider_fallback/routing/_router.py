@@ -469,6 +469,6 @@ class Router:
                          from_provider=target.provider.name,
                          to_target=nxt.key if nxt else None,
                          to_provider=nxt.provider.name if nxt else None,
-                         reason=failure.code, error=failure.message[:200])
+                         reason=failure.code, error=failure.message)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _json
+from .._redact import REDACTOR, Redactor
 from ..errors import InvalidRequestError, ProviderFallbackError
 
 Scope = MutableMapping[str, Any]
@@ -65,20 +66,18 @@ async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[b
     await send_bytes(send, status, _json.dumps(obj), headers)
 
 
-def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
-    """The OpenAI-format error JSON, with any configured secret value masked (an upstream
-    may echo a key back in a message shape no pattern recognises)."""
-    body = _json.dumps(exc.to_openai_error())
-    for s in secrets:
-        raw = _json.dumps(s)[1:-1]          # as it appears inside a JSON string
-        if raw in body:
-            body = body.replace(raw, b"[secret]")
-    return body
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] | Redactor = ()) -> bytes:
+    """The OpenAI-format error JSON, every string in it masked (the configured secrets and
+    every 12+ character piece of one: an upstream may echo a key back in a message shape
+    no pattern recognises) before it is encoded."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    doc = REDACTOR.current.mask_value(redactor.mask_value(exc.to_openai_error()))
+    return _json.dumps(doc)
 
 
 async def error_response(send: Send, exc: ProviderFallbackError,
                          headers: Iterable[tuple[bytes, bytes]] = (),
-                         secrets: Iterable[str] = ()) -> None:
+                         secrets: Iterable[str] | Redactor = ()) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
     retry_after = getattr(exc, "retry_after", None)
