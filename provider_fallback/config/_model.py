@@ -268,6 +268,9 @@ class Config:
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key
     _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+    # pass-through names in no chain, as first resolved: every one creates routing state
+    # (circuit, stats, rate windows), so there are at most server.max_passthrough_models
+    _passthrough: dict[str, Chain] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("providers", "chains"):
@@ -277,6 +280,7 @@ class Config:
         by_model, by_key = _lookups(self.chains.values())
         object.__setattr__(self, "_by_model", by_model)
         object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_passthrough", {})
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -295,13 +299,26 @@ class Config:
         target = self._by_model.get(model)
         if target is None:
             target = self._by_key.get(model)
-        if target is None:
-            name, sep, model_id = model.partition("/")
-            provider = self.providers.get(name) if sep and model_id else None
-            if provider is None:
-                return None
-            target = Target(provider, model_id, provider.policy)
-        return Chain(model, (target,))
+        if target is not None:
+            return Chain(model, (target,))
+        known = self._passthrough.get(model)
+        if known is not None:
+            return known
+        name, sep, model_id = model.partition("/")
+        provider = self.providers.get(name) if sep and model_id else None
+        if provider is None:
+            return None
+        limit = self.server.max_passthrough_models
+        if len(self._passthrough) >= limit:
+            from ..errors import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"model '{model[:200]}' is in no chain, and the gateway already routes {limit} "
+                "such provider/model names (server.max_passthrough_models): add it to a chain "
+                "under `models:`", code="passthrough_limit", provider=name)
+        chain = self._passthrough[model] = Chain(model, (Target(provider, model_id,
+                                                                provider.policy),))
+        return chain
 
 
 def _lookups(chains: Iterable[Chain]) -> tuple[Mapping[str, Target], Mapping[str, Target]]:

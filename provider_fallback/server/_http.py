@@ -29,16 +29,22 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class BodyTooLarge(InvalidRequestError):
+    """413, answered with `Connection: close`: the rest of the body is drained by the
+    front door's lingering close, never read into memory."""
+
     code = "request_too_large"
     http_status = 413
+    close_connection = True
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing (413) anything over `limit` bytes."""
+async def read_body(scope: Scope, receive: Receive, limit: int,
+                    setting: str = "server.max_body_size") -> bytes:
+    """The whole request body, refusing (413) anything over `limit` bytes; `setting` names
+    where the limit comes from in the message."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {limit} "
-                           "(server.max_body_size)")
+                           f"({setting})")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -50,7 +56,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes "
-                                   "(server.max_body_size)")
+                                   f"({setting})")
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -80,6 +86,8 @@ async def error_response(send: Send, exc: ProviderFallbackError,
                          secrets: Iterable[str] | Redactor = ()) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
+    if getattr(exc, "close_connection", False):
+        extra.append((b"connection", b"close"))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         extra.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))

@@ -11,6 +11,7 @@ import signal
 import socket
 from pathlib import Path
 
+from ..config import ServerSettings
 from ._app import GatewayApp
 from ._serve import build_app, tune_gc, uvicorn_config
 
@@ -58,7 +59,7 @@ async def _exit_when_orphaned(parent: int, interval: float = 1.0) -> None:
 
 
 def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
-                log_level: str, log_format: str) -> None:
+                log_level: str, log_format: str, server: ServerSettings | None = None) -> None:
     """Run `workers` gateway processes on the already-bound `sock` until interrupted."""
     from uvicorn.supervisors import Multiprocess
 
@@ -67,6 +68,6 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
     os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
     config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
-                            workers=workers)
+                            workers=workers, server=server)
     config.factory = True
     Multiprocess(config, sockets=[sock]).run()

@@ -30,13 +30,18 @@ class Fault:
     reset: bool = False
     hang: bool = False
     times: int | None = None
+    # after N content chunks, an in-band `data: {"error": {...}}` event (code, message)
+    # and the end of the stream, as OpenRouter and LiteLLM send mid-stream failures
+    error_after: int | None = None
+    # the fault's status (and message) also answer GET /models: probes and doctor see it
+    on_models: bool = False
 
     @property
     def name(self) -> str:
         for attr in ("reset", "hang", "no_done"):
             if getattr(self, attr):
                 return attr
-        for attr in ("stall_after", "cut_after", "malformed_after"):
+        for attr in ("stall_after", "cut_after", "malformed_after", "error_after"):
             if getattr(self, attr) is not None:
                 return f"{attr}={getattr(self, attr)}"
         if self.status is not None:

@@ -320,6 +320,12 @@ class SimProvider:
                     await asyncio.Event().wait()
                 if fault.malformed_after is not None and i == fault.malformed_after:
                     await resp.write(b'data: {"id": "chatcmpl-sim", "choices": [{"delta": {"content": "bro\n\n')
+                if fault.error_after is not None and i >= fault.error_after:
+                    err = {"error": {"message": fault.message or "upstream failed mid-stream",
+                                     "code": fault.code or "server_error"}}
+                    await resp.write(b"data: " + _json.dumps(err) + b"\n\n")
+                    await resp.write_eof()
+                    return resp
             await resp.write(piece)
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
@@ -362,6 +368,9 @@ class SimProvider:
     async def _models(self, request: web.Request) -> web.Response:
         if self.models_latency:
             await asyncio.sleep(self.models_latency)
+        fault = self._standing.get("*")
+        if fault is not None and fault.on_models and fault.status is not None:
+            return self._error(fault.status, "", fault)
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, "", code="invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]
