@@ -25,6 +25,7 @@ from ._admin import AdminAPI
 from ._body import json_object
 from ._http import Receive, Scope, Send, error_body, error_response, header, read_body, send_json
 from ._origin import OriginGuard
+from ._protocol import install_accept_guard
 
 __all__ = ["GatewayApp", "Handler"]
 
@@ -108,6 +109,7 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                install_accept_guard(asyncio.get_running_loop())
                 try:
                     await self.router.start()
                     for hook in self.on_startup:

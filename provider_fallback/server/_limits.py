@@ -56,8 +56,8 @@ def raise_descriptor_limit(want: int = 65_536) -> int | None:
 
 def auto_max_connections() -> int:
     """Client connections this process can hold with room to spare: every request in flight
-    also needs an upstream socket, so half of what the descriptor limit leaves after a
-    reserve."""
+    also needs an upstream socket, and connections refused over the limit need one each for
+    a moment, so a third of what the descriptor limit leaves after a reserve."""
     limits = _nofile()
     if limits is None:
         return _WINDOWS_MAX if sys.platform == "win32" else _AUTO_MAX
@@ -66,7 +66,7 @@ def auto_max_connections() -> int:
 
     if soft == resource.RLIM_INFINITY:
         return _AUTO_MAX
-    return max(8, min(_AUTO_MAX, (soft - _RESERVED_FDS) // 2))
+    return max(8, min(_AUTO_MAX, (soft - _RESERVED_FDS) // 3))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ and body arrive in one read sets no timer at all.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from typing import Any
@@ -36,7 +37,7 @@ from ..errors import InvalidRequestError, ProviderFallbackError
 from ._http import error_body
 from ._limits import REJECTED, FrontDoorLimits
 
-__all__ = ["FrontDoorConfig", "FrontDoorProtocol"]
+__all__ = ["FrontDoorConfig", "FrontDoorProtocol", "install_accept_guard"]
 
 log = logging.getLogger("provider_fallback.server")
 
@@ -116,13 +117,18 @@ class FrontDoorProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._real = transport
         super().connection_made(_GuardedTransport(transport, self))  # type: ignore[arg-type]
-        if len(self.connections) > self.limits.max_connections:
+        open_now = len(self.connections)
+        limit = self.limits.max_connections
+        if open_now > limit:
             exc = ProviderFallbackError(
-                f"the gateway is at its connection limit ({self.limits.max_connections} open; "
+                f"the gateway is at its connection limit ({limit} open; "
                 "server.max_connections): retry shortly", code="gateway_overloaded",
                 http_status=503)
-            self._refuse(503, exc, "max_connections", linger=(_REFUSED_LINGER_S,
-                                                               _REFUSED_LINGER_BYTES),
+            # a short lingering close so the client reads the 503; in a flood, descriptors
+            # matter more: answer and close at once
+            flood = open_now > limit + max(16, limit // 8)
+            self._refuse(503, exc, "max_connections",
+                         linger=None if flood else (_REFUSED_LINGER_S, _REFUSED_LINGER_BYTES),
                          extra=b"retry-after: 1\r\n")
             return
         self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timeout)
@@ -351,8 +357,9 @@ class FrontDoorProtocol(HttpToolsProtocol):
 _last_logged: dict[str, tuple[float, int]] = {}
 
 
-def _log_refusal(reason: str, status: int, client: Any, message: str) -> None:
-    """One INFO line per reason every few seconds (an attack must not flood the log)."""
+def _log_refusal(reason: str, status: int, client: Any, message: str,
+                 level: int = logging.INFO) -> None:
+    """One line per reason every few seconds (an attack must not flood the log)."""
     now = time.monotonic()
     last, quiet = _last_logged.get(reason, (0.0, 0))
     if now - last < _LOG_EVERY_S:
@@ -360,7 +367,39 @@ def _log_refusal(reason: str, status: int, client: Any, message: str) -> None:
         return
     _last_logged[reason] = (now, 0)
     more = f" ({quiet} more since the last line)" if quiet else ""
-    log.info("refused %s from %s: %s%s", status, _peer(client), message, more)
+    log.log(level, "refused %s from %s: %s%s", status, _peer(client), message, more)
+
+
+_ACCEPT_ERRNOS = frozenset(getattr(errno, n) for n in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+                           if hasattr(errno, n))
+
+
+def install_accept_guard(loop: asyncio.AbstractEventLoop) -> None:
+    """When accept() itself runs out of descriptors (a burst of connections faster than the
+    connection limit sheds them), asyncio stops accepting for a second and logs an error
+    with a traceback. The connections wait in the listen queue meanwhile: nothing is lost,
+    so it is one warning line (and a counted rejection), not an error."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "front_door", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if "accept" in str(context.get("message", "")) and isinstance(exc, OSError) \
+                and exc.errno in _ACCEPT_ERRNOS:
+            REJECTED["accept_paused"] += 1
+            _log_refusal("accept_paused", 503, None, "out of descriptors while accepting: new "
+                         "connections wait in the listen queue for a second (lower "
+                         "server.max_connections or raise the descriptor limit)",
+                         logging.WARNING)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.front_door = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 def _peer(client: Any) -> str:

@@ -68,6 +68,13 @@ class RedactingFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.secrets = Redactor(secrets)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        # one record, one line: a newline in a message (a client's model name, an upstream's
+        # text) is shown as \n, so nobody can forge a log line; tracebacks stay multi-line
+        if "\n" in record.message or "\r" in record.message:
+            record.message = record.message.replace("\r", "\\r").replace("\n", "\\n")
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extra = _extra(record)
@@ -115,6 +122,7 @@ def configure_logging(fmt: str = "console", level: str = "info", *,
         lg = logging.getLogger(name)
         lg.handlers = []
         lg.propagate = True
+        lg.setLevel(logging.NOTSET)   # the root's level decides, as for every other logger
     # the gateway logs each request itself (provider_fallback.requests); uvicorn writes an
     # access line whenever this logger has a handler, inherited ones included
     access = logging.getLogger("uvicorn.access")
