@@ -80,21 +80,24 @@ class Redactor:
 
     def _mask_pieces(self, text: str) -> str:
         grams = self._grams
-        last = len(text) - _GRAM
-        for j in range(0, last + 1, _STRIDE):
-            if text[j:j + _GRAM] in grams:
-                break
-        else:
+        hits = [j for j in range(0, len(text) - _GRAM + 1, _STRIDE) if text[j:j + _GRAM] in grams]
+        if not hits:
             return text  # the common case: nothing that could be a piece of a secret
+        # a matching 12-character window [i, i+12) holds a sampled position j in [i, i+6]:
+        # only the windows starting within 6 before a hit need checking
         windows = self._windows
         spans: list[list[int]] = []
-        for i in range(len(text) - MIN_PIECE + 1):
-            if text[i:i + MIN_PIECE] in windows:
-                end = i + MIN_PIECE
-                if spans and i <= spans[-1][1]:
-                    spans[-1][1] = end
-                else:
-                    spans.append([i, end])
+        last_start = len(text) - MIN_PIECE
+        checked = -1
+        for j in hits:
+            for i in range(max(checked + 1, j - _STRIDE + 1), min(j, last_start) + 1):
+                if text[i:i + MIN_PIECE] in windows:
+                    end = i + MIN_PIECE
+                    if spans and i <= spans[-1][1]:
+                        spans[-1][1] = end
+                    else:
+                        spans.append([i, end])
+            checked = max(checked, min(j, last_start))
         if not spans:
             return text
         out: list[str] = []

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from ._events import Event
+from ._exposition import text_format
 from ._records import RequestRecord
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram"]
@@ -225,7 +226,7 @@ class GatewayMetrics(Collector):
             try:
                 # the text is made on a thread from the snapshot and plain counter dicts
                 # (copied atomically): the event loop gets the GIL back every few ms
-                body = await asyncio.to_thread(generate_latest, self.registry)
+                body = await asyncio.to_thread(lambda: text_format(self.collect()))
             finally:
                 self._snapshot = None
             self._rendered = (time.monotonic(), body)
