@@ -14,7 +14,9 @@ Reports, against a real gateway process with the default limits:
 - /metrics with --targets configured targets: scrape time and the longest a concurrent
   GET /health waited meanwhile (goal: <= 50 ms each), next to the old way (status()).
 - Redactor.mask per log line (and pyahocorasick's automaton, if installed, for comparison).
-Linux for the RSS figure (/proc); the rest runs anywhere.
+- `--only cpu [--baseline DIR]`: the gateway's CPU time per request under wrk, this tree
+  against a checkout of an older commit (the cost of the limits; Linux, wrk).
+Linux for the RSS and CPU figures (/proc); the rest runs anywhere.
 """
 
 from __future__ import annotations
@@ -474,14 +476,174 @@ def redaction_cost() -> dict[str, Any]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_per_request(workdir: Path, baseline: Path | None, rounds: int,
+                          seconds: float) -> dict[str, Any]:
+    """Gateway CPU time per request (from /proc) under 32 connections of wrk, this tree
+    against `baseline` (a checkout of an older commit), alternating: unlike req/s on a
+    shared machine, CPU per request barely moves with what else runs."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None or not Path("/proc/self/stat").exists():
+        return {"skipped": "needs wrk and /proc"}
+    sim = SimProvider("p0", models=["m"])
+    await sim.start()
+    lua = workdir / "post.lua"
+    lua.write_text('wrk.method = "POST"\nwrk.body = \'' + CHAT.decode() + '\'\n'
+                   'wrk.headers["Content-Type"] = "application/json"\n')
+    trees = {"this": ROOT, **({"baseline": baseline} if baseline else {})}
+    out: dict[str, list[float]] = {name: [] for name in trees}
+    errors = dict.fromkeys(trees, 0)
+    try:
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                port = free_port()
+                path = workdir / f"cpu-{name}.yaml"
+                path.write_text(yaml.safe_dump(_config([sim])))
+                proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",
+                                         str(path), "--port", str(port), "--log-level",
+                                         "warning"], cwd=tree, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                try:
+                    for _ in range(600):
+                        with contextlib.suppress(OSError):
+                            socket.create_connection(("127.0.0.1", port), 0.2).close()
+                            break
+                        await asyncio.sleep(0.05)
+                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                    await asyncio.to_thread(subprocess.run, [wrk, "-t1", "-c32", "-d1s", "-s",
+                                                             str(lua), url], capture_output=True)
+                    before = _cpu_seconds(proc.pid)
+                    run = await asyncio.to_thread(
+                        subprocess.run, [wrk, "-t1", "-c32", f"-d{int(seconds)}s", "-s", str(lua),
+                                         url], capture_output=True, text=True)
+                    after = _cpu_seconds(proc.pid)
+                    done = next(int(line.split()[0]) for line in run.stdout.splitlines()
+                                if "requests in" in line)
+                    errors[name] += sum(int(line.split()[-1]) for line in run.stdout.splitlines()
+                                        if line.strip().startswith("Non-2xx"))
+                    if before is not None and after is not None and done:
+                        out[name].append((after - before) / done * 1e6)
+                finally:
+                    proc.terminate()   # waited for off the loop: the sim must keep answering
+                    await asyncio.to_thread(proc.wait, 30)
+    finally:
+        await sim.stop()
+    result: dict[str, Any] = {name: round(statistics.median(v), 1) for name, v in out.items() if v}
+    result["unit"] = "gateway CPU µs per request (median of rounds)"
+    result["non_2xx"] = errors
+    if "baseline" in result and "this" in result:
+        result["this_vs_baseline"] = round(result["this"] / result["baseline"], 3)
+    return result
+
+
+async def protocol_cost(n: int = 5000, rounds: int = 15) -> dict[str, Any]:
+    """µs per keep-alive request through uvicorn's httptools protocol alone, through the
+    front door's (limits, lingering close, transport guard) and with OriginGuard too: a
+    trivial app, an in-memory transport: the added work itself, without the noise of
+    sockets and a shared machine."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from provider_fallback.server._origin import OriginGuard
+    from provider_fallback.server._protocol import FrontDoorConfig, FrontDoorProtocol
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.closing = False
+
+        def write(self, data: Any) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return self.closing
+
+        def close(self) -> None:
+            self.closing = True
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 4100)}.get(
+                name, default)
+
+        def pause_reading(self) -> None:
+            pass
+
+        def resume_reading(self) -> None:
+            pass
+
+        def can_write_eof(self) -> bool:
+            return True
+
+    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:4100\r\n"
+           b"User-Agent: OpenAI/Python 1.30.0\r\nAccept: application/json\r\n"
+           b"Content-Type: application/json\r\nAuthorization: Bearer x\r\n"
+           b"X-Stainless-Lang: python\r\nX-Stainless-Package-Version: 1.30.0\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(CHAT) + CHAT)
+    guarded = OriginGuard(app, host="127.0.0.1", master_key=False)
+    variants = {"uvicorn httptools": (HttpToolsProtocol, app),
+                "front door protocol": (FrontDoorProtocol, app),
+                "front door protocol + OriginGuard": (FrontDoorProtocol, guarded)}
+    configs = {}
+    for name, (cls, asgi) in variants.items():
+        config = FrontDoorConfig(asgi, http=cls, lifespan="off", access_log=False,
+                                 log_level="warning")
+        config.load()
+        configs[name] = (cls, config)
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(rounds):   # interleaved, CPU time: the least disturbed by other load
+        for name, (cls, config) in configs.items():
+            proto = cls(config=config, server_state=ServerState(), app_state={})
+            proto.connection_made(Transport())
+            t = time.process_time()
+            for _ in range(n):
+                proto.data_received(req)
+                await asyncio.sleep(0)   # the request task runs and answers
+                await asyncio.sleep(0)
+            best[name] = min(best[name], time.process_time() - t)
+            proto.connection_lost(None)
+    results: dict[str, Any] = {name: round(v / n * 1e6, 2) for name, v in best.items()}
+    results["unit"] = f"CPU µs per keep-alive request, trivial app, best of {rounds} rounds"
+    return results
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bomb-mib", type=int, default=100)
     ap.add_argument("--slowloris", type=int, default=100)
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--only", choices=["cases", "bomb", "slowloris", "secrets", "scrape",
-                                       "redaction"], default=None)
+                                       "redaction", "cpu", "protocol"], default=None)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="with --only cpu: a checkout of an older commit to compare with")
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    if args.only == "protocol":
+        print(json.dumps(await protocol_cost(), indent=2))
+        return
+    if args.only == "cpu":
+        with tempfile.TemporaryDirectory(prefix="pf-front-") as tmp:
+            print(json.dumps(await cpu_per_request(Path(tmp), args.baseline, args.rounds, 4),
+                             indent=2))
+        return
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="pf-front-") as tmp:
         workdir = Path(tmp)

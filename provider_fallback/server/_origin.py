@@ -34,6 +34,8 @@ _EXPOSE = (b"x-provider-fallback-provider, x-provider-fallback-model, "
            b"x-provider-fallback-attempts, x-provider-fallback-route, "
            b"x-provider-fallback-skipped, x-request-id, retry-after")
 _ALLOW_HEADERS = b"authorization, content-type, x-api-key"
+_WANTED = frozenset({b"host", b"origin", b"content-type", b"content-length",
+                     b"transfer-encoding"})
 
 
 def _host_name(host: bytes) -> str:
@@ -69,19 +71,16 @@ class OriginGuard:
         self.cors_any = "*" in self.cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        host = origin = content_type = None
-        has_body = False
+        found: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                has_body = value.strip() not in (b"0", b"")
-            elif name == b"transfer-encoding":
-                has_body = True
+            if name in _WANTED:
+                found[name] = value
+        host = found.get(b"host")
+        origin = found.get(b"origin")
+        content_type = found.get(b"content-type")
+        length = found.get(b"content-length")
+        has_body = b"transfer-encoding" in found or (
+            length is not None and length.strip() not in (b"0", b""))
         if self.check_host and host is not None:
             name = _host_name(host)
             if name not in self.hosts and not _loopback_name(name):
