@@ -332,7 +332,7 @@ async def secrets_echoed(workdir: Path) -> dict[str, Any]:
                 for name in ("p0", "p1"):
                     async with http.post(gw.base + f"/admin/providers/{name}/restore") as r:
                         await r.read()
-                sims[0].push_fault(Fault(error_after=1, message=shape(groq)))
+                sims[0].push_fault(Fault(error_after=1, error_message=shape(groq)))
                 async with http.post(gw.base + "/v1/chat/completions", headers={
                         "Content-Type": "application/json"},
                         data=CHAT[:-1] + b',"stream":true}') as r:

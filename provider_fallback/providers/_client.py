@@ -7,6 +7,7 @@ Every upstream failure leaves this module as an `UpstreamError` carrying a class
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import urllib.request
 import weakref
@@ -73,10 +74,21 @@ def _base_headers(provider: ProviderSpec) -> dict[str, str]:
     return headers
 
 
+class PoolExhausted(Exception):
+    """No pooled connection to the provider came free within the connect timeout."""
+
+
+POOL_WAIT_SHARE = 0.9
+# how long the current request may wait for a free pooled connection
+_POOL_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar("pool_wait",
+                                                                          default=None)
+
+
 class _PoolConnector(aiohttp.TCPConnector):
-    """aiohttp's connector, noting which requests were still waiting for a free pooled
-    connection when their time ran out: that wait is the gateway's own limit
-    (`max_connections` per provider), not the provider being slow."""
+    """aiohttp's connector, with the wait for a free pooled connection bounded by the
+    request's connect timeout, and noting which requests were still waiting when their own
+    time ran out: that wait is the gateway's own limit (`max_connections` per provider),
+    not the provider being slow."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -84,8 +96,12 @@ class _PoolConnector(aiohttp.TCPConnector):
         self.gave_up_waiting: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     async def _wait_for_available_connection(self, *args: Any, **kwargs: Any) -> None:
+        wait = _POOL_WAIT.get()
         try:
-            await super()._wait_for_available_connection(*args, **kwargs)  # type: ignore[misc]
+            async with asyncio.timeout(wait):
+                await super()._wait_for_available_connection(*args, **kwargs)  # type: ignore[misc]
+        except TimeoutError:
+            raise PoolExhausted from None
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
@@ -99,6 +115,14 @@ class _PoolConnector(aiohttp.TCPConnector):
             self.gave_up_waiting.discard(task)
             return True
         return False
+
+
+def _pool_exhausted(target: Target, waited: float | None) -> Failure:
+    provider = target.provider
+    return Failure(spec("gateway_overloaded"), provider=provider.name, model=target.model,
+                   message=f"all {provider.max_connections} pooled connections to "
+                           f"'{provider.name}' stayed busy for {waited or 0:g}s (raise its "
+                           "max_connections)")
 
 
 def _secret_values(provider: ProviderSpec) -> list[str]:
@@ -125,6 +149,10 @@ class UpstreamClient:
         # upstreams echo keys back in error messages: the classifier masks them where it
         # builds the message, for as long as this client lives
         REDACTOR.register(self, [v for p in providers.values() for v in _secret_values(p)])
+        # one ClientTimeout per provider for the usual connect timeout (not one per request)
+        self._timeouts = {name: aiohttp.ClientTimeout(total=None,
+                                                      sock_connect=p.policy.connect_timeout)
+                          for name, p in providers.items()}
 
     def _session(self, provider: ProviderSpec) -> aiohttp.ClientSession:
         session = self._sessions.get(provider.name)
@@ -139,34 +167,41 @@ class UpstreamClient:
         return session
 
     async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
-                   header_timeout: float, connect_timeout: float) -> aiohttp.ClientResponse:
+                   header_timeout: float | None, connect_timeout: float) -> aiohttp.ClientResponse:
         """Send one request; return the response once a 2xx status and headers arrived.
 
         A non-2xx answer is read (bounded), classified and raised as UpstreamError.
         `header_timeout` bounds the wait for the status line (time to first token for
-        streams, the whole attempt budget otherwise).
+        streams); None leaves it to the caller's own deadline.
         """
         provider = target.provider
         session = self._session(provider)
         headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        timeout = self._timeouts.get(provider.name)
+        if timeout is None or timeout.sock_connect != connect_timeout:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
         phase = "first_token" if stream else "total"
+        # the wait for a free pooled connection ends a little before the connect timeout,
+        # which may also be the whole attempt's deadline: so it is reported as the
+        # gateway's own limit (gateway_overloaded), never as the provider timing out
+        _POOL_WAIT.set(connect_timeout * POOL_WAIT_SHARE)
         try:
-            async with asyncio.timeout(header_timeout):
-                resp = await session.post(provider.base_url + path, data=payload,
-                                          headers=headers, timeout=timeout,
-                                          proxy=self._proxies[provider.name])
+            post = session.post(provider.base_url + path, data=payload, headers=headers,
+                                timeout=timeout, proxy=self._proxies.get(provider.name))
+            if header_timeout is None:
+                resp = await post
+            else:
+                async with asyncio.timeout(header_timeout):
+                    resp = await post
+        except PoolExhausted:
+            raise UpstreamError(_pool_exhausted(target, connect_timeout)) from None
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
         except TimeoutError as exc:
             connector = session.connector
             if isinstance(connector, _PoolConnector) and connector.waited():
-                raise UpstreamError(Failure(
-                    spec("gateway_overloaded"), provider=provider.name, model=target.model,
-                    message=f"all {provider.max_connections} pooled connections to "
-                            f"'{provider.name}' were busy for {header_timeout:g}s (raise its "
-                            "max_connections)")) from None
+                raise UpstreamError(_pool_exhausted(target, header_timeout)) from None
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
         except (aiohttp.ClientError, OSError) as exc:

@@ -71,7 +71,7 @@ async def test_no_piece_of_a_secret_leaks_anywhere(tmp_path, log_stream):
                 gw.router.health.restore("p1")
             # in-band stream errors after content, echoing a key
             for echo in _echoes(GROQ):
-                p0.push_fault(Fault(error_after=1, message=echo, code="server_error"))
+                p0.push_fault(Fault(error_after=1, error_message=echo))
                 outputs.append(await chat(stream=True))
                 gw.router.health.restore("p0")
             # probes whose answer echoes the key: the status pages show their detail
