@@ -18,7 +18,6 @@ from typing import Any
 from ..config import Config
 from ..errors import InvalidRequestError, ProviderFallbackError
 from ..health._tracker import HealthTracker
-from ..limits import estimate_prompt_tokens
 from ..providers import UpstreamClient
 from ..state import RoutingState, make_state
 from ..telemetry import EventBus, RequestListeners, RequestRecord
@@ -214,8 +213,9 @@ class Router:
     # -- bookkeeping ----------------------------------------------------------------------
     def _answered(self, route: Route, answer: Completion, t0: float) -> None:
         target, reservation = answer.accounting
-        self.plan.settle(route, target, reservation, answer.usage, _answer_chars(answer),
-                         estimate_prompt_tokens(route.body))
+        usage = answer.usage
+        self.plan.settle(route, target, reservation, usage,
+                         0 if usage else _answer_chars(answer))
         self._close_record(route, t0)
 
     def _close_record(self, route: Route, t0: float) -> None:
