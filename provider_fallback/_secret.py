@@ -19,9 +19,12 @@ class Secret:
         """The raw value. Only the HTTP layer (auth headers) should call this."""
         return self._value
 
-    def matches(self, candidate: str) -> bool:
-        """Constant-time comparison against a presented value."""
-        return hmac.compare_digest(self._value.encode(), candidate.encode())
+    def matches(self, candidate: str | bytes) -> bool:
+        """Constant-time comparison against a presented value, exactly as presented
+        (bytes, as from an HTTP header, are compared with the value's UTF-8)."""
+        if isinstance(candidate, str):
+            candidate = candidate.encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(self._value.encode("utf-8", "surrogateescape"), candidate)
 
     def __repr__(self) -> str:
         return "Secret('[secret]')"

@@ -13,6 +13,7 @@ import uvicorn
 from rich.markup import escape
 
 from ..config import check_bind, describe, load_config
+from ..server._limits import raise_descriptor_limit
 from ..server._serve import build_app, tune_gc, uvicorn_config
 from ..telemetry import config_secrets, configure_logging
 from ._common import console, err_console, fail, friendly_errors
@@ -87,6 +88,7 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
         raise fail(f"--log-level {level} / --log-format {fmt} not understood",
                    code="invalid_request", fix="--log-level debug|info|warning|error, "
                    "--log-format console|json", exit_code=2)
+    raise_descriptor_limit()   # before the connection limit is derived from it
     sock = bind_socket(bind_host, bind_port, config=config)
     console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({len(cfg.chains)} models, {len(cfg.providers)} providers"
@@ -101,7 +103,8 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
 
         run_workers(config, sock, workers, log_level=level, log_format=fmt, config=cfg)
         return
-    uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level)
+    uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level,
+                               server=cfg.server)
     # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted
     configure_logging(fmt, level, secrets=config_secrets(cfg))
     server = uvicorn.Server(uv_config)

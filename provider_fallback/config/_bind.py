@@ -1,4 +1,4 @@
-"""Who may reach the gateway: anything beyond loopback needs a master key."""
+"""Who may reach the gateway: anything beyond loopback needs a master key worth the name."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import ipaddress
 from .._secret import Secret
 from ._problems import Problem, raise_problems
 
-__all__ = ["MASTER_KEY_FIX", "bind_problem", "check_bind", "is_loopback"]
+__all__ = ["MASTER_KEY_FIX", "MIN_MASTER_KEY", "bind_problem", "check_bind", "is_loopback",
+           "master_key_problem"]
+
+MIN_MASTER_KEY = 16     # characters, for a gateway reachable from the network
 
 MASTER_KEY_FIX = ("add `master_key: os.environ/PROVIDER_FALLBACK_MASTER_KEY` under `server:` and "
-                   "export PROVIDER_FALLBACK_MASTER_KEY=<a long random value> (or put it in .env "
+                   "export PROVIDER_FALLBACK_MASTER_KEY=<16+ random characters, e.g. from `python -c \"import "
+                   "secrets; print(secrets.token_urlsafe(32))\"`> (or put it in .env "
                    "beside the config), or bind to 127.0.0.1")
 
 
@@ -28,16 +32,32 @@ def is_loopback(host: str) -> bool:
     return addr.is_loopback
 
 
-def bind_problem(host: str, master_key: Secret | str | None) -> str | None:
-    """Why binding `host` without a key is refused, or None when it is fine."""
-    if is_loopback(host) or master_key:
+def master_key_problem(master_key: Secret | str | None) -> str | None:
+    """Why a master key can never work (blank), or None."""
+    if master_key is None:
         return None
-    return (f"binding to {host!r} would expose the gateway (and your provider keys' quota) to "
-            f"the network without a master key")
+    value = master_key.reveal() if isinstance(master_key, Secret) else master_key
+    if value and not value.strip():
+        return "the master key is only whitespace: no client could ever send it"
+    return None
+
+
+def bind_problem(host: str, master_key: Secret | str | None) -> str | None:
+    """Why binding `host` with this key (or without one) is refused, or None when it is fine."""
+    if is_loopback(host):
+        return None
+    value = master_key.reveal() if isinstance(master_key, Secret) else (master_key or "")
+    if not value.strip():
+        return (f"binding to {host!r} would expose the gateway (and your provider keys' quota) "
+                f"to the network without a master key")
+    if len(value) < MIN_MASTER_KEY:
+        return (f"binding to {host!r} needs a master key of at least {MIN_MASTER_KEY} "
+                f"characters; this one has {len(value)}, which can be guessed")
+    return None
 
 
 def check_bind(host: str, master_key: Secret | str | None, *, file: str | None = None) -> None:
-    """Raise ConfigError when `host` is not loopback and there is no master key.
+    """Raise ConfigError when `host` is not loopback and there is no (long enough) master key.
 
     The CLI calls this again after `--host` overrides `server.host`.
     """

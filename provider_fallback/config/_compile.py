@@ -14,7 +14,7 @@ from typing import Any
 
 from .._secret import Secret
 from ..errors._registry import REGISTRY
-from ._bind import MASTER_KEY_FIX, bind_problem
+from ._bind import MASTER_KEY_FIX, bind_problem, master_key_problem
 from ._env import is_sensitive_header
 from ._facts import CAPABILITY_KEYS, capabilities, limits_of, price_of_facts
 from ._model import (
@@ -137,15 +137,27 @@ def _alerts(model: AlertsModel) -> AlertSettings:
 def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
     model = parsed.server
     key = Secret(model.master_key) if model.master_key else None
-    why = bind_problem(model.host, key)
+    why = master_key_problem(key) or bind_problem(model.host, key)
     if why is not None:
         problems.append(Problem("server.master_key", why, MASTER_KEY_FIX))
     if model.port == _LITELLM_PORT:
         parsed.warnings.append("server.port is 4000, where a LiteLLM proxy usually listens; "
                                "the gateway's default is 4100")
+    if "*" in model.cors_origins and key is None:
+        problems.append(Problem("server.cors_origins", "cors_origins: [\"*\"] lets every web "
+                                "page drive the gateway, and there is no master key",
+                                "list the origins that may call the gateway, or set "
+                                "server.master_key"))
     source = parsed.sources.get("server.master_key", "literal") if key else None
     return ServerSettings(host=model.host, port=model.port, master_key=key,
-                          max_body_size=model.max_body_size, master_key_source=source)
+                          max_body_size=model.max_body_size, master_key_source=source,
+                          max_header_size=model.max_header_size, max_headers=model.max_headers,
+                          header_timeout=model.header_timeout, body_timeout=model.body_timeout,
+                          keep_alive_timeout=model.keep_alive_timeout,
+                          max_connections=model.max_connections,
+                          linger_timeout=model.linger_timeout, linger_size=model.linger_size,
+                          cors_origins=tuple(model.cors_origins),
+                          max_passthrough_models=model.max_passthrough_models)
 
 
 def _providers(parsed: Parsed, policy: Policy,

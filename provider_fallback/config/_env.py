@@ -1,8 +1,10 @@
 """Environment references in config values, the `.env` file beside the config, literal secrets.
 
 `os.environ/NAME` (the whole value) and `${NAME}` (anywhere in a string) are resolved from
-the process environment first, then from `.env`. Literal keys in the file are refused
-unless `allow_literal_secrets: true`.
+the process environment first, then from `.env`. Surrounding whitespace in a value (a
+trailing newline from `Get-Content -Raw`, a pasted space) is removed with a warning naming
+the variable: sent as part of a key it would make every request fail. Literal keys in the
+file are refused unless `allow_literal_secrets: true`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from ..errors import Facts, sh
 from ._problems import Problem
 from ._text import read_text_file
 
-__all__ = ["EnvResolver", "find_literal_secrets", "is_env_reference", "is_sensitive_header",
-           "parse_dotenv"]
+__all__ = ["WHITESPACE_NOTE", "EnvResolver", "find_literal_secrets", "is_env_reference",
+           "is_sensitive_header", "parse_dotenv", "whitespace_variable"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _OS_ENVIRON = re.compile(rf"\s*os\.environ/({_NAME})\s*")
@@ -34,8 +36,23 @@ _SENSITIVE_HEADER = re.compile(r"authorization|cookie|key|token|secret|password"
 _SET_VAR = sh(bash="export {env_var}=...",
               powershell='$env:{env_var} = "..." (or setx {env_var} "..." for new terminals)',
               cmd='set {env_var}=... (or setx {env_var} "..." for new terminals)')
+WHITESPACE_NOTE = "had leading/trailing whitespace"
+_WHITESPACE_WARNING = re.compile(rf"environment variable ({_NAME}) {WHITESPACE_NOTE}")
 _LITERAL_FIX = ("put the key in the environment or the .env file beside the config and write "
                 "`{leaf}: os.environ/NAME` (or set allow_literal_secrets: true at the top level)")
+
+
+def whitespace_variable(warning: str) -> str | None:
+    """The variable a "had leading/trailing whitespace" load warning is about, or None."""
+    m = _WHITESPACE_WARNING.match(warning)
+    return m.group(1) if m else None
+
+
+def _describe_space(raw: str) -> str:
+    around = raw[: len(raw) - len(raw.lstrip())] + raw[len(raw.rstrip()):]
+    kinds = [n for c, n in (("\n", "a newline"), ("\r", "a carriage return"), ("\t", "a tab"),
+                            (" ", "a space")) if c in around]
+    return ", ".join(kinds) or "whitespace"
 
 
 def is_env_reference(value: str) -> bool:
@@ -92,6 +109,9 @@ class EnvResolver:
     # (key path, variable, "is not set" / "is empty")
     missing: list[tuple[str, str, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # one per variable whose value had surrounding whitespace (it is stripped)
+    warnings: list[str] = field(default_factory=list)
+    stripped: set[str] = field(default_factory=set)
 
     @classmethod
     def for_dir(cls, environ: Mapping[str, str], base_dir: Path | None) -> EnvResolver:
@@ -136,7 +156,7 @@ class EnvResolver:
         if not names:
             return value
         self.sources[path] = f"os.environ/{names[0]}" if whole else value
-        found = {n: self.lookup(n) for n in names}
+        found = {n: self._stripped(n, path) for n in names}
         missing = [(n, "is not set") for n, v in found.items() if v is None]
         result = _substitute(value, whole, found)
         if not missing and not result and _leaf(path) in _SECRET_KEYS:
@@ -145,6 +165,20 @@ class EnvResolver:
         self.missing.extend((path, name, why) for name, why in missing)
         # keep the reference text so validation does not report the same gap a second time
         return value if missing else result
+
+    def _stripped(self, name: str, path: str) -> str | None:
+        raw = self.lookup(name)
+        if raw is None:
+            return None
+        value = raw.strip()
+        if value != raw and name not in self.stripped:
+            self.stripped.add(name)
+            where = "the environment" if name in self.environ else str(self.dotenv_path or ".env")
+            self.warnings.append(
+                f"environment variable {name} {WHITESPACE_NOTE} ({_describe_space(raw)}, "
+                f"in {where}), removed for {path}: fix the value where it is set "
+                f"(key_malformed)")
+        return value
 
     def missing_fix(self, name: str, *, optional_hint: bool) -> str:
         text = _SET_VAR.render(Facts(env_var=name))

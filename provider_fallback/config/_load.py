@@ -136,6 +136,7 @@ def _build(raw: Any, *, source: str | None, base_dir: Path | None,
     parsed = Parsed()
     problems += _parse(raw, resolver, parsed)
     problems += resolver.problems
+    parsed.warnings += resolver.warnings
     problems += [Problem(path, f"environment variable {name} {why}",
                          resolver.missing_fix(name, optional_hint=path.startswith("providers[")))
                  for path, name, why in resolver.missing]

@@ -16,7 +16,6 @@ __all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "ContinuationSettings
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 CONTINUATIONS = ("prefill", "restart", "off")
-_PASS_THROUGH_CACHE = 1024   # "provider/<any model>" requests must not grow it forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +254,23 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
+    """`server:`: where the gateway listens and what its front door lets in."""
+
     host: str = "127.0.0.1"
     port: int = 4100
     master_key: Secret | None = None
     max_body_size: int = 20 * 1024 * 1024
     master_key_source: str | None = None
+    max_header_size: int = 64 * 1024      # request line + headers, bytes -> 431
+    max_headers: int = 100                # header lines -> 431
+    header_timeout: float = 10.0          # the whole request head must arrive within this
+    body_timeout: float = 30.0            # longest pause while a request body is being read
+    keep_alive_timeout: float = 30.0      # an idle keep-alive connection is closed after this
+    max_connections: int | None = None    # None: derived from the descriptor limit
+    linger_timeout: float = 5.0           # after an early answer, drain the client's body
+    linger_size: int = 32 * 1024 * 1024   # ... for at most this long and this many bytes
+    cors_origins: tuple[str, ...] = ()    # browser origins allowed to call the gateway
+    max_passthrough_models: int = 256     # distinct "provider/model" names not in a chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +297,9 @@ class Config:
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key
     _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
-    # "provider/model" pass-through targets built so far: one Target per key, so the rate
-    # ledger and the health tracker see the same object every time
+    # "provider/model" pass-through targets in no chain, built once per key (the rate ledger
+    # and the health tracker see the same object every time); every one has routing state
+    # (circuit, stats, rate windows), so there are at most server.max_passthrough_models
     _passing: dict[str, Target] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -324,10 +336,17 @@ class Config:
                 return None
             target = self._passing.get(model)
             if target is None:
+                limit = self.server.max_passthrough_models
+                if len(self._passing) >= limit:
+                    from ..errors import InvalidRequestError
+
+                    raise InvalidRequestError(
+                        f"model '{model[:200]}' is in no chain, and the gateway already routes "
+                        f"{limit} such provider/model names (server.max_passthrough_models): "
+                        "add it to a chain under `models:`", code="passthrough_limit",
+                        provider=name)
                 from ._facts import provider_target
 
-                if len(self._passing) >= _PASS_THROUGH_CACHE:
-                    self._passing.clear()
                 target = self._passing[model] = provider_target(provider, model_id)
         return Chain(model, (target,))
 

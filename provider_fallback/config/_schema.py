@@ -81,6 +81,16 @@ class ServerModel(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 4100
     master_key: str | None = None
     max_body_size: Size = 20 * 1024 * 1024
+    max_header_size: Annotated[int, BeforeValidator(parse_size), Field(ge=1024)] = 64 * 1024
+    max_headers: Annotated[int, Field(ge=8, le=10_000)] = 100
+    header_timeout: Timeout = 10.0
+    body_timeout: Timeout = 30.0
+    keep_alive_timeout: Timeout = 30.0
+    max_connections: Annotated[int, Field(ge=1)] | None = None
+    linger_timeout: Annotated[float, BeforeValidator(parse_duration_value), Field(ge=0)] = 5.0
+    linger_size: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 32 * 1024 * 1024
+    cors_origins: list[str] = Field(default_factory=list)
+    max_passthrough_models: Annotated[int, Field(ge=0)] = 256
 
     @field_validator("host")
     @classmethod
@@ -89,6 +99,20 @@ class ServerModel(_Strict):
         if not value:
             raise ValueError("host must not be empty (use 127.0.0.1 for this machine only)")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        out = []
+        for value in values:
+            origin = value.strip().rstrip("/").lower()
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                                  or parts.path or parts.query or parts.fragment):
+                raise ValueError(f"{value!r} is not an origin: write scheme://host[:port], "
+                                 "e.g. http://localhost:3000 (or \"*\" with a master key)")
+            out.append(origin)
+        return out
 
 
 class HealthModel(_Strict):

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..config import Config, load_config
-from ..config._env import EnvResolver
+from ..config._env import EnvResolver, whitespace_variable
 from ..config._step_facts import provider_facts
 from ..config._text import read_text_file
 from ..errors import ConfigError, Facts
+from ..providers._client import header_problem
 from ._findings import Finding, Severity, mask_key
 
 __all__ = ["ConfigLoad", "check_keys", "load_for_doctor", "warnings_as_findings"]
@@ -125,6 +126,8 @@ def warnings_as_findings(config: Config, *, skip_missing: bool = False) -> list[
     """The loader's warnings (skipped optional providers, no models) as findings."""
     out = []
     for text in config.warnings:
+        if whitespace_variable(text):
+            continue  # check_keys reports it, as key_malformed, with the key it belongs to
         if "not set (optional: true)" in text:
             if skip_missing:
                 continue  # doctor already reported the variable itself
@@ -148,6 +151,9 @@ def check_keys(config: Config, *, missing: Mapping[str, str] | None = None) -> l
     """Whitespace, quotes and provider prefix of every key; values shown only masked."""
     findings: list[Finding] = []
     missing = missing or {}
+    # variables the loader stripped of surrounding whitespace (the config holds the
+    # stripped value, so the raw one is only known from the load warning)
+    stripped = {v for text in config.warnings if (v := whitespace_variable(text))}
     for provider in config.providers.values():
         if provider.api_key is None:
             continue
@@ -156,13 +162,13 @@ def check_keys(config: Config, *, missing: Mapping[str, str] | None = None) -> l
             continue
         findings += _inspect(f"providers.{provider.name}.api_key", source,
                              provider.api_key.reveal(), expected_prefix(provider.base_url),
-                             provider_facts(provider))
+                             provider_facts(provider), stripped)
     key = config.server.master_key
     if key is not None:
         source = config.server.master_key_source or "literal"
         if not any(name in source for name in missing):
             findings += _inspect("server.master_key", source, key.reveal(), None,
-                                 Facts.of(env_var=_variable(source)))
+                                 Facts.of(env_var=_variable(source)), stripped)
     if not findings:
         findings.append(Finding("keys", "api keys", Severity.OK,
                                 "no whitespace, quotes or wrong prefixes in the keys"))
@@ -175,15 +181,27 @@ def _variable(source: str) -> str | None:
 
 
 def _inspect(where: str, source: str, value: str, expected: tuple[str, str] | None,
-             facts: Facts) -> list[Finding]:
+             facts: Facts, stripped: set[str] = frozenset()) -> list[Finding]:  # type: ignore[assignment]
     shown = f"{where} from {source} ({mask_key(value)})"
     out: list[Finding] = []
+    variable = source.removeprefix("os.environ/")
     core = value.strip()
-    if core != value:
-        out.append(Finding("keys", where, Severity.ERROR,
-                           f"{shown} has leading/trailing whitespace or a newline",
+    if core != value or any(name in source for name in stripped):
+        # stripped at load (the gateway works), or a literal value with spaces in the file
+        severity = Severity.ERROR if core != value else Severity.WARNING
+        done = "" if core != value else "; the gateway removes it when it loads the config"
+        out.append(Finding("keys", where, severity,
+                           f"{shown} has leading/trailing whitespace or a newline{done}",
                            "key_malformed", (f"remove the spaces/newline around the value of "
-                                             f"{source.removeprefix('os.environ/')}",),
+                                             f"{variable} (Windows: `Get-Content -Raw` keeps "
+                                             "the trailing newline; use `(Get-Content FILE)"
+                                             ".Trim()`)",), facts=facts))
+    inner = header_problem(core)
+    if inner is not None:
+        out.append(Finding("keys", where, Severity.ERROR,
+                           f"{shown} {inner}: HTTP cannot send it, so every request to this "
+                           "provider fails (invalid_api_key_format)", "key_malformed",
+                           (f"set {variable} again, on one line, without control characters",),
                            facts=facts))
     if len(core) >= 2 and core[0] in "'\"" or core[-1:] in ("'", '"'):
         out.append(Finding("keys", where, Severity.ERROR,

@@ -163,6 +163,10 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
     except (aiohttp.ClientError, OSError) as exc:
         _fail(check, exc, "GET /models")
         return
+    except ValueError:  # a header aiohttp refuses to send (CR/LF in the key): see `keys`
+        check.add(Severity.ERROR, "GET /models not sent: the key or a header contains a "
+                                  "character HTTP cannot send", "invalid_api_key_format")
+        return
     check.ms = ms
     check.clock_skew = _skew(headers.get("Date"), now())
     if key_missing is not None:

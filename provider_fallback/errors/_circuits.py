@@ -73,6 +73,7 @@ _RULES: dict[str, tuple[OpenClass, Strike]] = {
     "insufficient_quota": (HD, NOW), "litellm_budget_exceeded": (HD, NOW),
     "invalid_api_key": (HD, NOW), "permission_denied": (HD, NOW),
     "litellm_auth_failed": (HD, NOW),
+    "invalid_api_key_format": (HD, NOW),   # the gateway cannot even send the key
     "model_not_found": (HD, NOW), "model_decommissioned": (HD, NOW),
     "model_unavailable": (HD, NOW), "endpoint_not_found": (HD, NOW),
     # upstream server errors and overload

@@ -38,6 +38,11 @@ def _errno_table() -> dict[int, str]:
         "ENETDOWN": "network_unreachable",
         "EADDRINUSE": "address_in_use",
         "EACCES": "access_denied_socket",
+        # the gateway's own resources, never the provider's failure
+        "EMFILE": "gateway_overloaded",
+        "ENFILE": "gateway_overloaded",
+        "ENOBUFS": "gateway_overloaded",
+        "ENOMEM": "gateway_overloaded",
     }
     table: dict[int, str] = {}
     for name, code in by_name.items():
@@ -54,6 +59,8 @@ def _errno_table() -> dict[int, str]:
         10058: "broken_pipe",           # WSAESHUTDOWN
         10048: "address_in_use",        # WSAEADDRINUSE
         10013: "access_denied_socket",  # WSAEACCES
+        10024: "gateway_overloaded",    # WSAEMFILE
+        10055: "gateway_overloaded",    # WSAENOBUFS
         10065: "host_unreachable",      # WSAEHOSTUNREACH
         10064: "host_unreachable",      # WSAEHOSTDOWN
         10051: "network_unreachable",   # WSAENETUNREACH

@@ -239,7 +239,7 @@ class HealthTracker(ManualControl, StatusViews):
             self.events.emit("CIRCUIT_OPENED", key=key, code=c.code,
                              open_s=round(c.open_until - now, 3), reopens=c.reopens,
                              open_class=rule.open_class.value, generation=c.generation,
-                             error=failure.message[:200])
+                             error=failure.message)
         self.state.put_circuit(c)
 
     def _circuit(self, key: str) -> Circuit:

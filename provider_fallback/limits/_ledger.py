@@ -254,16 +254,18 @@ class RateLedger:
 
     # -- status ---------------------------------------------------------------------------
 
-    def view(self, target: Target, now: float) -> dict[str, Any]:
+    def view(self, target: Target, now: float, *, resets: bool = True) -> dict[str, Any]:
         """For rpm/rpd/tpm/tpd: limit, used, remaining, reset_in_s and source ("config",
-        "default", "learned" or None when unknown); plus `blocked_s`."""
+        "default", "learned" or None when unknown); plus `blocked_s`. `resets=False` skips
+        the minute windows' reset times (a scan of each window; /metrics does not show them)."""
         st = self._state(target, now)
         out: dict[str, Any] = {}
         for i, name in enumerate(WINDOWS):
             u = i >> 1
             limit, source = st.limits[i], st.sources[i]
             used = (st.day[u] if i & 1 else st.total[u]) + st.others[i]
-            reset = st.day_ends - now if i & 1 else self._minute_clear(st, u, now)
+            reset = st.day_ends - now if i & 1 else (
+                self._minute_clear(st, u, now) if resets else 0.0)
             remaining = None if limit is None else limit - used
             snap = st.learned[i]
             if snap is not None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .. import _json
+from .._redact import REDACTOR, Redactor
 from .._secret import Secret
 from ..config._step_facts import FactsBook
 from ..errors import (
@@ -23,7 +23,10 @@ from ..errors import (
 from ..routing import Completion, Router, StreamingCompletion
 from ..telemetry._logging import config_secrets
 from ._admin import AdminAPI
+from ._body import json_object
 from ._http import Receive, Scope, Send, error_body, error_response, header, read_body, send_json
+from ._origin import OriginGuard
+from ._protocol import install_accept_guard
 
 __all__ = ["GatewayApp", "Handler"]
 
@@ -34,6 +37,7 @@ log = logging.getLogger("provider_fallback.server")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no")]
 _DONE = b"data: [DONE]\n\n"
+MAX_MODEL_NAME = 256
 
 
 def _route_headers(result: Completion | StreamingCompletion) -> list[tuple[bytes, bytes]]:
@@ -60,9 +64,14 @@ class GatewayApp:
         self.router = router
         server = router.config.server
         self.master_key: Secret | None = server.master_key
-        self._secrets = tuple(config_secrets(router.config))   # masked in every error body
+        # masked in every error body; registered process-wide for the classifier and logs
+        self._secrets = Redactor(config_secrets(router.config))
+        REDACTOR.register(self, self._secrets.secrets)
         self._facts = FactsBook(router.config)                 # fills every error's fix steps
         self.max_body = server.max_body_size
+        self._guarded = OriginGuard(self._http, host=server.host,
+                                    master_key=server.master_key is not None,
+                                    cors_origins=server.cors_origins)
         self.started = time.time()
         self.port: int | None = None          # set by whoever binds the socket
         self.base_url: str | None = None
@@ -94,7 +103,7 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self._guarded(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -102,6 +111,7 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                install_accept_guard(asyncio.get_running_loop())
                 try:
                     await self.router.start()
                     for hook in self.on_startup:
@@ -143,7 +153,7 @@ class GatewayApp:
             await error_response(send, exc, secrets=self._secrets,
                                  facts=self._facts.of(exc.provider, exc.model))
         except ConnectionResetError:
-            return
+            return   # the client left while its body was read (the front door logs it)
         except Exception as exc:  # never a traceback on the wire
             log.exception("internal error on %s", path)
             await error_response(send, ProviderFallbackError(
@@ -151,10 +161,12 @@ class GatewayApp:
                 code="gateway_error", http_status=500))
 
     def _authorize(self, scope: Scope) -> None:
+        """The master key, compared as sent: `Authorization: Bearer <key>` (only the scheme
+        word is parsed) or `x-api-key: <key>`. Nothing is stripped: `key\t` is not `key`."""
         assert self.master_key is not None
         raw = header(scope, b"authorization") or b""
         token = raw[7:] if raw[:7].lower() == b"bearer " else (header(scope, b"x-api-key") or b"")
-        if not self.master_key.matches(token.decode("latin-1").strip()):
+        if not self.master_key.matches(token):
             exc = InvalidRequestError("missing or wrong gateway key: send `Authorization: Bearer "
                                       "<master key>` (server.master_key)",
                                       code="unauthorized", http_status=401)
@@ -162,14 +174,12 @@ class GatewayApp:
             raise exc
 
     async def _parse(self, scope: Scope, receive: Receive) -> dict[str, Any]:
-        raw = await read_body(scope, receive, self.max_body)
-        try:
-            body = _json.loads(raw)
-        except _json.JSONDecodeError:
-            raise InvalidRequestError("request body is not valid JSON",
-                                      code="invalid_json") from None
-        if not isinstance(body, dict):
-            raise InvalidRequestError("request body must be a JSON object", code="invalid_request")
+        body = json_object(await read_body(scope, receive, self.max_body))
+        model = body.get("model")
+        if isinstance(model, str) and len(model) > MAX_MODEL_NAME:
+            # the name is echoed in errors and kept in the request log: bounded here
+            raise InvalidRequestError(f"'model' is {len(model)} characters long; model names "
+                                      f"have at most {MAX_MODEL_NAME}", code="invalid_request")
         return body
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:

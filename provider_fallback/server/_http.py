@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _json
+from .._redact import REDACTOR, Redactor
 from ..errors import Facts, InvalidRequestError, ProviderFallbackError
 
 Scope = MutableMapping[str, Any]
@@ -28,16 +29,22 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class BodyTooLarge(InvalidRequestError):
+    """413, answered with `Connection: close`: the rest of the body is drained by the
+    front door's lingering close, never read into memory."""
+
     code = "request_too_large"
     http_status = 413
+    close_connection = True
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing (413) anything over `limit` bytes."""
+async def read_body(scope: Scope, receive: Receive, limit: int,
+                    setting: str = "server.max_body_size") -> bytes:
+    """The whole request body, refusing (413) anything over `limit` bytes; `setting` names
+    where the limit comes from in the message."""
     declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {int(declared)} bytes; the limit is {limit} "
-                           "(server.max_body_size)")
+                           f"({setting})")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -49,7 +56,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes "
-                                   "(server.max_body_size)")
+                                   f"({setting})")
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -65,25 +72,26 @@ async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[b
     await send_bytes(send, status, _json.dumps(obj), headers)
 
 
-def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = (),
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] | Redactor = (),
                facts: Facts | None = None) -> bytes:
-    """The OpenAI-format error JSON, with any configured secret value masked (an upstream
-    may echo a key back in a message shape no pattern recognises). The resolution steps are
-    filled with `facts` (the provider's URL, its key variable, the config file) in the
-    gateway machine's shell: the steps are about what to do there."""
-    body = _json.dumps(exc.to_openai_error(facts))
-    for s in secrets:
-        raw = _json.dumps(s)[1:-1]          # as it appears inside a JSON string
-        if raw in body:
-            body = body.replace(raw, b"[secret]")
-    return body
+    """The OpenAI-format error JSON, every string in it masked (the configured secrets and
+    every 12+ character piece of one: an upstream may echo a key back in a message shape
+    no pattern recognises) before it is encoded. The resolution steps are filled with
+    `facts` (the provider's URL, its key variable, the config file) in the gateway
+    machine's shell: the steps are about what to do there."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    doc = REDACTOR.current.mask_value(redactor.mask_value(exc.to_openai_error(facts)))
+    return _json.dumps(doc)
 
 
 async def error_response(send: Send, exc: ProviderFallbackError,
                          headers: Iterable[tuple[bytes, bytes]] = (),
-                         secrets: Iterable[str] = (), facts: Facts | None = None) -> None:
+                         secrets: Iterable[str] | Redactor = (),
+                         facts: Facts | None = None) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
+    if getattr(exc, "close_connection", False):
+        extra.append((b"connection", b"close"))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         extra.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))

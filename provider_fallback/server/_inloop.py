@@ -32,7 +32,8 @@ async def running_gateway(config: Config, *, sock: socket.socket | None = None,
     app = GatewayApp(Router(config, **router_kwargs))
     app.port = port
     app.base_url = f"http://{host}:{port}"
-    server = uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level))
+    server = uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level,
+                                           server=config.server))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from ..telemetry import CONTENT_TYPE, Event, Telemetry
+from ._admin import int_param, query
 from ._http import Receive, Scope, Send, send_json
+from ._limits import REJECTED
 
 if TYPE_CHECKING:
     from ._app import GatewayApp
@@ -33,8 +35,10 @@ def install_observability(app: GatewayApp) -> Telemetry:
     app.telemetry = telemetry  # type: ignore[attr-defined]
     metrics = telemetry.metrics
     if metrics is not None:
+        metrics.rejections = lambda: dict(REJECTED)
+
         async def metrics_route(scope: Scope, receive: Receive, send: Send) -> None:
-            body = metrics.render()
+            body = await metrics.render_async()
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", CONTENT_TYPE.encode()),
                                     (b"content-length", str(len(body)).encode())]})
@@ -94,13 +98,7 @@ def _now() -> float:
 
 async def event_stream(app: GatewayApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Server-sent events: the recent ring first (after `since_id`), then live events."""
-    from urllib.parse import parse_qs
-
-    q = parse_qs(scope.get("query_string", b"").decode())
-    try:
-        since = int(q.get("since_id", ["0"])[0] or 0)
-    except ValueError:
-        since = 0
+    since = int_param(query(scope, {"since_id"}), "since_id", 0, 0, 2**63 - 1)
     queue: asyncio.Queue[Event | None] = asyncio.Queue(SSE_QUEUE)
 
     def on_event(event: Event) -> None:

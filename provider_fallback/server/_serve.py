@@ -1,4 +1,5 @@
-"""Running the gateway under uvicorn (httptools; uvloop when installed, never required)."""
+"""Running the gateway under uvicorn (httptools, behind the front door's protocol; uvloop
+when installed, never required)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 import uvicorn
 
-from ..config import Config
+from ..config import Config, ServerSettings
 from ..routing import Router
 from ._app import GatewayApp
+from ._limits import FrontDoorLimits
+from ._protocol import FrontDoorConfig, FrontDoorProtocol
 
 __all__ = ["LOOP_ENV", "build_app", "event_loop_kind", "tune_gc", "uvicorn_config"]
 
@@ -46,9 +49,14 @@ def event_loop_kind() -> str:
 
 
 def uvicorn_config(app: Any, host: str, port: int, *, log_level: str = "info",
-                   workers: int | None = None) -> uvicorn.Config:
+                   workers: int | None = None,
+                   server: ServerSettings | None = None) -> uvicorn.Config:
+    """uvicorn's config for the gateway: `server`'s limits enforced by FrontDoorProtocol
+    (header size/count, header and body timeouts, connections, lingering close)."""
     loop = event_loop_kind()
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return uvicorn.Config(app, host=host, port=port, loop=loop, http=http, lifespan="on",
-                          access_log=False, log_level=log_level.lower(), server_header=False,
-                          date_header=False, workers=workers, timeout_keep_alive=30)
+    settings = server if server is not None else ServerSettings()
+    return FrontDoorConfig(app, front_door=FrontDoorLimits.of(settings), host=host, port=port,
+                           loop=loop, http=FrontDoorProtocol, ws="none", lifespan="on",
+                           access_log=False, log_level=log_level.lower(), server_header=False,
+                           date_header=False, workers=workers,
+                           timeout_keep_alive=max(1, round(settings.keep_alive_timeout)))

@@ -76,7 +76,8 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
     os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
     uv_config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
-                               workers=workers)
+                               workers=workers,
+                               server=config.server if config is not None else None)
     uv_config.factory = True
     supervision = None
     run_dir = None

@@ -40,6 +40,8 @@ class Fault:
     hang: bool = False
     times: int | None = None
     chance: float = 1.0
+    # the fault's status (and message) also answer GET /models: probes and doctor see it
+    on_models: bool = False
 
     @property
     def name(self) -> str:

@@ -361,6 +361,9 @@ class SimProvider:
     async def _models(self, request: web.Request) -> web.Response:
         if self.models_latency:
             await asyncio.sleep(self.models_latency)
+        fault = self._standing.get("*")
+        if fault is not None and fault.on_models and fault.status is not None:
+            return self._error(fault.status, "", fault)
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(401, "", code="invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]

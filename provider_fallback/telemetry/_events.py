@@ -10,9 +10,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._redact import REDACTOR, Redactor
+
 __all__ = ["EVENT_TYPES", "Event", "EventBus"]
 
 log = logging.getLogger("provider_fallback.events")
+
+# Event text is shortened here, after masking, never by the emitter: a secret cut in half
+# before masking leaves a piece that no mask recognises.
+ERROR_LIMIT = 200
+TEXT_LIMIT = 500
 
 EVENT_TYPES = frozenset({
     "FALLBACK", "RESTORED", "CIRCUIT_OPENED", "CIRCUIT_CLOSED", "CIRCUIT_HALF_OPEN", "ALL_DOWN",
@@ -42,16 +49,19 @@ class EventBus:
         self._ids = itertools.count(1)
         self._subscribers: list[Callable[[Event], None]] = []
         self._wall = wall
-        self._secrets: tuple[str, ...] = ()
+        self._redactor = Redactor()
 
     def redact(self, secrets: Iterable[str]) -> None:
-        """Replace these values (configured keys) wherever they appear in event fields: an
-        upstream may echo a key back in an error message in a shape no pattern knows."""
-        self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        """Mask these values (configured keys), and every 12+ character piece of them,
+        wherever they appear in event fields: an upstream may echo a key back in an error
+        message in a shape no pattern knows. The process-wide registry is applied too."""
+        self._redactor = Redactor(secrets)
 
     def emit(self, type: str, **fields: Any) -> Event:
-        if self._secrets:
-            fields = _scrubbed(fields, self._secrets)
+        """Record an event. String fields are masked, then shortened (`error` to 200
+        characters, other text to 500): pass messages whole."""
+        fields = {k: _clean(v, self._redactor, ERROR_LIMIT if k == "error" else TEXT_LIMIT)
+                  for k, v in fields.items()}
         event = Event(next(self._ids), self._wall(), type, fields)
         self._ring.append(event)
         log.info("%s %s", type, fields)
@@ -75,14 +85,12 @@ class EventBus:
         return sum(1 for e in self._ring if e.type == type)
 
 
-def _scrubbed(value: Any, secrets: tuple[str, ...]) -> Any:
+def _clean(value: Any, redactor: Redactor, limit: int) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, "[secret]")
-        return value
+        value = REDACTOR.mask(redactor.mask(value))
+        return value if len(value) <= limit else value[:limit - 1] + "…"
     if isinstance(value, dict):
-        return {k: _scrubbed(v, secrets) for k, v in value.items()}
+        return {k: _clean(v, redactor, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrubbed(v, secrets) for v in value]
+        return [_clean(v, redactor, limit) for v in value]
     return value

@@ -39,8 +39,11 @@ class Telemetry:
         router.events.redact(config_secrets(cfg))
         self.metrics: GatewayMetrics | None = None
         if cfg.metrics.enabled:
+            targets = frozenset((t.provider.name, t.model) for chain in cfg.chains.values()
+                                for t in chain.targets)
             self.metrics = GatewayMetrics(frozenset(cfg.chains), status=router.status,
-                                          inflight=lambda: router.inflight)
+                                          inflight=lambda: router.inflight, targets=targets)
+            self.metrics.router = router
         self.history = History()
         self.writer: TelemetryWriter | None = None
         if cfg.telemetry.enabled:

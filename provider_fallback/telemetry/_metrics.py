@@ -9,9 +9,11 @@ codes. No request ids or user text ever become labels.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from ._events import Event
+from ._exposition import text_format
 from ._records import RequestRecord
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram"]
@@ -33,6 +36,65 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 OTHER = "other"
+# A scrape walks every configured target: it gives the event loop back every this many
+# targets, and a rendering is reused for this long (many scrapers cost one rendering).
+SCRAPE_CHUNK = 100
+SCRAPE_REUSE_S = 1.0
+
+
+@dataclass(slots=True)
+class _Gauges:
+    """What the per-provider and per-target gauges show, gathered before rendering."""
+
+    providers: list[tuple[str, str]] = field(default_factory=list)          # name, status
+    circuits: list[tuple[str, str, int]] = field(default_factory=list)      # provider, model
+    remaining: list[tuple[str, str, str, float]] = field(default_factory=list)
+    queue: dict[str, Any] | None = None
+    budget: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None
+
+    @classmethod
+    def of_status(cls, status: Mapping[str, Any]) -> _Gauges:
+        g = cls(queue=status.get("queue"), budget=status.get("budget"), state=status.get("state"))
+        for name, p in status.get("providers", {}).items():
+            g.providers.append((name, p.get("status", "UNKNOWN")))
+            g.circuits.append((name, "", CIRCUIT_VALUES.get(p.get("circuit", {}).get("state"), 0)))
+            for t in p.get("targets", {}).values():
+                model = t.get("model", "")
+                g.circuits.append((name, model,
+                                   CIRCUIT_VALUES.get(t.get("circuit", {}).get("state"), 0)))
+                g.add_limits(name, model, t.get("limits"))
+        return g
+
+    def add_limits(self, provider: str, model: str, limits: Mapping[str, Any] | None) -> None:
+        for window, w in (limits or {}).items():
+            if isinstance(w, dict) and w.get("remaining") is not None:
+                self.remaining.append((provider, model, window, w["remaining"]))
+
+
+async def gauges_of_router(router: Any, chunk: int = SCRAPE_CHUNK) -> _Gauges:
+    """The gauges read from the router's parts directly, a chunk of targets at a time with
+    the event loop given back in between: never the whole `status()` document (latency
+    percentiles, limit reset times, probe details) the metrics do not show."""
+    clock = router._clock
+    health, state = router.health, router.state
+    g = _Gauges(queue={"depth": router.queue.depth()}, budget=router.accounting.budget_view(),
+                state=state.view())
+    done = 0
+    now = clock()
+    for name in router.config.providers:
+        g.providers.append((name, health.provider_status(name, now)[0]))
+        c = state.circuit(name)
+        g.circuits.append((name, "", CIRCUIT_VALUES.get(c.state.value, 0) if c else 0))
+        for t in health.targets_of(name):
+            c = state.circuit(t.key)
+            g.circuits.append((name, t.model, CIRCUIT_VALUES.get(c.state.value, 0) if c else 0))
+            g.add_limits(name, t.model, router.limits.view(t, now, resets=False))
+            done += 1
+            if done % chunk == 0:
+                await asyncio.sleep(0)
+                now = clock()
+    return g
 
 
 class Histogram:
@@ -66,8 +128,12 @@ class GatewayMetrics(Collector):
 
     def __init__(self, aliases: frozenset[str], *,
                  status: Callable[[], dict[str, Any]] | None = None,
-                 inflight: Callable[[], int] | None = None) -> None:
+                 inflight: Callable[[], int] | None = None,
+                 targets: frozenset[tuple[str, str]] | None = None) -> None:
         self._aliases = aliases
+        # (provider, model) pairs configured in a chain; any other model (a pass-through
+        # "provider/anything" a client made up) is counted as model="other"
+        self._targets = targets
         self._status = status
         self._inflight = inflight
         self.requests: dict[tuple[str, str, str, str], int] = {}
@@ -84,6 +150,12 @@ class GatewayMetrics(Collector):
         self.continuations: dict[tuple[str, str, str], int] = {}  # from, to, strategy
         self.invalid_events: dict[tuple[str, str], int] = {}      # stream events not JSON
         self.dropped: Callable[[], int] | None = None   # persistence drops, set by the hub
+        # front-door refusals by reason (a fixed set), set by the server
+        self.rejections: Callable[[], Mapping[str, int]] | None = None
+        self.router: Any = None   # set by the hub: gauges read in chunks (render_async)
+        self._snapshot: _Gauges | None = None
+        self._rendered: tuple[float, bytes] | None = None
+        self._render_lock = asyncio.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -91,16 +163,18 @@ class GatewayMetrics(Collector):
     def on_request(self, rec: RequestRecord) -> None:
         alias = rec.alias if rec.alias in self._aliases else OTHER
         provider = model = "none"
+        targets = self._targets
         for a in rec.attempts:
-            key3 = (a.provider, a.model, a.code)
+            am = a.model if targets is None or (a.provider, a.model) in targets else OTHER
+            key3 = (a.provider, am, a.code)
             self.attempts[key3] = self.attempts.get(key3, 0) + 1
-            lk = (a.provider, a.model, "ok" if a.code == "ok" else "error")
+            lk = (a.provider, am, "ok" if a.code == "ok" else "error")
             h = self.attempt_latency.get(lk)
             if h is None:
                 h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
             h.observe(a.ms / 1000)
             if a.code == "ok":
-                provider, model = a.provider, a.model
+                provider, model = a.provider, am
         key = (alias, provider, model, rec.outcome)
         self.requests[key] = self.requests.get(key, 0) + 1
         h = self.request_latency.get(alias)
@@ -147,7 +221,32 @@ class GatewayMetrics(Collector):
 
     # -- rendering --------------------------------------------------------------------
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text, gauges from `status()` (tests, scripts)."""
+        self._snapshot = _Gauges.of_status(self._status()) if self._status is not None else None
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._snapshot = None
+
+    async def render_async(self) -> bytes:
+        """What /metrics serves: gauges gathered a chunk of targets at a time (the event loop
+        is never held for the whole walk), and one rendering shared by every scrape within
+        SCRAPE_REUSE_S, so a burst of scrapes costs one."""
+        if self.router is None:
+            return self.render()
+        async with self._render_lock:
+            done = self._rendered
+            if done is not None and time.monotonic() - done[0] < SCRAPE_REUSE_S:
+                return done[1]
+            self._snapshot = await gauges_of_router(self.router)
+            try:
+                # the text is made on a thread from the snapshot and plain counter dicts
+                # (copied atomically): the event loop gets the GIL back every few ms
+                body = await asyncio.to_thread(lambda: text_format(self.collect()))
+            finally:
+                self._snapshot = None
+            self._rendered = (time.monotonic(), body)
+            return body
 
     def collect(self) -> Iterator[Metric]:
         yield from self._counters()
@@ -207,6 +306,15 @@ class GatewayMetrics(Collector):
             yield CounterMetricFamily("provider_fallback_telemetry_dropped", "Events or request "
                                       "rows dropped because the log writer fell behind",
                                       value=self.dropped())
+        if self.rejections is not None:
+            c = CounterMetricFamily("provider_fallback_front_door_rejections", "Connections and "
+                                    "requests the gateway's front door refused or closed, by "
+                                    "reason (headers_too_large, header_timeout, "
+                                    "body_timeout, max_connections, idle, malformed)",
+                                    labels=["reason"])
+            for reason, n in sorted(self.rejections().items()):
+                c.add_metric([reason], n)
+            yield c
 
     def _histograms(self) -> Iterator[Metric]:
         h = HistogramMetricFamily("provider_fallback_attempt_duration_seconds", "Upstream attempt "
@@ -233,9 +341,9 @@ class GatewayMetrics(Collector):
         if self._inflight is not None:
             yield GaugeMetricFamily("provider_fallback_inflight_requests",
                                     "Client requests being served now", value=self._inflight())
-        if self._status is None:
+        g = self._snapshot
+        if g is None:
             return
-        status = self._status()
         health = GaugeMetricFamily("provider_health_status", "1 if the provider may serve "
                                    "requests (HEALTHY, DEGRADED, UNKNOWN), 0 if UNHEALTHY",
                                    labels=["provider"])
@@ -247,25 +355,20 @@ class GatewayMetrics(Collector):
         remaining = GaugeMetricFamily("provider_fallback_rate_limit_remaining", "Requests or "
                                       "tokens left in the current rate-limit window, when known",
                                       labels=["provider", "model", "window"])
-        for name, p in status.get("providers", {}).items():
-            st = p.get("status", "UNKNOWN")
+        for name, st in g.providers:
             health.add_metric([name], 0 if st == "UNHEALTHY" else 1)
             for s in ("HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"):
                 state.add_metric([name, s], 1 if s == st else 0)
-            circuit.add_metric([name, ""], CIRCUIT_VALUES.get(p.get("circuit", {}).get("state"), 0))
-            for t in p.get("targets", {}).values():
-                model = t.get("model", "")
-                circuit.add_metric([name, model],
-                                   CIRCUIT_VALUES.get(t.get("circuit", {}).get("state"), 0))
-                for window, w in (t.get("limits") or {}).items():
-                    if isinstance(w, dict) and w.get("remaining") is not None:
-                        remaining.add_metric([name, model, window], w["remaining"])
+        for name, model, value in g.circuits:
+            circuit.add_metric([name, model], value)
+        for name, model, window, left in g.remaining:
+            remaining.add_metric([name, model, window], left)
         yield from (health, state, circuit, remaining)
-        queue = status.get("queue")
+        queue = g.queue
         if isinstance(queue, dict):
             yield GaugeMetricFamily("provider_fallback_retry_queue_depth", "Requests waiting for "
                                     "rate-limit capacity", value=queue.get("depth", 0))
-        budget = status.get("budget")
+        budget = g.budget
         if isinstance(budget, dict):
             spend = GaugeMetricFamily("provider_fallback_budget_spend_usd", "Spend in the current "
                                       "budget period (UTC)", labels=["period"])
@@ -277,7 +380,7 @@ class GatewayMetrics(Collector):
                                     value=budget.get("ratio") or 0.0)
             yield GaugeMetricFamily("provider_fallback_kill_switch", "1 while the budget kill "
                                     "switch blocks paid targets", value=1 if budget.get("kill_switch") else 0)
-        shared = status.get("state")
+        shared = g.state
         if isinstance(shared, dict):
             backend = str(shared.get("backend", "memory"))
             connected = GaugeMetricFamily("provider_fallback_state_connected", "1 while the "

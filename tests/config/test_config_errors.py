@@ -179,7 +179,7 @@ def test_check_bind_loopback_ok(host):
 def test_check_bind_refuses_exposed_host(host):
     with pytest.raises(ConfigError, match="PROVIDER_FALLBACK_MASTER_KEY"):
         check_bind(host, None)
-    check_bind(host, "a-master-key")
+    check_bind(host, "a-master-key-of-24-chars")
 
 
 def test_yaml_syntax_error_names_line(write_config):

@@ -66,7 +66,8 @@ async def test_chunked_body_over_limit_is_413(gw):
         for _ in range(20):
             yield b"x" * 8192
 
-    async with aiohttp.ClientSession() as s, s.post(gw.url + "/chat/completions", data=gen()) as r:
+    async with aiohttp.ClientSession() as s, s.post(gw.url + "/chat/completions", data=gen(),
+                                                    headers={"content-type": "application/json"}) as r:
         assert r.status == 413
 
 
