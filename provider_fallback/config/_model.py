@@ -14,6 +14,8 @@ __all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "LoggingSettings", "M
            "SupervisorSpec", "Target"]
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
+CONTINUATIONS = ("prefill", "restart", "off")
+_PASS_THROUGH_CACHE = 1024   # "provider/<any model>" requests must not grow it forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,11 @@ class ProviderSpec:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One model on one provider, with its effective policy; `key` is "provider/model"."""
+    """One model on one provider, with its effective policy; `key` is "provider/model".
+
+    `context` (the context window in tokens), `continuation` and `stream_usage` are the
+    model's capabilities: from the config when it sets them, else from the catalog.
+    """
 
     provider: ProviderSpec = field(repr=False)
     model: str
@@ -210,10 +216,18 @@ class Target:
     priority: int | None = None
     limits: RateLimits | None = None     # configured; shipped defaults are applied by limits/
     price: Pricing | None = None         # configured; shipped defaults are applied by budget/
+    # How a cut stream is continued on this target: "prefill" (a trailing assistant message
+    # is continued), "restart" (the request is sent again from the start) or "off".
+    continuation: str = "prefill"
+    # whether the target accepts `stream_options: {include_usage: true}`
+    stream_usage: bool = True
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.provider.name}/{self.model}")
+        if self.continuation not in CONTINUATIONS:
+            raise ValueError(f"continuation must be one of {', '.join(CONTINUATIONS)}, "
+                             f"got {self.continuation!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +270,9 @@ class Config:
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key
     _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+    # "provider/model" pass-through targets built so far: one Target per key, so the rate
+    # ledger and the health tracker see the same object every time
+    _passing: dict[str, Target] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("providers", "chains"):
@@ -265,6 +282,7 @@ class Config:
         by_model, by_key = _lookups(self.chains.values())
         object.__setattr__(self, "_by_model", by_model)
         object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_passing", {})
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -288,7 +306,13 @@ class Config:
             provider = self.providers.get(name) if sep and model_id else None
             if provider is None:
                 return None
-            target = Target(provider, model_id, provider.policy)
+            target = self._passing.get(model)
+            if target is None:
+                from ._facts import provider_target
+
+                if len(self._passing) >= _PASS_THROUGH_CACHE:
+                    self._passing.clear()
+                target = self._passing[model] = provider_target(provider, model_id)
         return Chain(model, (target,))
 
 

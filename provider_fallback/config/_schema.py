@@ -131,6 +131,9 @@ class PriceModel(_Strict):
     output: Annotated[float, Field(ge=0)]
 
 
+Continuation = typing.Literal["prefill", "restart", "off"]
+
+
 class ModelSettingsModel(_Strict):
     """Per-model facts under a provider's `models:` map."""
 
@@ -138,6 +141,8 @@ class ModelSettingsModel(_Strict):
     limits: LimitsModel | None = None
     price: PriceModel | None = None
     free: bool | None = None
+    continuation: Continuation | None = None   # how a cut stream is continued here
+    stream_usage: bool | None = None           # accepts stream_options.include_usage
 
 
 class BudgetModel(_Strict):
@@ -292,6 +297,8 @@ class TargetModel(PolicyModel):
     limits: LimitsModel | None = None
     price: PriceModel | None = None
     free: bool | None = None
+    continuation: Continuation | None = None
+    stream_usage: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
