@@ -194,6 +194,10 @@ class ProviderSpec:
     # per-model facts from the provider's `models:` map: context, limits, price
     model_settings: Mapping[str, Mapping[str, object]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # the account's plan at this provider ("free", "developer", ...; see the catalog)
+    plan: str | None = None
+    # the catalog entry to use: None = found by base URL host, port or name; "none" = no entry
+    catalog: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))

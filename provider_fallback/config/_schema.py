@@ -143,6 +143,7 @@ class ModelSettingsModel(_Strict):
     free: bool | None = None
     continuation: Continuation | None = None   # how a cut stream is continued here
     stream_usage: bool | None = None           # accepts stream_options.include_usage
+    fronts: str | None = None                  # a proxy alias: the "prefix/model" it serves
 
 
 class BudgetModel(_Strict):
@@ -263,6 +264,8 @@ class ProviderModel(_Strict):
     policy: PolicyModel | None = None
     supervise: SuperviseModel | None = None
     models: dict[str, ModelSettingsModel] = Field(default_factory=dict)
+    plan: Annotated[str, Field(min_length=1)] | None = None   # a plan of its catalog entry
+    catalog: Annotated[str, Field(min_length=1)] | None = None  # entry name, or "none"
 
     @field_validator("name")
     @classmethod
