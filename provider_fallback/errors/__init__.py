@@ -14,7 +14,7 @@ from ._headers import parse_duration, retry_after_seconds
 from ._registry import REGISTRY, spec
 from ._scrub import scrub_secrets
 from ._transport import classify_exception
-from ._types import ErrorSpec, Failure, Fault, Scope
+from ._types import ErrorSpec, Failure, Fault, RateFact, Scope
 
 __all__ = [
     "AllProvidersFailedError",
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidRequestError",
     "ProviderFallbackError",
     "REGISTRY",
+    "RateFact",
     "Scope",
     "StreamInterruptedError",
     "UpstreamError",

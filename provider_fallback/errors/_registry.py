@@ -335,6 +335,10 @@ SPECS: tuple[ErrorSpec, ...] = (
     _e("litellm_setting_unmapped", "proxy", G, F, F, 0, NONE, F, 500,
        "A LiteLLM setting has no equivalent in provider-fallback and was not imported.",
        "Review the import report; see the configuration reference in the README for what to use instead"),
+    _e("provider_moved", "gateway", G, F, T, 1800, PROV, F, 502,
+       "The provider redirects (301/302/307/308) to another host: it moved. The key is never sent there.",
+       "Set the provider's base_url to the new URL the message names (`provider-fallback doctor` prints it too)",
+       "Then `provider-fallback reload` (or restart); check the new host is really the provider's before you trust it"),
 )
 # fmt: on
 

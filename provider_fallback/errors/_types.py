@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["ErrorSpec", "Failure", "Fault", "Scope"]
+__all__ = ["ErrorSpec", "Failure", "Fault", "RateFact", "Scope"]
 
 
 class Fault(enum.StrEnum):
@@ -43,6 +43,19 @@ class ErrorSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RateFact:
+    """One rate-limit window an error *body* describes, as headers would: OpenRouter's
+    `error.metadata.headers`, Groq's and OpenAI's "on tokens per minute (TPM): Limit 12000,
+    Used 11795 ... try again in 4.16s", a daily-cap message, Gemini's quota details."""
+
+    unit: str                       # "requests" | "tokens"
+    window: str | None              # "rpm" | "rpd" | "tpm" | "tpd"; None: the unit's convention
+    limit: int | None = None
+    remaining: int | None = None
+    reset_s: float | None = None    # seconds from now
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A classified failure of one attempt (or of the whole request)."""
 
@@ -53,6 +66,7 @@ class Failure:
     message: str = ""                 # provider's message, secrets already scrubbed
     retry_after: float | None = None  # seconds, from Retry-After / retry-after-ms / x-ratelimit-reset-*
     detail: dict[str, object] = field(default_factory=dict)
+    rate_facts: tuple[RateFact, ...] = ()   # rate-limit windows the error body described
 
     @property
     def code(self) -> str:

@@ -24,7 +24,7 @@ __all__ = ["HealthTracker"]
 # connection, a name that does not resolve) has told us plainly. Probes close it early.
 IMMEDIATE = frozenset({"rate_limit", "auth", "quota", "model"})
 IMMEDIATE_CODES = frozenset({"connection_refused", "dns_failure", "host_unreachable",
-                             "network_unreachable"})
+                             "network_unreachable", "provider_moved"})
 # What a successful probe tier proves recovered (rate limits and quota keep their own clock).
 QUICK_RECOVERS = frozenset({"connection", "timeout", "server", "overload", "stream", "proxy",
                             "gateway"})

@@ -8,7 +8,7 @@ catalog's limits (`data/catalog/`) for the target's plan.
 
 from ._defaults import WINDOWS, cached_tokens_count, default_limits, header_windows
 from ._estimate import DEFAULT_MAX_TOKENS, estimate_tokens
-from ._headers import Advertised, RateLimitHeaders, read_ratelimit_headers, window_for
+from ._headers import Advertised, RateLimitHeaders, from_facts, read_ratelimit_headers, window_for
 from ._ledger import DEFAULT_BLOCK_S, LimitFacts, RateLedger, Reservation
 
 Ledger = RateLedger
@@ -26,6 +26,7 @@ __all__ = [
     "default_limits",
     "cached_tokens_count",
     "estimate_tokens",
+    "from_facts",
     "header_windows",
     "read_ratelimit_headers",
     "window_for",

@@ -192,10 +192,11 @@ class RateLedger:
 
     # -- learning -------------------------------------------------------------------------
 
-    def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
-              wall: float | None = None, *,
+    def learn(self, target: Target, headers: Mapping[str, str] | RateLimitHeaders | None,
+              now: float, wall: float | None = None, *,
               answering: Reservation | None = None) -> RateLimitHeaders:
-        """Take limits, remaining counts and resets from a response's headers (any status).
+        """Take limits, remaining counts and resets from a response's headers (any status),
+        or from what an error body said (`from_facts`).
 
         A learned window overrides the configured one until its reset (the newest reset
         wins, but a tighter `remaining` still in force is kept); a `retry-after` blocks
@@ -203,8 +204,8 @@ class RateLedger:
         `answering`: the in-flight reservation these headers answer; the provider has
         already counted that request, so it is not subtracted from `remaining` again.
         """
-        wall_now = self._wall() if wall is None else wall
-        seen = read_ratelimit_headers(headers, wall_now)
+        seen = headers if isinstance(headers, RateLimitHeaders) else \
+            read_ratelimit_headers(headers, self._wall() if wall is None else wall)
         if seen.empty:
             return seen
         st = self._state(target, now)

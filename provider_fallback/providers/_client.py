@@ -1,7 +1,8 @@
 """The provider boundary: pooled HTTP to each upstream, failures mapped to the registry here.
 
 Every upstream failure leaves this module as an `UpstreamError` carrying a classified
-`Failure`; nothing above it sees aiohttp exceptions.
+`Failure`; nothing above it sees aiohttp exceptions. Redirects are followed only on the
+same origin (`_redirects.py`): a provider that moved host is `provider_moved`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import aiohttp
 from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import UpstreamError, classify_exception, classify_response
+from ._redirects import REDIRECTS, moved, send
 
 __all__ = ["UpstreamClient", "proxy_for"]
 
@@ -82,9 +84,9 @@ class UpstreamClient:
         phase = "first_token" if stream else "total"
         try:
             async with asyncio.timeout(header_timeout):
-                resp = await session.post(provider.base_url + path, data=payload,
-                                          headers=headers, timeout=timeout,
-                                          proxy=self._proxies[provider.name])
+                resp, url = await send(session, "POST", provider.base_url + path, data=payload,
+                                       headers=headers, timeout=timeout,
+                                       proxy=self._proxies[provider.name])
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
@@ -93,6 +95,10 @@ class UpstreamClient:
                                                    phase=phase)) from None
         if resp.status < 300:
             return resp
+        if resp.status in REDIRECTS:   # to another host: the key is not sent after it
+            resp.release()
+            raise UpstreamError(moved(resp, url, provider.base_url, provider=provider.name,
+                                      model=target.model), headers=resp.headers)
         await self._raise_for(resp, target)
         raise AssertionError("unreachable")  # pragma: no cover
 

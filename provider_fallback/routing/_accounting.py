@@ -18,7 +18,14 @@ from typing import Any
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
-from ..limits import LimitFacts, RateLedger, Reservation, cached_tokens_count, estimate_tokens
+from ..limits import (
+    LimitFacts,
+    RateLedger,
+    Reservation,
+    cached_tokens_count,
+    estimate_tokens,
+    from_facts,
+)
 from ..state import RoutingState, Usage
 from ..telemetry import EventBus
 
@@ -191,6 +198,10 @@ class Accounting:
                headers: Mapping[str, str] | None, now: float) -> None:
         limits = self.limits
         told = self.learn(target, headers, now, reservation)
+        if failure.rate_facts:   # what the body said (OpenRouter metadata, Groq's words)
+            limits.learn(target, from_facts(failure.rate_facts), now, answering=reservation)
+            if self.shared is not None:
+                self._tell(target, now)
         if failure.spec.category == "rate_limit" and not told:
             limits.on_429(target, failure.retry_after, now)
             if self.shared is not None:

@@ -30,6 +30,9 @@ class Fault:
     reset: bool = False
     hang: bool = False
     times: int | None = None
+    # a 429 whose reset is only in the body (OpenRouter's error.metadata.headers, Unix ms),
+    # this many seconds ahead; no Retry-After or rate-limit headers
+    body_reset: float | None = None
 
     @property
     def name(self) -> str:
