@@ -210,9 +210,12 @@ def _plan_text(entry: CatalogEntry, plan: str | None, used: str) -> str:
     return f"no plan set: {used}" if len(entry.plans) > 1 else f"plan {used}"
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when installed: 10x faster
+
+
 def _read(text: str, source: str) -> CatalogEntry:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise CatalogError(f"{source}: invalid YAML: {exc}") from None
     return entry_from_dict(data, source)

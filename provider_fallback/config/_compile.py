@@ -140,7 +140,8 @@ def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
                                "the gateway's default is 4100")
     source = parsed.sources.get("server.master_key", "literal") if key else None
     return ServerSettings(host=model.host, port=model.port, master_key=key,
-                          max_body_size=model.max_body_size, master_key_source=source)
+                          max_body_size=model.max_body_size, master_key_source=source,
+                          watch_config=model.watch_config)
 
 
 def _providers(parsed: Parsed, policy: Policy,

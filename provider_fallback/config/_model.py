@@ -249,6 +249,7 @@ class ServerSettings:
     master_key: Secret | None = None
     max_body_size: int = 20 * 1024 * 1024
     master_key_source: str | None = None
+    watch_config: bool = False
 
 
 @dataclass(frozen=True, slots=True)

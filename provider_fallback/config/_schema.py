@@ -78,6 +78,7 @@ class ServerModel(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 4100
     master_key: str | None = None
     max_body_size: Size = 20 * 1024 * 1024
+    watch_config: bool = False          # reload when the config file or its .env changes
 
     @field_validator("host")
     @classmethod

@@ -9,9 +9,11 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 from pathlib import Path
 
 from ._app import GatewayApp
+from ._reload import RELOAD_TOKEN_ENV
 from ._serve import build_app, tune_gc, uvicorn_config
 
 __all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
@@ -63,10 +65,16 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
     from uvicorn.supervisors import Multiprocess
 
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    # one reload token for this supervisor's workers: the one that reloads tells the others
+    token = Path(tempfile.gettempdir()) / f"provider-fallback-{os.getpid()}.reload"
+    os.environ[RELOAD_TOKEN_ENV] = str(token)
     os.environ[_LOGGING_ENV] = f"{log_format}:{log_level}"
     os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
     config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
                             workers=workers)
     config.factory = True
-    Multiprocess(config, sockets=[sock]).run()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        token.unlink(missing_ok=True)

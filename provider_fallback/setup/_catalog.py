@@ -4,6 +4,7 @@ fallback chains."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..catalog import default_catalog
@@ -65,7 +66,28 @@ def _choices() -> dict[str, ProviderChoice]:
     return out
 
 
-CATALOG: dict[str, ProviderChoice] = _choices()
+class _Choices(Mapping[str, ProviderChoice]):
+    """The choices, built from the catalog on first use (not when the CLI is imported)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, ProviderChoice] | None = None
+
+    def _all(self) -> dict[str, ProviderChoice]:
+        if self._built is None:
+            self._built = _choices()
+        return self._built
+
+    def __getitem__(self, name: str) -> ProviderChoice:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_PICKS)
+
+    def __len__(self) -> int:
+        return len(_PICKS)
+
+
+CATALOG: Mapping[str, ProviderChoice] = _Choices()
 
 # alias -> (provider, model) in fallback order, from the seeds' Groq tables: 70b -> 8b -> free
 # models; compound -> 70b -> 8b. Targets of providers the user does not have are left out.
