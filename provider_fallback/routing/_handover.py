@@ -9,15 +9,17 @@ whose address, key or plan changed starts afresh (its circuits closed, its learn
 forgotten): whatever went wrong may be what the edit fixed. Supervised upstreams whose
 spec is unchanged keep running.
 
+Connection pools of unchanged providers are shared with the successor (no reconnects).
 The caller swaps its reference for new requests; `retire(old)` then waits for the old
-router's in-flight requests (a stream counts until its last chunk) and closes what is
-only its own: its connection pools and its probe tasks.
+router's in-flight requests (a stream counts until its last chunk) and closes the pools
+nobody else uses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +111,7 @@ async def successor(old: Router, config: Config) -> tuple[Router, Changes]:
     new = Router(config, state=old.state, events=old.events, clock=old._clock,
                  sleep=old._sleep, rand=old._rand, monitor=False)
     new.requests = old.requests
+    _share_pools(old, new)
     acct = Accounting(config, old.events, old._clock, ledger=old.accounting.limits)
     if old.accounting.shared is not None:
         acct.share(old.state)       # the state's peers are now the new accounting
@@ -171,12 +174,41 @@ async def _handover_monitor(old: Router, new: Router) -> None:
     new.monitor = monitor
 
 
+# how many routers use each connection pool: an unchanged provider's pool moves to the
+# successor (no reconnect storm at 200 req/s), and closes when its last user retires
+_POOL_USERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _share_pools(old: Router, new: Router) -> None:
+    """Unchanged providers keep their keep-alive connections: a pool depends only on the
+    provider's connection limit (URL, key, headers and proxy are per request)."""
+    for name, spec in new.config.providers.items():
+        before = old.config.providers.get(name)
+        session = old._client._sessions.get(name)
+        if before is None or session is None or session.closed or \
+                before.max_connections != spec.max_connections:
+            continue
+        new._client._sessions[name] = session
+        _POOL_USERS[session] = _POOL_USERS.get(session, 1) + 1
+
+
+async def _release_pools(old: Router) -> None:
+    for session in list(old._client._sessions.values()):
+        users = _POOL_USERS.get(session, 1) - 1
+        if users > 0:
+            _POOL_USERS[session] = users
+        else:
+            _POOL_USERS.pop(session, None)
+            await session.close()
+    old._client._sessions.clear()
+
+
 async def retire(old: Router, *, poll: float = 0.05) -> None:
     """Once `old` has no request in flight (or its longest deadline passed), close what only
-    it owns: its connection pools. The state backend, ledgers and event bus live on in its
-    successor (its probes moved over already)."""
+    it owns: the connection pools no successor shares. The state backend, ledgers and event
+    bus live on in its successor (its probes moved over already)."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + old.config.policy.request_deadline + 5.0
     while old.inflight > 0 and loop.time() < give_up:
         await asyncio.sleep(poll)
-    await old._client.aclose()
+    await _release_pools(old)

@@ -37,6 +37,7 @@ async def test_reload_swaps_the_config_and_keeps_state_of_unchanged_targets(tmp_
                 assert await _served_by(gw) == "a"
             target = first.config.chains["chat"].targets[0]
             used = first.limits.view(target, first._clock())["rpm"]["used"]
+            pool = first._client._sessions["a"]
             write(path, {"a": a.url, "b": b.url}, {"chat": ["b/m", "a/m"], "more": ["a/m"]},
                   budget={"data_dir": str(tmp_path)})
             status, answer = await post_reload(gw.base_url)
@@ -48,14 +49,17 @@ async def test_reload_swaps_the_config_and_keeps_state_of_unchanged_targets(tmp_
             assert await _served_by(gw) == "b"                # new requests: new chains
             assert await _served_by(gw, "more") == "a"
             router = gw.app.router
+            # a's keep-alive pool moved over (no reconnects)
+            assert router._client._sessions["a"] is pool and not pool.closed
             # what the old router counted and recorded for a/m is still there
             assert router.state.stats("a/m").successes == 4
             assert router.limits.view(router.config.chains["more"].targets[0],
                                       router._clock())["rpm"]["used"] == used + 1
             assert router.budget is first.budget               # same spend ledger and budget
             assert [e.type for e in router.events.recent()].count("CONFIG_RELOADED") == 1
-        # the old router's pools were closed once it had nothing in flight
-        await eventually(lambda: not first._client._sessions, timeout=5)
+            # the old router let go of its pools once it had nothing in flight; a's lives on
+            await eventually(lambda: not first._client._sessions, timeout=5)
+            assert not pool.closed
 
 
 async def test_in_flight_requests_finish_on_the_old_config(tmp_path):
