@@ -34,3 +34,22 @@ def test_explicit_catalog_wins():
     match = default_catalog().match(ProviderSpec("relay", "https://relay.example/v1",
                                                  catalog="groq"))
     assert match is not None and (match.entry.name, match.reason) == ("groq", "catalog: groq")
+
+
+def test_validate_says_which_entry_and_plan_applied():
+    from provider_fallback.config import config_from_dict, describe
+
+    cfg = config_from_dict({"providers": [
+        {"name": "g", "base_url": "https://api.groq.com/openai/v1"},
+        {"name": "k", "base_url": "https://kilocode.ai/api/openrouter"},
+        {"name": "x", "base_url": "http://10.0.0.9/v1", "plan": "free"}],
+        "models": {"m": ["g/llama-3.1-8b-instant", "k/z-ai/glm-5:free", "x/any"]}}, environ={})
+    text = describe(cfg)
+    assert ("catalog: groq (host api.groq.com)  plan: not set (developer prices, free limits; "
+            "set plan: free | developer)") in text
+    assert "catalog: kilo (old host kilocode.ai) MOVED: now https://api.kilo.ai/api/openrouter" in text
+    assert "catalog: none  plan: free (every model free)" in text
+    assert ("price 0.05/0.08 USD per 1M in/out (catalog groq, no plan set: developer); limits "
+            "rpm=30 rpd=14400 tpm=6000 tpd=500000 (catalog groq, no plan set: free)") in text
+    assert "price free (catalog kilo, plan free)" in text
+    assert "price free (plan: free)" in text
