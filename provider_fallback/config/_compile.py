@@ -24,6 +24,7 @@ from ._model import (
     Chain,
     CircuitSettings,
     Config,
+    ContinuationSettings,
     HealthSettings,
     LoggingSettings,
     MetricsSettings,
@@ -41,6 +42,7 @@ from ._schema import (
     AlertsModel,
     BudgetModel,
     CircuitModel,
+    ContinuationModel,
     HealthModel,
     LoggingModel,
     MetricsModel,
@@ -73,6 +75,8 @@ class Parsed:
     alerts: AlertsModel = field(default_factory=AlertsModel)
     logging: LoggingModel = field(default_factory=LoggingModel)
     state: StateModel = field(default_factory=StateModel)
+    continuation: ContinuationModel = field(default_factory=ContinuationModel)
+    chain_continuation: dict[str, bool | None] = field(default_factory=dict)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -112,7 +116,8 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   metrics=MetricsSettings(**parsed.metrics.model_dump()),
                   alerts=_alerts(parsed.alerts),
                   logging=LoggingSettings(**parsed.logging.model_dump()),
-                  state=_state(parsed.state)), []
+                  state=_state(parsed.state),
+                  continuation=ContinuationSettings(**parsed.continuation.model_dump())), []
 
 
 def _state(model: StateModel) -> StateSettings:
@@ -280,7 +285,8 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                                   policy=merge_policy(provider.policy, entry.overrides()),
                                   **capabilities(own, facts, shipped)))
         if targets:
-            chains[alias] = Chain(alias, tuple(targets))
+            chains[alias] = Chain(alias, tuple(targets),
+                                  continuation=parsed.chain_continuation.get(alias))
         if targets and dropped:
             parsed.warnings.append(f"{path}: targets on skipped provider(s) "
                                    f"{', '.join(sorted(dropped))} removed from the chain")

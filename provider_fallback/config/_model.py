@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "LoggingSettings", "MetricsSettings",
+__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "ContinuationSettings",
+           "LoggingSettings", "MetricsSettings",
            "TelemetrySettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
            "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
            "SupervisorSpec", "Target"]
@@ -65,7 +66,10 @@ class CircuitSettings:
     failure_rate: float = 0.5
     min_calls: int = 10
     window: float = 60.0
-    max_open: float = 1800.0
+    max_open: float = 1800.0          # cap of the growing open period of hard failures
+    transient_open: float = 5.0       # first open period of a transient failure (503, cut, timeout)
+    transient_max_open: float = 60.0  # cap of the growing open period of transient failures
+    reopen_decay: float = 60.0        # each such span closed takes one step off the growth
     multiplier: float = 2.0
     jitter: float = 0.1
     slow_call_rate: float = 0.5
@@ -159,6 +163,14 @@ class StateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuationSettings:
+    """A stream that breaks after content is continued on the next eligible target."""
+
+    enabled: bool = True
+    max_attempts: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     format: str = "console"
     level: str = "info"
@@ -240,6 +252,7 @@ class Chain:
 
     alias: str
     targets: tuple[Target, ...]
+    continuation: bool | None = None   # False: this alias never continues a broken stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +284,7 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    continuation: ContinuationSettings = field(default_factory=ContinuationSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key

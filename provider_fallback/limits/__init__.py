@@ -7,7 +7,12 @@ catalog's limits (`data/catalog/`) for the target's plan.
 """
 
 from ._defaults import WINDOWS, cached_tokens_count, default_limits, header_windows
-from ._estimate import DEFAULT_MAX_TOKENS, estimate_tokens
+from ._estimate import (
+    DEFAULT_MAX_TOKENS,
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+    estimate_tokens,
+)
 from ._headers import Advertised, RateLimitHeaders, from_facts, read_ratelimit_headers, window_for
 from ._ledger import DEFAULT_BLOCK_S, LimitFacts, RateLedger, Reservation
 
@@ -25,6 +30,8 @@ __all__ = [
     "Reservation",
     "default_limits",
     "cached_tokens_count",
+    "estimate_prompt_tokens",
+    "estimate_text_tokens",
     "estimate_tokens",
     "from_facts",
     "header_windows",

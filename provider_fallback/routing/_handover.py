@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config, ProviderSpec
-from ._accounting import Accounting
 from ._router import Router
 
 __all__ = ["Changes", "RESTART_SECTIONS", "changes", "retire", "successor"]
@@ -112,9 +111,9 @@ async def successor(old: Router, config: Config) -> tuple[Router, Changes]:
                  sleep=old._sleep, rand=old._rand, monitor=False)
     new.requests = old.requests
     _share_pools(old, new)
-    acct = Accounting(config, old.events, old._clock, ledger=old.accounting.limits)
-    if old.accounting.shared is not None:
-        acct.share(old.state)       # the state's peers are now the new accounting
+    # the new router's parts are wired to its own Accounting: hand that one the old ledgers
+    acct = new.accounting
+    acct.limits = old.accounting.limits
     budget = old.accounting.budget
     if budget is not None:
         acct._spend = old.accounting._spend
@@ -124,7 +123,12 @@ async def successor(old: Router, config: Config) -> tuple[Router, Changes]:
 
             budget = Budget(config.budget, budget.ledger, old.events)
         await acct.open(budget)
-    new.accounting = acct
+    kept = {t.key for c in config.chains.values() for t in c.targets
+            if t.provider.name not in diff.providers_reset}
+    for name in ("no_prefill", "no_stream_usage"):     # what targets turned out not to take
+        book = getattr(new.learned, name, None)
+        if book is not None:
+            book.update(k for k in getattr(old.learned, name) if k in kept)
     _carry_health(old, new, diff)
     await _handover_monitor(old, new)
     return new, diff

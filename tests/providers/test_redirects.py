@@ -52,8 +52,9 @@ async def test_a_redirect_to_another_host_is_provider_moved_and_the_key_stays_ho
         # the whole provider is held back at once, for 30 minutes (a lone target is still
         # tried as a bypass, and says so)
         blocked = router.health.blocked(router.config.chains["chat"].targets[0], router._clock())
-        assert blocked is not None and blocked[1] == "provider_moved"
-        assert blocked[0] - router._clock() > 1600        # 30 min, less up to 10% jitter
+        assert blocked is not None and blocked.code == "provider_moved"
+        assert blocked.key == "kilo"                              # the provider circuit
+        assert blocked.until - router._clock() > 1600        # 30 min, less up to 10% jitter
         with pytest.raises(AllProvidersFailedError) as again:
             await router.chat(model="chat", **CHAT)
         assert again.value.attempts[0].note.startswith("bypass")

@@ -30,8 +30,9 @@ async def test_openrouter_daily_cap_reset_only_in_the_body():
             assert view["rpd"]["reset_in_s"] == pytest.approx(7200, abs=5)
             assert view["blocked_s"] == pytest.approx(7200, abs=5)
             # and the circuit is open until then, not for the registry's one hour
-            until, code = router.health.blocked(target, now)
-            assert code == "rate_limit_rpd" and until - now == pytest.approx(7200, abs=5)
+            blocked = router.health.blocked(target, now)
+            assert blocked.code == "rate_limit_rpd"
+            assert blocked.until - now == pytest.approx(7200, abs=5)
             second = await router.chat(model="free", **CHAT)
             assert second.provider == "backup" and len(second.attempts) == 1
     assert orouter.count(path="chat") == 1                 # never asked again
@@ -54,5 +55,5 @@ async def test_groq_try_again_in_the_body_without_headers():
             assert (view["rpm"]["limit"], view["rpm"]["remaining"], view["rpm"]["source"]) == \
                 (30, 0, "learned")
             assert view["blocked_s"] == pytest.approx(2.0, abs=0.5)
-            until, _ = router.health.blocked(target, now)
-            assert until - now == pytest.approx(2.0, abs=0.5)
+            blocked = router.health.blocked(target, now)
+            assert blocked.until - now == pytest.approx(2.0, abs=0.5)

@@ -117,7 +117,7 @@ async def test_circuits_kept_for_unchanged_providers_reset_for_changed_ones(tmp_
             new = gw.app.router
             ta, tb = new.config.chains["chat"].targets
             now = new._clock()
-            assert new.health.blocked(ta, now)[1] == "invalid_api_key"   # still cooling down
+            assert new.health.blocked(ta, now).code == "invalid_api_key"  # still cooling down
             assert new.health.blocked(tb, now) is None                   # the edit may be the fix
             assert await _served_by(gw) == "b"
             assert c.count() == 1

@@ -88,7 +88,7 @@ async def test_every_free_model_init_writes_answers_under_an_exceeded_budget(tmp
                 raise AssertionError("a paid model answered under an exceeded budget")
             except APIStatusError as exc:
                 assert exc.status_code in (402, 503)
-                assert "budget exceeded" in exc.response.text
+                assert "budget_exceeded: only free targets allowed" in exc.response.text
             await client.close()
     assert all(r.cost_usd == 0 for r in records if r.outcome == "ok")
     assert sum(1 for r in records if r.outcome == "ok") == len(targets) + len(cfg.chains) + 1
