@@ -9,7 +9,7 @@ targets.
 from ._budget import ALLOW_PAID_UNTIL, LIFTED_DAY, LIFTED_MONTH, Budget, BudgetStatus
 from ._ledger import SpendLedger, SpendRow, default_data_dir, default_ledger_path
 from ._periods import day_key, month_key
-from ._prices import FREE, PriceTable, cost_usd, default_prices, is_free, price_of
+from ._prices import FREE, cost_usd, is_free, price_of, price_source
 
 __all__ = [
     "ALLOW_PAID_UNTIL",
@@ -18,15 +18,14 @@ __all__ = [
     "FREE",
     "LIFTED_DAY",
     "LIFTED_MONTH",
-    "PriceTable",
     "SpendLedger",
     "SpendRow",
     "cost_usd",
     "day_key",
     "default_data_dir",
     "default_ledger_path",
-    "default_prices",
     "is_free",
     "month_key",
     "price_of",
+    "price_source",
 ]

@@ -30,11 +30,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ..catalog import Catalog
 from ..config import BudgetSettings, Target
 from ..telemetry import EventBus
 from ._ledger import SpendLedger
 from ._periods import DaySpan, day_key, day_span, month_key
-from ._prices import PriceTable, cost_usd, is_free, price_of
+from ._prices import cost_usd, is_free, price_of
 
 __all__ = ["ALLOW_PAID_UNTIL", "LIFTED_DAY", "LIFTED_MONTH", "Budget", "BudgetStatus", "SharedSpend"]
 
@@ -73,7 +74,7 @@ class Budget:
     """
 
     def __init__(self, settings: BudgetSettings, ledger: SpendLedger, events: EventBus, *,
-                 wall: Callable[[], float] = time.time, prices: PriceTable | None = None) -> None:
+                 wall: Callable[[], float] = time.time, prices: Catalog | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self._events = events

@@ -16,6 +16,7 @@ from ._events import events
 from ._import import import_litellm
 from ._init import init
 from ._providers import providers_app
+from ._reload import reload
 from ._report import report
 from ._serve import serve, validate
 from ._service import service_app
@@ -63,6 +64,7 @@ app.command()(errors)
 app.add_typer(providers_app, name="providers")
 app.command()(events)
 app.command()(status)
+app.command()(reload)
 app.command()(report)
 app.add_typer(budget_app, name="budget")
 app.command()(doctor)

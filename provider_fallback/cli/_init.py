@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..setup import CATALOG, InitPlan, ProviderChoice, custom_provider, with_models, write_files
+from ..setup import (
+    CATALOG,
+    InitPlan,
+    ProviderChoice,
+    custom_provider,
+    with_models,
+    with_plan,
+    write_files,
+)
 from ._common import console, fail, friendly_errors
 
 __all__ = ["init"]
@@ -22,11 +30,12 @@ def init(directory: Annotated[Path, typer.Option("--dir", help="Where to write t
          custom: Annotated[list[str] | None, typer.Option(help="Any OpenAI-compatible URL as NAME=URL (repeatable; key from NAME_API_KEY)")] = None,
          custom_model: Annotated[list[str] | None, typer.Option(help="Model id(s) for --custom providers")] = None,
          port: Annotated[int, typer.Option(help="Gateway port (not 4000: LiteLLM's)")] = 4100,
+         plans: Annotated[list[str] | None, typer.Option("--plan", help="A provider's plan as NAME=PLAN, e.g. groq=developer (default: free where there is one)")] = None,
          force: Annotated[bool, typer.Option(help="Overwrite existing files")] = False) -> None:
     """Write provider_config.yaml (keys as os.environ/ references) and .env.example."""
     if yes:
         plan = _plan_from_options(provider or list(_DEFAULT_PROVIDERS), custom or [],
-                                  custom_model or [], port)
+                                  custom_model or [], port, plans or [])
     else:
         plan = _ask(port)
     if not plan.providers:
@@ -49,7 +58,7 @@ def init(directory: Annotated[Path, typer.Option("--dir", help="Where to write t
 
 
 def _plan_from_options(names: list[str], customs: list[str], models: list[str],
-                       port: int) -> InitPlan:
+                       port: int, plans: list[str]) -> InitPlan:
     plan = InitPlan(port=port)
     for name in names:
         choice = CATALOG.get(name.strip().lower())
@@ -64,6 +73,17 @@ def _plan_from_options(names: list[str], customs: list[str], models: list[str],
                        fix="e.g. --custom vllm=http://localhost:8000/v1")
         plan.providers.append(_custom(name.strip(), url.strip(), f"{_env_name(name)}_API_KEY",
                                       models or ["default"]))
+    by_name = {p.name: i for i, p in enumerate(plan.providers)}
+    for item in plans:
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in by_name:
+            raise fail(f"--plan {item!r}: expected NAME=PLAN for a chosen provider",
+                       code="config_error", fix="e.g. --plan groq=developer")
+        i = by_name[name.strip()]
+        try:
+            plan.providers[i] = with_plan(plan.providers[i], value.strip())
+        except ValueError as exc:
+            raise fail(str(exc), code="config_error") from None
     return plan
 
 
@@ -84,13 +104,16 @@ def _ask(port: int) -> InitPlan:
     for choice in CATALOG.values():
         if not typer.confirm(f"  {choice.label}?", default=choice.name in _DEFAULT_PROVIDERS):
             continue
-        if choice.name in ("litellm", "ollama"):
+        if choice.name in ("litellm", "ollama", "lmstudio"):
             url = typer.prompt("    base URL", default=choice.base_url)
             choice = ProviderChoice(choice.name, choice.label, url.rstrip("/"), choice.key_env,
-                                    choice.key_hint, choice.extra, choice.models)
-        if choice.name == "ollama":
+                                    choice.key_hint, choice.extra, choice.models, choice.plans,
+                                    choice.plan)
+        if choice.asks_model:
             model = typer.prompt("    model to use", default=choice.models[0])
             choice = with_models(choice, [model])
+        if len(choice.plans) > 1:
+            choice = _ask_plan(choice)
         plan.providers.append(choice)
     while typer.confirm("  Another OpenAI-compatible URL?", default=False):
         name = typer.prompt("    name (letters, digits, - _ .)")
@@ -106,3 +129,13 @@ def _ask(port: int) -> InitPlan:
     return plan
 
 
+
+
+def _ask_plan(choice: ProviderChoice) -> ProviderChoice:
+    """Which plan the account is on: it decides prices (a free plan costs nothing) and limits."""
+    while True:
+        answer = typer.prompt(f"    plan ({', '.join(choice.plans)})", default=choice.plan)
+        try:
+            return with_plan(choice, str(answer).strip())
+        except ValueError as exc:
+            console.print(f"[yellow]{escape(str(exc))}[/]")

@@ -16,7 +16,7 @@ from .._secret import Secret
 from ..errors._registry import REGISTRY
 from ._bind import MASTER_KEY_FIX, bind_problem, master_key_problem
 from ._env import is_sensitive_header
-from ._facts import CAPABILITY_KEYS, capabilities, limits_of, price_of_facts
+from ._facts import CAPABILITY_KEYS, capabilities, catalog_facts, limits_of, price_of_facts
 from ._model import (
     AlertSettings,
     AlertSink,
@@ -157,7 +157,8 @@ def _server(parsed: Parsed, problems: list[Problem]) -> ServerSettings:
                           max_connections=model.max_connections,
                           linger_timeout=model.linger_timeout, linger_size=model.linger_size,
                           cors_origins=tuple(model.cors_origins),
-                          max_passthrough_models=model.max_passthrough_models)
+                          max_passthrough_models=model.max_passthrough_models,
+                          watch_config=model.watch_config)
 
 
 def _providers(parsed: Parsed, policy: Policy,
@@ -173,7 +174,8 @@ def _providers(parsed: Parsed, policy: Policy,
                                     f"(also {where})", "give every provider a unique name"))
             continue
         first_index[model.name] = index
-        providers[model.name] = _provider(model, path, policy, parsed.sources, problems)
+        providers[model.name] = _provider(model, path, policy, parsed.sources, problems,
+                                          parsed.warnings)
     if not providers and not parsed.skipped and not parsed.invalid_provider_names:
         problems.append(Problem("providers", "no providers configured",
                                 "add at least one `- name: ...\n    base_url: ...` entry"))
@@ -181,7 +183,7 @@ def _providers(parsed: Parsed, policy: Policy,
 
 
 def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[str, str],
-              problems: list[Problem]) -> ProviderSpec:
+              problems: list[Problem], warnings: list[str]) -> ProviderSpec:
     shorthand = model.level_overrides()
     nested = model.policy.overrides() if model.policy is not None else {}
     for key in sorted(shorthand.keys() & nested.keys()):
@@ -202,6 +204,7 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
         command=tuple(sup.command), cwd=sup.cwd, env=MappingProxyType(dict(sup.env)),
         restart_on_unhealthy=sup.restart_on_unhealthy,
         max_restarts_per_hour=sup.max_restarts_per_hour, startup_grace=sup.startup_grace)
+    _check_catalog(model, path, problems, warnings)
     return ProviderSpec(name=model.name, base_url=model.base_url, api_key=api_key,
                         headers=MappingProxyType(headers), policy=merged,
                         optional=model.optional, probe=model.probe,
@@ -210,7 +213,51 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                         supervise=supervise,
                         model_settings=MappingProxyType({
                             mid: MappingProxyType(ms.model_dump(exclude_none=True))
-                            for mid, ms in model.models.items()}))
+                            for mid, ms in model.models.items()}),
+                        plan=model.plan, catalog=model.catalog)
+
+
+def _check_catalog(model: ProviderModel, path: str, problems: list[Problem],
+                   warnings: list[str]) -> None:
+    """`catalog:` names an entry; `plan:` is one of its plans (or `free` without one); a
+    base URL on a provider's old host gets a warning with the current one."""
+    from ..catalog import NONE, CatalogError, default_catalog
+
+    try:
+        catalog = default_catalog()
+    except CatalogError as exc:
+        problems.append(Problem(None, f"provider catalog: {exc}",
+                                "fix the catalog file (or unset $PROVIDER_FALLBACK_CATALOG_DIR)"))
+        return
+    names = sorted(catalog.entries)
+    if model.catalog is not None and model.catalog != NONE and model.catalog not in catalog.entries:
+        problems.append(Problem(f"{path}.catalog", f"unknown catalog entry '{model.catalog}'"
+                                f"{did_you_mean(model.catalog, names)} (known: "
+                                f"{', '.join(names)})",
+                                f"use one of them, or `catalog: {NONE}` for none"))
+        return
+    probe = ProviderSpec(name=model.name, base_url=model.base_url, catalog=model.catalog)
+    match = catalog.match(probe)
+    if match is not None and match.old_host:
+        warnings.append(f"{path}.base_url: {model.base_url} is {match.entry.title}'s old "
+                        f"address (it redirects, and the key is not sent to another host); "
+                        f"set base_url: {match.entry.base_url}")
+    if model.plan is None:
+        return
+    if match is None:
+        if model.plan != "free":
+            problems.append(Problem(f"{path}.plan", f"plan '{model.plan}': no catalog entry "
+                                    f"applies to {model.base_url}, so only `plan: free` "
+                                    "(every model costs nothing) means something",
+                                    "write `plan: free`, remove the key, or name the entry "
+                                    "with `catalog: NAME`"))
+        return
+    plans = list(match.entry.plans)
+    if model.plan not in plans:
+        problems.append(Problem(f"{path}.plan", f"'{model.plan}' is not a plan of "
+                                f"{match.entry.title}{did_you_mean(model.plan, plans)} "
+                                f"(plans: {', '.join(plans)})",
+                                f"use one of {', '.join(plans)}"))
 
 
 def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
@@ -236,8 +283,10 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
             problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
             facts = provider.model_settings.get(entry.model, {})
             own = entry.model_dump(exclude_none=True, include=set(CAPABILITY_KEYS))
+            shipped = catalog_facts(provider, entry.model)
             targets.append(Target(provider=provider, model=entry.model,
-                                  context=entry.context or facts.get("context"),  # type: ignore[arg-type]
+                                  context=entry.context or facts.get("context")  # type: ignore[arg-type]
+                                  or shipped.context,
                                   priority=entry.priority,
                                   limits=limits_of(entry.limits.model_dump(exclude_none=True)
                                                    if entry.limits else None,
@@ -246,7 +295,7 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                                                        if entry.price else None,
                                                        entry.free, facts),
                                   policy=merge_policy(provider.policy, entry.overrides()),
-                                  **capabilities(own, facts)))
+                                  **capabilities(own, facts, shipped)))
         if targets:
             chains[alias] = Chain(alias, tuple(targets),
                                   continuation=parsed.chain_continuation.get(alias))

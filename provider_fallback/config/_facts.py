@@ -1,4 +1,5 @@
-"""What a target is made of below its own chain entry: its provider's `models:` entry.
+"""What a target is made of below its own chain entry: its provider's `models:` entry,
+then the provider catalog (`data/catalog/`), then the defaults.
 
 Used by the compiler for every chain target and by `Config.resolve` for pass-through
 targets ("provider/any-model"), so both see the same facts.
@@ -7,11 +8,15 @@ targets ("provider/any-model"), so both see the same facts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._model import Pricing, ProviderSpec, RateLimits, Target
 
-__all__ = ["CAPABILITY_KEYS", "capabilities", "limits_of", "price_of_facts", "provider_target"]
+if TYPE_CHECKING:
+    from ..catalog import Resolved
+
+__all__ = ["CAPABILITY_KEYS", "capabilities", "catalog_facts", "limits_of", "price_of_facts",
+           "provider_target"]
 
 CAPABILITY_KEYS = ("continuation", "stream_usage")
 
@@ -19,21 +24,32 @@ CAPABILITY_KEYS = ("continuation", "stream_usage")
 def provider_target(provider: ProviderSpec, model: str) -> Target:
     """A target of `model` on `provider` with only provider-level facts (pass-through)."""
     facts = provider.model_settings.get(model, {})
+    known = catalog_facts(provider, model)
     return Target(provider=provider, model=model, policy=provider.policy,
-                  context=facts.get("context"),  # type: ignore[arg-type]
+                  context=facts.get("context") or known.context,  # type: ignore[arg-type]
                   limits=limits_of(None, facts.get("limits")),
                   price=price_of_facts(None, None, facts),
-                  **capabilities({}, facts))
+                  **capabilities({}, facts, known))
 
 
-def capabilities(entry: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
+def catalog_facts(provider: ProviderSpec, model: str) -> Resolved:
+    """What the catalog says about `model` on `provider` (cached by the catalog)."""
+    from ..catalog import default_catalog
+
+    return default_catalog().resolve(provider, model)
+
+
+def capabilities(entry: Mapping[str, Any], facts: Mapping[str, Any],
+                 known: Resolved | None = None) -> dict[str, Any]:
     """`continuation` / `stream_usage`: the target mapping's, else the provider's `models:`
-    entry's; unset ones are left out (Target's defaults apply)."""
+    entry's, else the catalog's; unset ones are left out (Target's defaults apply)."""
     out: dict[str, Any] = {}
     for key in CAPABILITY_KEYS:
         value = entry.get(key)
         if value is None:
             value = facts.get(key)
+        if value is None and known is not None:
+            value = getattr(known, key)
         if value is not None:
             out[key] = value
     return out

@@ -207,6 +207,10 @@ class ProviderSpec:
     # per-model facts from the provider's `models:` map: context, limits, price
     model_settings: Mapping[str, Mapping[str, object]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # the account's plan at this provider ("free", "developer", ...; see the catalog)
+    plan: str | None = None
+    # the catalog entry to use: None = found by base URL host, port or name; "none" = no entry
+    catalog: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -271,6 +275,7 @@ class ServerSettings:
     linger_size: int = 32 * 1024 * 1024   # ... for at most this long and this many bytes
     cors_origins: tuple[str, ...] = ()    # browser origins allowed to call the gateway
     max_passthrough_models: int = 256     # distinct "provider/model" names not in a chain
+    watch_config: bool = False
 
 
 @dataclass(frozen=True, slots=True)

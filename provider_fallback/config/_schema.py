@@ -91,6 +91,7 @@ class ServerModel(_Strict):
     linger_size: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 32 * 1024 * 1024
     cors_origins: list[str] = Field(default_factory=list)
     max_passthrough_models: Annotated[int, Field(ge=0)] = 256
+    watch_config: bool = False          # reload when the config file or its .env changes
 
     @field_validator("host")
     @classmethod
@@ -174,6 +175,7 @@ class ModelSettingsModel(_Strict):
     free: bool | None = None
     continuation: Continuation | None = None   # how a cut stream is continued here
     stream_usage: bool | None = None           # accepts stream_options.include_usage
+    fronts: str | None = None                  # a proxy alias: the "prefix/model" it serves
 
 
 class BudgetModel(_Strict):
@@ -308,6 +310,8 @@ class ProviderModel(_Strict):
     policy: PolicyModel | None = None
     supervise: SuperviseModel | None = None
     models: dict[str, ModelSettingsModel] = Field(default_factory=dict)
+    plan: Annotated[str, Field(min_length=1)] | None = None   # a plan of its catalog entry
+    catalog: Annotated[str, Field(min_length=1)] | None = None  # entry name, or "none"
 
     @field_validator("name")
     @classmethod

@@ -134,8 +134,10 @@ def warnings_as_findings(config: Config, *, skip_missing: bool = False) -> list[
             out.append(Finding("env", "optional provider", Severity.WARNING, text,
                                "env_var_missing"))
         else:
+            # a base URL on a provider's old host (the catalog knows where it moved)
+            code = "provider_moved" if "old address" in text else "config_error"
             out.append(Finding("config", config.source or "config", Severity.WARNING, text,
-                               "config_error"))
+                               code))
     return out
 
 

@@ -23,9 +23,10 @@ import aiohttp
 from .. import _json
 from ..config import ProviderSpec
 from ..config._step_facts import provider_facts
-from ..errors import Facts, classify_exception, classify_response
+from ..errors import Facts, Failure, classify_exception, classify_response
 from ..health._probes import model_ids, probe_headers
 from ..providers import proxy_for
+from ..providers._redirects import REDIRECTS, moved, send
 from ._findings import Finding, Severity, mask_key
 
 __all__ = ["ProviderCheck", "check_provider", "is_litellm", "is_loopback"]
@@ -140,11 +141,24 @@ async def _connect(check: ProviderCheck, host: str, port: int, tls: bool, timeou
 
 
 async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
-               proxy: str | None, timeout: float) -> tuple[int, Any, bytes, float]:
+               proxy: str | None, timeout: float,
+               provider: ProviderSpec | None = None) -> tuple[int, Any, bytes, float]:
+    """GET `url`, following redirects on the same host only; a redirect to another host
+    raises `_Moved` (with `provider`) and is never followed with the key."""
     started = time.perf_counter()
-    async with asyncio.timeout(timeout), session.get(url, headers=headers, proxy=proxy) as resp:
-        body = await resp.content.read(_BODY_LIMIT)
-        return resp.status, resp.headers, body, (time.perf_counter() - started) * 1000
+    async with asyncio.timeout(timeout):
+        resp, final = await send(session, "GET", url, headers=headers, proxy=proxy)
+        async with resp:
+            body = await resp.content.read(_BODY_LIMIT)
+            if provider is not None and resp.status in REDIRECTS:
+                raise _Moved(moved(resp, final, provider.base_url, provider=provider.name))
+            return resp.status, resp.headers, body, (time.perf_counter() - started) * 1000
+
+
+class _Moved(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider: ProviderSpec,
@@ -155,7 +169,14 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
     with_key = key_missing is None
     try:
         status, headers, body, ms = await _get(session, url, probe_headers(provider, with_key),
-                                               proxy, timeout)
+                                               proxy, timeout, provider)
+    except _Moved as exc:
+        new = exc.failure.detail.get("new_base_url")
+        check.add(Severity.ERROR, exc.failure.message, "provider_moved",
+                  f"set base_url: {new} for provider {provider.name}" if new else
+                  "set base_url to the provider's new address", "then `provider-fallback reload`",
+                  location=exc.failure.detail.get("location"))
+        return
     except TimeoutError:
         check.add(Severity.ERROR, f"GET /models got no answer within {timeout:g}s",
                   "timeout_total", "raise `timeout` for this provider if it is always this slow")

@@ -16,7 +16,7 @@ from ._registry import REGISTRY, spec
 from ._scrub import scrub_secrets
 from ._steps import Facts, Shell, Step, render_steps, sh
 from ._transport import classify_exception
-from ._types import ErrorSpec, Failure, Fault, Scope
+from ._types import ErrorSpec, Failure, Fault, RateFact, Scope
 
 __all__ = [
     "AllProvidersFailedError",
@@ -32,6 +32,7 @@ __all__ = [
     "OpenClass",
     "ProviderFallbackError",
     "REGISTRY",
+    "RateFact",
     "Scope",
     "Shell",
     "Step",

@@ -97,6 +97,8 @@ _RULES: dict[str, tuple[OpenClass, Strike]] = {
     "litellm_no_deployments": (TR, ONE), "litellm_fallbacks_exhausted": (TR, ONE),
     "litellm_cache_error": (TR, THR),
     "litellm_no_models": (HD, NOW), "litellm_config_error": (HD, NOW),
+    # the provider moved host (a redirect never followed with the key)
+    "provider_moved": (HD, NOW),
 }
 # fmt: on
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import _json
 from ._headers import lower_headers, parse_duration, ratelimit_reset_seconds, retry_after_seconds
+from ._ratebody import daily_cap_fact, google_quota, openrouter_facts, phrase_facts
 from ._registry import spec
 from ._scrub import clip, scrub_secrets
-from ._types import Failure
+from ._types import Failure, RateFact
 
 __all__ = ["classify_response"]
 
@@ -40,6 +41,7 @@ CODE_TABLE: Mapping[str, str] = {
     "model_overloaded": "overloaded",
     "overloaded": "overloaded",
     "capacity_exceeded": "overloaded",
+    "promotion_model_limit_reached": "rate_limit",   # Kilo: anonymous free use used up
 }
 
 # error.type values that decide on their own. Generic ones (invalid_request_error,
@@ -145,7 +147,8 @@ def classify_response(status: int, headers: Mapping[str, str] | None,
     effective = hint if hint is not None else status
     match_text = _last_line_if_traceback(fields.message).lower()
 
-    code = _structured_code(fields) or _message_code(match_text, effective) \
+    google_code, google_facts, google_delay = google_quota(fields.err)
+    code = _structured_code(fields) or google_code or _message_code(match_text, effective) \
         or STATUS_TABLE.get(effective) or _status_family(effective)
     if code in RATE_LIMIT_CODES:
         code = _rate_window(code, f"{fields.type} {match_text}")
@@ -153,8 +156,19 @@ def classify_response(status: int, headers: Mapping[str, str] | None,
             code = "request_too_large"
 
     retry_after = retry_after_seconds(h, now)
-    if retry_after is None and code in RATE_LIMIT_CODES:
-        retry_after = _rate_limit_wait(code, h, match_text, now)
+    facts: tuple[RateFact, ...] = ()
+    if code in RATE_LIMIT_CODES:
+        body_reset = None
+        if fields.meta_headers:
+            facts, body_reset = openrouter_facts(fields.meta_headers, match_text, now)
+        advised = _message_wait(match_text)
+        facts = facts or google_facts or phrase_facts(match_text, advised)
+        if retry_after is None:
+            retry_after = _rate_limit_wait(code, h, match_text, now)
+        if retry_after is None:
+            retry_after = body_reset if body_reset is not None else google_delay
+        if not facts and retry_after is None:
+            facts = daily_cap_fact(code, match_text)
     if retry_after is None and code in ("litellm_no_deployments", "overloaded", "model_unavailable"):
         retry_after = _message_wait(match_text)
 
@@ -167,13 +181,14 @@ def classify_response(status: int, headers: Mapping[str, str] | None,
         detail["reasons"] = fields.reasons
     return Failure(spec(code), provider=provider, model=model, status=status,
                    message=clip(scrub_secrets(fields.message)), retry_after=retry_after,
-                   detail=detail)
+                   detail=detail, rate_facts=facts)
 
 
 class _Fields:
     """What an error body says, whatever its dialect."""
 
-    __slots__ = ("code", "message", "reasons", "status_hint", "type", "upstream_provider")
+    __slots__ = ("code", "err", "message", "meta_headers", "reasons", "status_hint", "type",
+                 "upstream_provider")
 
     def __init__(self) -> None:
         self.code = ""
@@ -182,6 +197,8 @@ class _Fields:
         self.status_hint: int | None = None
         self.upstream_provider = ""
         self.reasons: list[str] = []
+        self.err: dict[str, Any] = {}                     # the error object, parsed
+        self.meta_headers: dict[str, Any] | None = None   # OpenRouter error.metadata.headers
 
 
 def _error_fields(body: bytes | str | dict[str, Any] | None) -> _Fields:
@@ -213,6 +230,7 @@ def _error_fields(body: bytes | str | dict[str, Any] | None) -> _Fields:
         err = parsed
     elif not isinstance(err, dict):
         err = parsed
+    out.err = err
     out.code = _norm(err.get("code"))
     out.type = _norm(err.get("type"))
     if not out.message:
@@ -233,6 +251,9 @@ def _read_openrouter_metadata(meta: dict[str, Any], out: _Fields) -> None:
     name = meta.get("provider_name")
     if isinstance(name, str):
         out.upstream_provider = name
+    headers = meta.get("headers")
+    if isinstance(headers, dict):
+        out.meta_headers = headers
     reasons = meta.get("reasons")
     if isinstance(reasons, list):
         out.reasons = [str(r) for r in reasons][:10]

@@ -431,6 +431,10 @@ SPECS: tuple[ErrorSpec, ...] = (
        "The gateway already routes server.max_passthrough_models distinct provider/model names that are in no chain; new ones are refused so that routing state stays bounded.",
        "Add the model to a chain under `models:` (aliases are never limited)",
        "Or raise server.max_passthrough_models"),
+    _e("provider_moved", "gateway", G, F, T, 1800, PROV, F, 502,
+       "The provider redirects (301/302/307/308) to another host: it moved. The key is never sent there.",
+       "Set the provider's base_url to the new URL the message names (`provider-fallback doctor` prints it too)",
+       "Then `provider-fallback reload` (or restart); check the new host is really the provider's before you trust it"),
 )
 # fmt: on
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._steps import Facts, Shell, Step, render_steps
 
-__all__ = ["ErrorSpec", "Failure", "Fault", "Scope"]
+__all__ = ["ErrorSpec", "Failure", "Fault", "RateFact", "Scope"]
 
 
 class Fault(enum.StrEnum):
@@ -49,6 +49,19 @@ class ErrorSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RateFact:
+    """One rate-limit window an error *body* describes, as headers would: OpenRouter's
+    `error.metadata.headers`, Groq's and OpenAI's "on tokens per minute (TPM): Limit 12000,
+    Used 11795 ... try again in 4.16s", a daily-cap message, Gemini's quota details."""
+
+    unit: str                       # "requests" | "tokens"
+    window: str | None              # "rpm" | "rpd" | "tpm" | "tpd"; None: the unit's convention
+    limit: int | None = None
+    remaining: int | None = None
+    reset_s: float | None = None    # seconds from now
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A classified failure of one attempt (or of the whole request)."""
 
@@ -59,6 +72,7 @@ class Failure:
     message: str = ""                 # provider's message, secrets already scrubbed
     retry_after: float | None = None  # seconds, from Retry-After / retry-after-ms / x-ratelimit-reset-*
     detail: dict[str, object] = field(default_factory=dict)
+    rate_facts: tuple[RateFact, ...] = ()   # rate-limit windows the error body described
 
     @property
     def code(self) -> str:

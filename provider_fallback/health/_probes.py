@@ -16,6 +16,7 @@ from .. import _json
 from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
+from ..providers._redirects import REDIRECTS, moved, send
 
 __all__ = ["TIERS", "ProbeResult", "probe"]
 
@@ -68,20 +69,30 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
         async with asyncio.timeout(timeout):
             if tier == "quick":
                 # reachability: any answer below 500 means the host and server are up
-                async with session.get(_quick_url(provider), headers=probe_headers(provider, True),
-                                       proxy=proxy) as resp:
+                resp, url = await send(session, "GET", _quick_url(provider),
+                                       headers=probe_headers(provider, True), proxy=proxy)
+                async with resp:
                     await resp.content.read(_BODY_LIMIT)
                     ms = (time.perf_counter() - started) * 1000
+                    if resp.status in REDIRECTS:
+                        failure = moved(resp, url, provider.base_url, provider=name)
+                        return ProbeResult(name, tier, False, failure.code, resp.status, ms,
+                                           failure.message[:200])
                     if resp.status < 500:
                         return ProbeResult(name, tier, True, status=resp.status, ms=ms)
                     failure = classify_response(resp.status, resp.headers, b"", provider=name)
                     return ProbeResult(name, tier, False, failure.code, resp.status, ms,
                                        failure.message[:200])
             if tier == "full":
-                async with session.get(provider.base_url + "/models",
-                                       headers=probe_headers(provider, True), proxy=proxy) as resp:
+                resp, url = await send(session, "GET", provider.base_url + "/models",
+                                       headers=probe_headers(provider, True), proxy=proxy)
+                async with resp:
                     raw = await resp.content.read(_BODY_LIMIT)
                     ms = (time.perf_counter() - started) * 1000
+                    if resp.status in REDIRECTS:
+                        failure = moved(resp, url, provider.base_url, provider=name)
+                        return ProbeResult(name, tier, False, failure.code, resp.status, ms,
+                                           failure.message[:200])
                     if resp.status >= 300:
                         failure = classify_response(resp.status, resp.headers, raw, provider=name)
                         return ProbeResult(name, tier, False, failure.code, resp.status, ms,
@@ -91,10 +102,15 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
             payload = _json.dumps({"model": model, "max_tokens": 1,
                                    "messages": [{"role": "user", "content": "ping"}]})
             headers = {**probe_headers(provider, True), "Content-Type": "application/json"}
-            async with session.post(provider.base_url + "/chat/completions", data=payload,
-                                    headers=headers, proxy=proxy) as resp:
+            resp, url = await send(session, "POST", provider.base_url + "/chat/completions",
+                                   data=payload, headers=headers, proxy=proxy)
+            async with resp:
                 raw = await resp.content.read(_BODY_LIMIT)
                 ms = (time.perf_counter() - started) * 1000
+                if resp.status in REDIRECTS:
+                    failure = moved(resp, url, provider.base_url, provider=name, model=model)
+                    return ProbeResult(name, tier, False, failure.code, resp.status, ms,
+                                       failure.message[:200])
                 if resp.status >= 300:
                     failure = classify_response(resp.status, resp.headers, raw, provider=name,
                                                 model=model)

@@ -356,3 +356,17 @@ class HealthTracker(ManualControl, StatusViews):
     def probe_skipped(self, provider: str, tier: str, reason: str) -> None:
         if provider in self._probes:
             self._probes[provider][tier] = {"skipped": reason, "at": self._wall()}
+
+    def inherit(self, old: HealthTracker, providers: Iterable[str], targets: Iterable[str]) -> None:
+        """Carry over what `old` knew, for a config reload: reliability and probe results of
+        `providers`, slow-call marks and p95 of `targets`, chains down and not yet back.
+        (Circuits live in the shared RoutingState, which the successor is handed.)"""
+        for name in providers:
+            if name in self._reliability and name in old._reliability:
+                self._reliability[name].extend(old._reliability[name])
+                self._probes[name] = old._probes[name]
+                self._probe_failed[name] = old._probe_failed[name]
+        keys = set(targets)
+        self._degraded |= old._degraded & keys
+        self._p95.update({k: v for k, v in old._p95.items() if k[0] in keys})
+        self._down.update({a: t for a, t in old._down.items() if a in self.config.chains})

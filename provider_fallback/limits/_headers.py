@@ -11,8 +11,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..config import RateLimits
 from ..errors._headers import lower_headers, ratelimit_reset_seconds, retry_after_seconds
+from ..errors._types import RateFact
 
-__all__ = ["Advertised", "RateLimitHeaders", "read_ratelimit_headers", "window_for"]
+__all__ = ["Advertised", "RateLimitHeaders", "from_facts", "read_ratelimit_headers", "window_for"]
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _WINDOWS: dict[str, tuple[str, str]] = {"requests": ("rpm", "rpd"), "tokens": ("tpm", "tpd")}
@@ -29,6 +30,7 @@ class Advertised:
     limit: int | None
     remaining: int | None
     reset_s: float | None
+    window: str | None = None   # said outright (an error body's "tokens per minute")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,18 @@ class RateLimitHeaders:
 
 
 _NONE = RateLimitHeaders()   # a response that says nothing about rate limits
+
+
+def from_facts(facts: tuple[RateFact, ...], retry_after: float | None = None) -> RateLimitHeaders:
+    """What an error body said (`Failure.rate_facts`), in the shape headers are learned in:
+    the first fact per unit, with its window when the body named it."""
+    units: dict[str, Advertised] = {}
+    for f in facts:
+        if f.unit in _WINDOWS and f.unit not in units:
+            units[f.unit] = Advertised(f.limit, f.remaining, f.reset_s, f.window)
+    if not units and retry_after is None:
+        return _NONE
+    return RateLimitHeaders(units.get("requests"), units.get("tokens"), retry_after)
 
 
 def read_ratelimit_headers(headers: Mapping[str, str] | None,
@@ -98,10 +112,13 @@ def window_for(unit: str, seen: Advertised, known: RateLimits | None = None,
                convention: Mapping[str, str] | None = None) -> str:
     """The window ("rpm", "rpd", "tpm" or "tpd") that `seen` ("requests" or "tokens") describes.
 
-    In order: the advertised limit equals exactly one known limit of that unit; the host's
+    In order: the window `seen` names itself; the advertised limit equals exactly one known
+    limit of that unit; the host's
     convention (Groq: requests -> rpd, tokens -> tpm); a reset more than 60 s away means a
     daily window; the known limit nearest to the advertised one; else per minute (OpenAI).
     """
+    if seen.window is not None:
+        return seen.window
     minute, day = _WINDOWS[unit]
     per_minute = getattr(known, minute, None) if known else None
     per_day = getattr(known, day, None) if known else None

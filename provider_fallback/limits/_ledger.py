@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ..catalog import Catalog, Resolved, default_catalog
 from ..config import RateLimits, Target
-from ._defaults import WINDOWS, LimitTable, default_table
+from ._defaults import WINDOWS
 from ._headers import RateLimitHeaders, read_ratelimit_headers, window_for
 
 __all__ = ["DEFAULT_BLOCK_S", "LimitFacts", "RateLedger", "Reservation"]
@@ -99,16 +100,13 @@ class Reservation:
 
 class RateLedger:
     """Counts requests and tokens per target against rpm/rpd/tpm/tpd and decides admission.
+    Limits come from config (`target.limits`), else the provider catalog, overridden by
+    response headers until the advertised reset. Not thread-safe: use it from one loop."""
 
-    Limits come from config (`target.limits`), else the shipped defaults, and are
-    overridden by response headers until the advertised reset. Not thread-safe: use it
-    from one event loop.
-    """
-
-    def __init__(self, wall: Callable[[], float] = time.time, table: LimitTable | None = None,
+    def __init__(self, wall: Callable[[], float] = time.time, catalog: Catalog | None = None,
                  default_block: float = DEFAULT_BLOCK_S) -> None:
         self._wall = wall
-        self._table = table
+        self._catalog = catalog
         self._default_block = default_block
         self._states: dict[str, _State] = {}
 
@@ -194,10 +192,11 @@ class RateLedger:
 
     # -- learning -------------------------------------------------------------------------
 
-    def learn(self, target: Target, headers: Mapping[str, str] | None, now: float,
-              wall: float | None = None, *,
+    def learn(self, target: Target, headers: Mapping[str, str] | RateLimitHeaders | None,
+              now: float, wall: float | None = None, *,
               answering: Reservation | None = None) -> RateLimitHeaders:
-        """Take limits, remaining counts and resets from a response's headers (any status).
+        """Take limits, remaining counts and resets from a response's headers (any status),
+        or from what an error body said (`from_facts`).
 
         A learned window overrides the configured one until its reset (the newest reset
         wins, but a tighter `remaining` still in force is kept); a `retry-after` blocks
@@ -205,13 +204,13 @@ class RateLedger:
         `answering`: the in-flight reservation these headers answer; the provider has
         already counted that request, so it is not subtracted from `remaining` again.
         """
-        wall_now = self._wall() if wall is None else wall
-        seen = read_ratelimit_headers(headers, wall_now)
+        seen = headers if isinstance(headers, RateLimitHeaders) else \
+            read_ratelimit_headers(headers, self._wall() if wall is None else wall)
         if seen.empty:
             return seen
         st = self._state(target, now)
         known = RateLimits(*st.limits)
-        convention = (self._table or default_table()).header_windows(target.provider.base_url)
+        convention = self._known(target).header_windows
         for unit, adv in (("requests", seen.requests), ("tokens", seen.tokens)):
             if adv is None:
                 continue
@@ -366,6 +365,8 @@ class RateLedger:
         self._states.pop(target.key, None)
 
     # -- internals ------------------------------------------------------------------------
+    def _known(self, target: Target) -> Resolved:
+        return (self._catalog or default_catalog()).resolve(target.provider, target.model)
 
     def _state(self, target: Target, now: float) -> _State:
         st = self._states.get(target.key)
@@ -384,7 +385,7 @@ class RateLedger:
 
     def _new_state(self, target: Target, old: _State | None) -> _State:
         configured = target.limits
-        shipped = (self._table or default_table()).lookup(target.provider.base_url, target.model)
+        shipped = self._known(target).limits
         limits: list[int | None] = []
         sources: list[str | None] = []
         for name in WINDOWS:

@@ -1,7 +1,8 @@
 """The provider boundary: pooled HTTP to each upstream, failures mapped to the registry here.
 
 Every upstream failure leaves this module as an `UpstreamError` carrying a classified
-`Failure`; nothing above it sees aiohttp exceptions.
+`Failure`; nothing above it sees aiohttp exceptions. Redirects are followed only on the
+same origin (`_redirects.py`): a provider that moved host is `provider_moved`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .._redact import REDACTOR
 from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
+from ._redirects import REDIRECTS, moved, send
 
 __all__ = ["UpstreamClient", "header_problem", "proxy_for"]
 
@@ -186,13 +188,13 @@ class UpstreamClient:
         # gateway's own limit (gateway_overloaded), never as the provider timing out
         _POOL_WAIT.set(connect_timeout * POOL_WAIT_SHARE)
         try:
-            post = session.post(provider.base_url + path, data=payload, headers=headers,
-                                timeout=timeout, proxy=self._proxies.get(provider.name))
+            post = send(session, "POST", provider.base_url + path, data=payload, headers=headers,
+                        timeout=timeout, proxy=self._proxies.get(provider.name))
             if header_timeout is None:
-                resp = await post
+                resp, url = await post
             else:
                 async with asyncio.timeout(header_timeout):
-                    resp = await post
+                    resp, url = await post
         except PoolExhausted:
             raise UpstreamError(_pool_exhausted(target, connect_timeout)) from None
         except aiohttp.ConnectionTimeoutError as exc:
@@ -216,6 +218,10 @@ class UpstreamClient:
                 message=f"provider '{provider.name}' cannot be called: {why}")) from None
         if resp.status < 300:
             return resp
+        if resp.status in REDIRECTS:   # to another host: the key is not sent after it
+            resp.release()
+            raise UpstreamError(moved(resp, url, provider.base_url, provider=provider.name,
+                                      model=target.model), headers=resp.headers)
         await self._raise_for(resp, target)
         raise AssertionError("unreachable")  # pragma: no cover
 

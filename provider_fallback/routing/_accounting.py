@@ -18,7 +18,14 @@ from typing import Any
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
-from ..limits import LimitFacts, RateLedger, Reservation, estimate_tokens
+from ..limits import (
+    LimitFacts,
+    RateLedger,
+    Reservation,
+    cached_tokens_count,
+    estimate_tokens,
+    from_facts,
+)
 from ..state import RoutingState, Usage
 from ..telemetry import EventBus
 
@@ -59,6 +66,7 @@ class Accounting:
         # sends (time, requests or tokens) made before the rpm / tpm limit was known
         self._unasked: dict[str, deque[tuple[float, int]]] = {}
         self._unasked_tokens: dict[str, deque[tuple[float, int]]] = {}
+        self._cached_rule: dict[str, bool] = {}   # target key -> cached tokens count?
 
     def share(self, state: RoutingState) -> None:
         """Trade limits, use and spend with the other replicas through `state`."""
@@ -191,6 +199,10 @@ class Accounting:
                headers: Mapping[str, str] | None, now: float) -> None:
         limits = self.limits
         told = self.learn(target, headers, now, reservation)
+        if failure.rate_facts:   # what the body said (OpenRouter metadata, Groq's words)
+            limits.learn(target, from_facts(failure.rate_facts), now, answering=reservation)
+            if self.shared is not None:
+                self._tell(target, now)
         if failure.spec.category == "rate_limit" and not told:
             limits.on_429(target, failure.retry_after, now)
             if self.shared is not None:
@@ -263,6 +275,9 @@ class Accounting:
             total = usage.get("total_tokens")
             if not isinstance(total, int):
                 total = (prompt or 0) + (completion or 0) if prompt is not None else None
+            if total is not None and not self._cached_counted(target):
+                # e.g. Groq: cached prompt tokens do not count against its token limits
+                total = max(0, total - _cached_tokens(usage))
         else:
             total = None
         self.limits.settle(reservation, total, now)
@@ -274,12 +289,25 @@ class Accounting:
             cost = budget.charge(target, prompt, completion or 0)
         return prompt, completion, cost
 
+    def _cached_counted(self, target: Target) -> bool:
+        counted = self._cached_rule.get(target.key)
+        if counted is None:
+            counted = self._cached_rule[target.key] = cached_tokens_count(target)
+        return counted
+
     # -- status ---------------------------------------------------------------------------
     def limits_view(self, target: Target, now: float) -> dict[str, Any]:
         return self.limits.view(target, now)
 
     def budget_view(self) -> dict[str, Any] | None:
         return None if self.budget is None else self.budget.view()
+
+
+def _cached_tokens(usage: Mapping[str, Any]) -> int:
+    """`usage.prompt_tokens_details.cached_tokens` (OpenAI, Groq), else 0."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    return cached if isinstance(cached, int) and cached > 0 else 0
 
 
 def _coarse(facts: LimitFacts, now: float) -> tuple[Any, ...]:

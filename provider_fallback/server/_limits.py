@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from ..config import ServerSettings
 
+try:
+    import resource  # Unix only: descriptor limits
+except ImportError:   # Windows: no such limit to read or raise
+    resource = None  # type: ignore[assignment]
+
 __all__ = ["REJECTED", "FrontDoorLimits", "auto_max_connections", "raise_descriptor_limit"]
 
 # descriptors kept for everything but client sockets: the listening socket, SQLite and log
@@ -27,9 +32,7 @@ REJECTED: Counter[str] = Counter()
 
 
 def _nofile() -> tuple[int, int] | None:
-    try:
-        import resource
-    except ImportError:   # Windows
+    if resource is None:
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft, hard
@@ -41,8 +44,6 @@ def raise_descriptor_limit(want: int = 65_536) -> int | None:
     limits = _nofile()
     if limits is None:
         return None
-    import resource
-
     soft, hard = limits
     target = want if hard == resource.RLIM_INFINITY else min(want, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -62,8 +63,6 @@ def auto_max_connections() -> int:
     if limits is None:
         return _WINDOWS_MAX if sys.platform == "win32" else _AUTO_MAX
     soft = limits[0]
-    import resource
-
     if soft == resource.RLIM_INFINITY:
         return _AUTO_MAX
     return max(8, min(_AUTO_MAX, (soft - _RESERVED_FDS) // 3))

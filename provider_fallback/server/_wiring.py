@@ -16,5 +16,7 @@ __all__ = ["install_extensions"]
 def install_extensions(app: GatewayApp) -> None:
     """Called once from GatewayApp.__init__."""
     from ._observe import install_observability
+    from ._reload import install_reload
 
     install_observability(app)  # /metrics, /admin/status, /admin/events/stream, /dashboard
+    install_reload(app)         # POST /admin/reload, server.watch_config, workers' token

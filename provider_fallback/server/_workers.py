@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import Config
 from ._app import GatewayApp
+from ._reload import RELOAD_TOKEN_ENV
 from ._serve import build_app, tune_gc, uvicorn_config
 
 __all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
@@ -72,6 +73,9 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
     from ..health._supervision import SUPERVISION_ENV, SupervisionHost
 
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    # one reload token for this supervisor's workers: the one that reloads tells the others
+    token = Path(tempfile.gettempdir()) / f"provider-fallback-{os.getpid()}.reload"
+    os.environ[RELOAD_TOKEN_ENV] = str(token)
     os.environ[_LOGGING_ENV] = f"{log_format}:{log_level}"
     os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
@@ -94,3 +98,4 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
             os.environ.pop(SUPERVISION_ENV, None)
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
+        token.unlink(missing_ok=True)

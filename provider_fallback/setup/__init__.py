@@ -1,6 +1,6 @@
 """First-run setup: `init` (a starter config) and `import-litellm` (convert a LiteLLM proxy config)."""
 
-from ._catalog import CATALOG, CHAINS, ProviderChoice
+from ._catalog import CATALOG, CHAINS, ProviderChoice, default_plan
 from ._init import (
     InitPlan,
     build_config,
@@ -9,6 +9,7 @@ from ._init import (
     render_yaml,
     validate_plan,
     with_models,
+    with_plan,
     write_files,
 )
 
@@ -19,9 +20,11 @@ __all__ = [
     "ProviderChoice",
     "build_config",
     "custom_provider",
+    "default_plan",
     "env_example",
     "render_yaml",
     "validate_plan",
     "with_models",
+    "with_plan",
     "write_files",
 ]

@@ -14,7 +14,7 @@ from ..config import Config, config_from_dict
 from ._catalog import CATALOG, CHAINS, ProviderChoice
 
 __all__ = ["InitPlan", "build_config", "custom_provider", "env_example", "referenced_variables",
-           "render_yaml", "validate_plan", "with_models", "write_files"]
+           "render_yaml", "validate_plan", "with_models", "with_plan", "write_files"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HEADER = """\
@@ -55,6 +55,8 @@ def build_config(plan: InitPlan) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": p.name, "base_url": p.base_url}
         if p.key_env:
             entry["api_key"] = f"os.environ/{p.key_env}"
+        if p.plan:
+            entry["plan"] = p.plan
         entry.update(p.extra)
         providers.append(entry)
     models: dict[str, list[str]] = {}
@@ -130,3 +132,13 @@ def write_files(plan: InitPlan, directory: Path, *, force: bool = False,
 
 def with_models(choice: ProviderChoice, models: Sequence[str]) -> ProviderChoice:
     return replace(choice, models=tuple(models))
+
+
+def with_plan(choice: ProviderChoice, plan: str) -> ProviderChoice:
+    """`choice` with `plan:` set; a custom provider only takes `free`. Raises ValueError
+    naming the plans."""
+    plans = choice.plans or ("free",)
+    if plan not in plans:
+        raise ValueError(f"{choice.name}: plan {plan!r} is not one of {', '.join(plans)}")
+    return replace(choice, plan=plan)
+

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FLAVORS", "error_body"]
+__all__ = ["FLAVORS", "error_body", "openrouter_rate_body"]
 
-FLAVORS = ("openai", "groq", "openrouter", "anthropic", "litellm")
+FLAVORS = ("openai", "groq", "openrouter", "anthropic", "litellm", "kilo")
 
 _DEFAULT_MESSAGES = {
     400: "Bad request", 401: "Invalid API Key", 402: "Insufficient credits",
@@ -32,10 +32,38 @@ def groq_rate_message(model: str, kind: str = "requests per minute (RPM)", limit
             f"Please try again in {wait:g}s.")
 
 
+def openrouter_rate_body(limit: int, remaining: int, reset_in: float, *,
+                         wall: float | None = None) -> dict[str, Any]:
+    """OpenRouter's 429 for its free-model caps: the reset (Unix ms) only in the body."""
+    import time
+
+    cap = "free-models-per-day" if reset_in > 60 else "free-models-per-min"
+    extra = (" Add 10 credits to unlock 1000 free model requests per day"
+             if cap.endswith("day") else " ")
+    reset_ms = int(((time.time() if wall is None else wall) + reset_in) * 1000)
+    return {"error": {"message": f"Rate limit exceeded: {cap}.{extra}", "code": 429,
+                      "metadata": {"headers": {"X-RateLimit-Limit": str(limit),
+                                               "X-RateLimit-Remaining": str(remaining),
+                                               "X-RateLimit-Reset": str(reset_ms)},
+                                   "provider_name": None}},
+            "user_id": "user_sim"}
+
+
 def error_body(flavor: str, status: int, model: str, *, code: str | None = None,
                message: str | None = None) -> dict[str, Any]:
     """The JSON error body a real provider of `flavor` sends for `status`."""
     msg = message or _DEFAULT_MESSAGES.get(status, f"HTTP {status}")
+    if flavor == "kilo":
+        # Kilo Code's gateway: OpenRouter's shapes, plus its own codes (from Kilo CLI 7.7.9,
+        # which reads `error.code`; the statuses are this sim's assumption)
+        if status == 429 and code is None and message is None:
+            return {"error": {"code": "PROMOTION_MODEL_LIMIT_REACHED",
+                              "message": "Sign up for free to continue and explore 500 other "
+                                         "models. Or come back later."}}
+        if status == 401 and code is None and message is None:
+            return {"error": {"code": "PAID_MODEL_AUTH_REQUIRED",
+                              "message": "You need to sign in to use this model"}}
+        flavor = "openrouter"
     if flavor == "anthropic":
         return {"type": "error", "error": {"type": code or _ANTHROPIC_TYPES.get(status, "api_error"),
                                            "message": msg}}

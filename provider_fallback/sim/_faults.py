@@ -42,6 +42,9 @@ class Fault:
     chance: float = 1.0
     # the fault's status (and message) also answer GET /models: probes and doctor see it
     on_models: bool = False
+    # a 429 whose reset is only in the body (OpenRouter's error.metadata.headers, Unix ms),
+    # this many seconds ahead; no Retry-After or rate-limit headers
+    body_reset: float | None = None
 
     @property
     def name(self) -> str:

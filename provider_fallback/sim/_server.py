@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import _json
-from ._bodies import error_body, groq_rate_message
+from ._bodies import error_body, groq_rate_message, openrouter_rate_body
 from ._buckets import Bucket, fmt_reset
 from ._faults import Fault
 from ._script import continuation_of, prefill_of
@@ -48,7 +48,8 @@ class SimProvider:
                  models_latency: float = 0.0, prefill: bool | str = True, stream_usage: bool = True,
                  reject_stream_options: bool = False, tool_args: str = "{}",
                  tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, redirect_to: str | None = None,
+                 redirect_status: int = 308) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -81,7 +82,11 @@ class SimProvider:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._cache: dict[str, bytes] = {}
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        # every request redirected there (a provider that moved host); paths under /moved/
+        # always redirect to the same path without it, on this host
+        self.redirect_to = redirect_to
+        self.redirect_status = redirect_status
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._redirects])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -228,11 +233,25 @@ class SimProvider:
             return None, headers
         kind, bucket = denied
         wait = bucket.reset_in()
+        if self.flavor in ("openrouter", "kilo"):   # they say it in the body, not in headers
+            return web.Response(status=429, content_type=_JSON, body=_json.dumps(
+                openrouter_rate_body(bucket.limit, 0, wait))), {}
         headers["retry-after"] = str(max(1, math.ceil(wait)))
         message = groq_rate_message(model, kind, bucket.limit, round(wait, 2)) \
             if self.flavor in ("groq", "openai") else None
         return self._error(429, model, code="rate_limit_exceeded", message=message,
                            headers=headers), headers
+
+    @web.middleware
+    async def _redirects(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.redirect_to is not None:
+            target = self.redirect_to.rstrip("/") + request.path_qs
+        elif request.path.startswith("/moved/"):
+            target = request.path_qs[len("/moved"):]
+        else:
+            return await handler(request)
+        self._record(request, None, False, self.redirect_status, None, None)
+        return web.Response(status=self.redirect_status, headers={"Location": target})
 
     # -- handlers -----------------------------------------------------------------
     async def _preamble(self, request: web.Request) -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
@@ -263,6 +282,12 @@ class SimProvider:
                 await asyncio.Event().wait()
             if fault.latency:
                 await asyncio.sleep(fault.latency)
+            if fault.body_reset is not None:
+                self._record(request, model, stream, 429, fault, body)
+                daily = fault.body_reset > 60   # OpenRouter's :free caps: 20/min, 50/day
+                limit = (self._limits["rpd"] or 50) if daily else (self._limits["rpm"] or 20)
+                return body, web.Response(status=429, content_type=_JSON, body=_json.dumps(
+                    openrouter_rate_body(limit, 0, fault.body_reset))), fault
             if fault.status is not None:
                 self._record(request, model, stream, fault.status, fault, body)
                 return body, self._error(fault.status, model, fault), fault

@@ -57,6 +57,15 @@ class Telemetry:
         self._unsubscribe = [router.events.subscribe(self.on_event),
                              router.requests.add(self.on_request)]
 
+    def follow(self, router: Router) -> None:
+        """A config reload swapped in `router` (same event bus and request listeners): read
+        status from it, and count its new aliases under their own label."""
+        self.router = router
+        if self.metrics is not None:
+            self.metrics._status = router.status
+            self.metrics._inflight = lambda: router.inflight
+            self.metrics._aliases = self.metrics._aliases | frozenset(router.config.chains)
+
     @property
     def log_dir(self) -> Path | None:
         return self.writer.log_dir if self.writer is not None else None

@@ -29,9 +29,10 @@ def test_describe_never_prints_keys(write_config):
     lines = text.splitlines()
     i = lines.index("  groq-70b")
     assert lines[i + 1] == "    1. groq/llama-3.3-70b-versatile"
-    assert lines[i + 2].startswith("    2. litellm/groq-70b  (context=131072")
-    assert "timeout=1m" in lines[i + 2]
-    assert lines[i + 3] == "    3. openrouter/minimax/minimax-m2.1:free"
+    assert lines[i + 2].startswith("       price 0.59/0.79 USD per 1M in/out (catalog groq")
+    assert lines[i + 3].startswith("    2. litellm/groq-70b  (timeout=1m")
+    assert "context 131072 (catalog litellm)" in lines[i + 4]   # the config says the same
+    assert lines[i + 5] == "    3. openrouter/minimax/minimax-m2.1:free"
 
 
 def test_literal_keys_allowed_still_hidden():

@@ -6,7 +6,7 @@ import provider_fallback.errors as errors
 
 EXPECTED = {
     "REGISTRY", "spec", "classify_response", "classify_exception", "parse_duration",
-    "retry_after_seconds", "scrub_secrets", "ErrorSpec", "Failure", "Fault", "Scope",
+    "retry_after_seconds", "scrub_secrets", "ErrorSpec", "Failure", "Fault", "RateFact", "Scope",
     "AllProvidersFailedError", "Attempt", "ConfigError", "InvalidRequestError",
     "ProviderFallbackError", "StreamInterruptedError", "UpstreamError",
     "Facts", "Shell", "Step", "render_steps", "sh",

@@ -1,4 +1,5 @@
-"""Shipped limits from data/limits.yaml, and config overriding them field by field."""
+"""Shipped limits from the provider catalog (data/catalog/), and config overriding them
+field by field."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from importlib import resources
 import pytest
 from limits_support import GROQ, OTHER, target
 
+from provider_fallback.catalog import Catalog
 from provider_fallback.config import ProviderSpec, RateLimits
-from provider_fallback.limits import LimitTable, RateLedger, default_limits, header_windows
+from provider_fallback.limits import RateLedger, default_limits, header_windows
 
 
-def test_yaml_ships_with_the_package():
-    data = resources.files("provider_fallback").joinpath("data", "limits.yaml")
+def test_catalog_ships_with_the_package():
+    data = resources.files("provider_fallback").joinpath("data", "catalog", "groq.yaml")
     assert data.is_file()
 
 
@@ -52,15 +54,21 @@ def test_config_overrides_defaults_per_field(clocks):
                               "source": None}
 
 
-def test_table_validation():
-    with pytest.raises(ValueError, match="match_host"):
-        LimitTable.from_dict({"x": {"models": {}}})
-    with pytest.raises(ValueError, match="unknown keys"):
-        LimitTable.from_dict({"x": {"match_host": "h", "models": {"m": {"rpx": 1}}}})
-    with pytest.raises(ValueError, match="whole number"):
-        LimitTable.from_dict({"x": {"match_host": "h", "models": {"m": {"rpm": 0}}}})
-    with pytest.raises(ValueError, match="not a known window"):
-        LimitTable.from_dict({"x": {"match_host": "h", "headers": {"requests": "rph"}}})
-    table = LimitTable.from_dict({"x": {"match_host": "h.example", "models": {"m": {"rpm": 2}}}})
-    assert table.lookup("http://h.example/v1", "m") == RateLimits(rpm=2)
+def test_plan_picks_the_limits():
+    # Groq's free plan has the seeds' numbers; the developer plan ships none (headers teach)
+    free = ProviderSpec("groq", "https://api.groq.com/openai/v1", plan="free")
+    dev = ProviderSpec("groq", "https://api.groq.com/openai/v1", plan="developer")
+    assert default_limits(target("llama-3.3-70b-versatile", free)) == \
+        RateLimits(30, 1000, 12000, 100000)
+    assert default_limits(target("llama-3.3-70b-versatile", dev)) is None
+
+
+def test_ledger_reads_an_injected_catalog(clocks):
+    catalog = Catalog.from_dicts([{"name": "x", "base_url": "http://h.example/v1",
+                                   "hosts": ["h.example"], "plans": {"p": {}},
+                                   "models": {"m": {"limits": {"p": {"rpm": 2}}}}}])
+    spec = ProviderSpec("x", "http://h.example/v1")
+    assert default_limits(target("m", spec), catalog) == RateLimits(rpm=2)
+    ledger = RateLedger(wall=clocks, catalog=catalog)
+    assert ledger.view(target("m", spec), clocks.mono)["rpm"]["limit"] == 2
     assert GROQ.base_url.startswith("https://api.groq.com")
