@@ -174,7 +174,8 @@ class SupervisorSpec:
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """One upstream OpenAI-compatible endpoint. Header values from the environment are Secret."""
+    """One upstream endpoint (OpenAI-compatible unless `api` says otherwise). Header values
+    from the environment are Secret."""
 
     name: str
     base_url: str
@@ -192,6 +193,8 @@ class ProviderSpec:
     # per-model facts from the provider's `models:` map: context, limits, price
     model_settings: Mapping[str, Mapping[str, object]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # the wire format it speaks: "openai" (chat completions) or "anthropic" (Messages)
+    api: str = "openai"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))

@@ -16,6 +16,7 @@ from .. import _json
 from ._bodies import error_body, groq_rate_message
 from ._buckets import Bucket, fmt_reset
 from ._faults import Fault
+from ._replies import Responder, SimReply, default_reply
 
 __all__ = ["SimProvider", "SimRequest"]
 
@@ -31,6 +32,7 @@ class SimRequest:
     status: int
     fault: str
     body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None   # kept with keep_bodies (agent tests record them)
 
 
 class SimProvider:
@@ -42,7 +44,7 @@ class SimProvider:
                  tpm: int | None = None, latency: float = 0.0, chunk_count: int = 5,
                  chunk_delay: float = 0.0, reply: str = "Hello from {name}/{model}.",
                  clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False,
-                 models_latency: float = 0.0) -> None:
+                 models_latency: float = 0.0, responder: Responder | None = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -56,6 +58,7 @@ class SimProvider:
         self.reply = reply
         self.clock = clock
         self.keep_bodies = keep_bodies
+        self.responder = responder   # a test's script: body -> SimReply (None: the default)
         self.log: deque[SimRequest] = deque(maxlen=10_000)
         self._limits = {"rpm": rpm, "rpd": rpd, "tpm": tpm}
         self._buckets: dict[tuple[str, str], Bucket] = {}
@@ -72,6 +75,9 @@ class SimProvider:
         app.router.add_get("/health", self._health)
         app.router.add_get("/health/liveliness", self._health)
         app.router.add_get("/health/readiness", self._health)
+        from ._anthropic import add_messages_routes
+
+        add_messages_routes(self, app)   # POST /v1/messages (+ count_tokens), Anthropic's format
         self._app = app
 
     # -- lifecycle ----------------------------------------------------------------
@@ -157,12 +163,14 @@ class SimProvider:
                 fault: Fault | None, body: dict[str, Any] | None) -> None:
         self.log.append(SimRequest(time.time(), request.path, model, stream, status,
                                    fault.name if fault else "none",
-                                   body if self.keep_bodies else None))
+                                   body if self.keep_bodies else None,
+                                   dict(request.headers) if self.keep_bodies else None))
 
     def _error(self, status: int, model: str, fault: Fault | None = None, *,
                code: str | None = None, message: str | None = None,
-               headers: dict[str, str] | None = None) -> web.Response:
-        flavor = (fault.flavor if fault and fault.flavor else None) or self.flavor
+               headers: dict[str, str] | None = None, api: str = "openai") -> web.Response:
+        flavor = (fault.flavor if fault and fault.flavor else None) or (
+            "anthropic" if api == "anthropic" else self.flavor)
         body = error_body(flavor, status, model, code=code or (fault.code if fault else None),
                           message=message or (fault.message if fault else None))
         hdrs = dict(headers or {})
@@ -212,22 +220,33 @@ class SimProvider:
                            headers=headers), headers
 
     # -- handlers -----------------------------------------------------------------
-    async def _preamble(self, request: web.Request) -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
+    def reply_for(self, body: dict[str, Any], model: str) -> SimReply:
+        """The test's scripted answer for this request, else the canned one."""
+        scripted = self.responder(body) if self.responder is not None else None
+        return scripted or default_reply(self.reply.format(name=self.name, model=model), body)
+
+    def _authorized(self, request: web.Request, api: str) -> bool:
+        if self.api_key is None:
+            return True
+        if api == "anthropic":
+            return request.headers.get("x-api-key") == self.api_key
+        return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+
+    async def _preamble(self, request: web.Request, api: str = "openai") -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
         """Parse, authenticate and apply faults that act before any answer."""
         try:
             body = _json.loads(await request.read())
         except (_json.JSONDecodeError, ValueError):
             self._record(request, None, False, 400, None, None)
-            return None, self._error(400, "", message="We could not parse the JSON body of your request."), None
+            return None, self._error(400, "", message="We could not parse the JSON body of your request.", api=api), None
         if not isinstance(body, dict):
-            return None, self._error(400, "", message="body must be a JSON object"), None
+            return None, self._error(400, "", message="body must be a JSON object", api=api), None
         model = str(body.get("model", ""))
         stream = bool(body.get("stream"))
-        if self.api_key is not None:
-            auth = request.headers.get("Authorization", "")
-            if auth != f"Bearer {self.api_key}":
-                self._record(request, model, stream, 401, None, body)
-                return body, self._error(401, model, code="invalid_api_key"), None
+        if not self._authorized(request, api):
+            self._record(request, model, stream, 401, None, body)
+            return body, self._error(401, model, code="invalid_api_key"
+                                     if api == "openai" else None, api=api), None
         fault = self._fault_for(model)
         if fault is not None:
             if fault.reset:
@@ -242,11 +261,13 @@ class SimProvider:
                 await asyncio.sleep(fault.latency)
             if fault.status is not None:
                 self._record(request, model, stream, fault.status, fault, body)
-                return body, self._error(fault.status, model, fault), fault
+                return body, self._error(fault.status, model, fault, api=api), fault
         if model not in self.models:
             self._record(request, model, stream, 404, fault, body)
+            if api == "anthropic":
+                return body, self._error(404, model, message=f"model: {model}", api=api), fault
             return body, self._error(404, model, code="model_not_found",
-                                     message=f"The model `{model}` does not exist or you do not have access to it."), fault
+                                     message=f"The model `{model}` does not exist or you do not have access to it.", api=api), fault
         return body, None, fault
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -264,29 +285,31 @@ class SimProvider:
         if self.latency:
             await asyncio.sleep(self.latency)
         self._record(request, model, stream, 200, fault, body)
-        text = self.reply.format(name=self.name, model=model)
-        tool = (body.get("tools") or [None])[0]
+        reply = self.reply_for(body, model)
         if stream:
-            return await self._stream(request, model, text, tool, fault, body, rl_headers, prompt_tokens)
-        return self._complete(model, text, tool, prompt_tokens, rl_headers)
+            return await self._stream(request, model, reply, fault, body, rl_headers, prompt_tokens)
+        return self._complete(model, reply, prompt_tokens, rl_headers)
 
-    def _complete(self, model: str, text: str, tool: Any, prompt_tokens: int,
+    def _complete(self, model: str, reply: SimReply, prompt_tokens: int,
                   headers: dict[str, str]) -> web.Response:
+        text = reply.text
         completion_tokens = max(1, len(text) // 4)
-        if tool:
-            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_sim_1", "type": "function",
-                "function": {"name": tool.get("function", {}).get("name", "tool"), "arguments": "{}"}}]}
-            finish = "tool_calls"
-        else:
-            message, finish = {"role": "assistant", "content": text}, "stop"
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if reply.tool_calls:
+            message["tool_calls"] = [{"id": reply.call_id(n), "type": "function",
+                                      "function": {"name": call.name,
+                                                   "arguments": _json.dumps(call.arguments).decode()}}
+                                     for n, call in enumerate(reply.tool_calls)]
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
+        finish = reply.finish
         out = {"id": "chatcmpl-sim", "object": "chat.completion", "created": int(time.time()),
                "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                          "total_tokens": prompt_tokens + completion_tokens}}
         return web.Response(body=_json.dumps(out), content_type=_JSON, headers=headers)
 
-    async def _stream(self, request: web.Request, model: str, text: str, tool: Any,
+    async def _stream(self, request: web.Request, model: str, reply: SimReply,
                       fault: Fault | None, body: dict[str, Any], headers: dict[str, str],
                       prompt_tokens: int) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -302,16 +325,16 @@ class SimProvider:
         if fault is not None and fault.first_token_delay:
             await asyncio.sleep(fault.first_token_delay)
         await resp.write(chunk({"role": "assistant", "content": ""}))
-        if tool:
-            pieces = [chunk({"tool_calls": [{"index": 0, "id": "call_sim_1", "type": "function",
-                                             "function": {"name": tool.get("function", {}).get("name", "tool"),
-                                                          "arguments": "{}"}}]})]
-            finish = "tool_calls"
-        else:
-            n = self.chunk_count
-            size = max(1, math.ceil(len(text) / n))
-            pieces = [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
-            finish = "stop"
+        text = reply.text
+        pieces = [chunk({"reasoning_content": reply.reasoning})] if reply.reasoning else []
+        n = self.chunk_count
+        size = max(1, math.ceil(len(text) / n))
+        pieces += [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
+        pieces += [chunk({"tool_calls": [{"index": n, "id": reply.call_id(n), "type": "function",
+                                          "function": {"name": call.name,
+                                                       "arguments": _json.dumps(call.arguments).decode()}}]})
+                   for n, call in enumerate(reply.tool_calls)]
+        finish = reply.finish
         for i, piece in enumerate(pieces):
             if fault is not None:
                 if fault.cut_after is not None and i >= fault.cut_after:
