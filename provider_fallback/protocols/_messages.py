@@ -281,7 +281,7 @@ def _tools(body: Mapping[str, Any], chat: dict[str, Any]) -> None:
     if not isinstance(choice, dict):
         return
     kind = choice.get("type")
-    if "tools" in chat or kind == "none":
+    if "tools" in chat:   # a tool_choice without tools is refused by OpenAI-style targets
         mapped: Any = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
         if kind == "tool" and isinstance(choice.get("name"), str):
             mapped = {"type": "function", "function": {"name": choice["name"]}}

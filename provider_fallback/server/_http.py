@@ -15,7 +15,7 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 __all__ = ["Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
-           "read_body", "send_bytes", "send_json"]
+           "mask_secrets", "read_body", "send_bytes", "send_json"]
 
 JSON_CT = (b"content-type", b"application/json")
 
@@ -65,15 +65,19 @@ async def send_json(send: Send, status: int, obj: Any, headers: Iterable[tuple[b
     await send_bytes(send, status, _json.dumps(obj), headers)
 
 
-def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
-    """The OpenAI-format error JSON, with any configured secret value masked (an upstream
+def mask_secrets(body: bytes, secrets: Iterable[str] = ()) -> bytes:
+    """`body` (JSON) with every configured secret value replaced by `[secret]` (an upstream
     may echo a key back in a message shape no pattern recognises)."""
-    body = _json.dumps(exc.to_openai_error())
     for s in secrets:
         raw = _json.dumps(s)[1:-1]          # as it appears inside a JSON string
         if raw in body:
             body = body.replace(raw, b"[secret]")
     return body
+
+
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
+    """The OpenAI-format error JSON, with any configured secret value masked."""
+    return mask_secrets(_json.dumps(exc.to_openai_error()), secrets)
 
 
 async def error_response(send: Send, exc: ProviderFallbackError,
