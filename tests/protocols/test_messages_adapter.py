@@ -246,3 +246,18 @@ def test_all_providers_failed_is_overloaded_with_every_attempt():
     assert [a["code"] for a in body["error"]["attempts"]] == ["connection_refused",
                                                              "service_unavailable"]
     assert "Service Unavailable" in body["error"]["message"] and body["error"]["retry_after"] == 4
+
+
+def test_claude_codes_recorded_tool_result_turn():
+    recorded = json.loads((Path(__file__).parent / "recorded" / "claude_code_tool_result.json")
+                          .read_text(encoding="utf-8"))
+    chat, _ = MESSAGES.request(recorded["body"], {})
+    *_, assistant, tool = chat["messages"]
+    assert assistant["content"] == "Writing the file."
+    [call] = assistant["tool_calls"]
+    assert call["id"] == "toolu_01" and call["function"]["name"] == "Write"
+    assert json.loads(call["function"]["arguments"])["content"] == "hello\n"
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "toolu_01"
+    assert tool["content"].startswith("File created successfully")
+    # the mid-conversation system message keeps its place, between the user and the reply
+    assert [m["role"] for m in chat["messages"][1:]] == ["user", "system", "assistant", "tool"]

@@ -117,3 +117,16 @@ def test_stream_broken_after_content_is_response_failed_with_the_code():
     error = last["response"]["error"]
     assert error["code"] == "stream_cut" and error["provider"] == "backup" and error["resolution"]
     assert "response.completed" not in [n for n, _ in events]
+
+
+def test_codexs_recorded_function_call_output_turn():
+    recorded = json.loads((Path(__file__).parent / "recorded" / "codex_function_call_output.json")
+                          .read_text(encoding="utf-8"))
+    chat, _ = RESPONSES.request(recorded["body"], {})
+    *_, user, assistant, tool = chat["messages"]
+    assert user == {"role": "user", "content": "create hello.txt containing hello"}
+    assert assistant == {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "call_1", "type": "function",
+        "function": {"name": "exec_command", "arguments": '{"cmd": "echo hello > hello.txt"}'}}]}
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+    assert "Process exited with code 0" in tool["content"]
