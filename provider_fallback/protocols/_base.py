@@ -88,10 +88,15 @@ class WireFormat(Protocol):
         """HTTP status and error body, with the registry code, provider and resolution."""
 
 
+_PREFIXES: dict[str | None, bytes] = {None: b"data: "}
+
+
 def sse(event: str | None, obj: Any) -> bytes:
     """One server-sent event: `event: NAME` (when named) and a JSON `data` line."""
-    data = b"data: " + _json.dumps(obj) + b"\n\n"
-    return data if event is None else b"event: " + event.encode() + b"\n" + data
+    prefix = _PREFIXES.get(event)
+    if prefix is None:   # a handful of names per format: computed once each
+        prefix = _PREFIXES[event] = b"event: " + str(event).encode() + b"\ndata: "
+    return prefix + _json.dumps(obj) + b"\n\n"
 
 
 def bad(message: str) -> InvalidRequestError:
@@ -117,6 +122,8 @@ def arguments_object(raw: Any) -> dict[str, Any]:
 
 def chat_usage(chunk_or_body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The OpenAI `usage` of a completion or chunk (Groq streams put it under `x_groq`)."""
+    if "usage" not in chunk_or_body and "x_groq" not in chunk_or_body:
+        return None   # most chunks: two lookups
     usage = chunk_or_body.get("usage")
     if isinstance(usage, dict):
         return usage

@@ -58,7 +58,8 @@ class MessagesEncoder:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue   # Messages has one answer per request
             delta = choice.get("delta") or {}
-            self._reasoning(delta, out)
+            if len(delta) > 1 or "content" not in delta:   # the common chunk is text only
+                self._reasoning(delta, out)
             text = delta.get("content")
             if text:
                 if self._kind != "text":

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _json
 from ..errors import ProviderFallbackError
 from ._base import Answered, Context, chat_usage, sse
 from ._responses_wire import (
@@ -67,9 +68,16 @@ class ResponsesEncoder:
         return sse(kind, fields)
 
     def start(self) -> bytes:
-        skeleton = response_envelope(self._ctx, self._who, "in_progress", [])
-        return (self._event("response.created", response=skeleton)
-                + self._event("response.in_progress", response=skeleton))
+        # one serialisation for both events: the echoed request settings (Codex sends ~40 kB
+        # of tool definitions) are the bulk of it
+        skeleton = _json.dumps(response_envelope(self._ctx, self._who, "in_progress", []))
+        out = b""
+        for kind in ("response.created", "response.in_progress"):
+            out += (b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode()
+                    + b'","sequence_number":' + str(self._seq).encode() + b',"response":'
+                    + skeleton + b"}\n\n")
+            self._seq += 1
+        return out
 
     def ping(self) -> bytes:
         return _PING   # an SSE comment: the Responses stream has no ping event
@@ -83,14 +91,17 @@ class ResponsesEncoder:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning and isinstance(reasoning, str):
-                self._text_delta(out, "reasoning", reasoning)
+            if len(delta) > 1 or "content" not in delta:   # the common chunk is text only
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and isinstance(reasoning, str):
+                    self._text_delta(out, "reasoning", reasoning)
             text = delta.get("content")
             if text and isinstance(text, str):
                 self._text_delta(out, "message", text)
-            for call in delta.get("tool_calls") or ():
-                self._call_delta(out, call)
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    self._call_delta(out, call)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
                 self._close_all(out)

@@ -185,11 +185,24 @@ class ProtocolEndpoints:
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
         relay = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        last_sent = [loop.time()]
+        last_sent = loop.time()
+        interval = self.ping_interval
+        pinging: asyncio.Task[None] | None = None
 
         async def body(data: bytes) -> None:
-            last_sent[0] = loop.time()
+            nonlocal last_sent
+            last_sent = loop.time()
             await send({"type": "http.response.body", "body": data, "more_body": True})
+
+        def keep_alive() -> None:
+            # the upstream may think for a long time between chunks: tell the client we're
+            # here. A timer, not a task per stream: most streams end before it ever fires.
+            nonlocal timer, pinging
+            idle = loop.time() - last_sent
+            if idle >= interval and (pinging is None or pinging.done()):
+                pinging = asyncio.ensure_future(body(encoder.ping()))
+                idle = 0.0
+            timer = loop.call_later(max(0.0, interval - idle), keep_alive)
 
         async def watch_disconnect() -> None:
             while (await receive())["type"] != "http.disconnect":
@@ -197,27 +210,20 @@ class ProtocolEndpoints:
             if relay is not None:
                 relay.cancel()
 
-        async def keep_alive() -> None:
-            # the upstream may think for a long time between chunks: tell the client we're here
-            while True:
-                idle = loop.time() - last_sent[0]
-                if idle >= self.ping_interval:
-                    await body(encoder.ping())
-                    idle = 0.0
-                await asyncio.sleep(self.ping_interval - idle)
-
         watcher = asyncio.create_task(watch_disconnect())
-        pinger = asyncio.create_task(keep_alive())
+        timer = loop.call_later(interval, keep_alive)
+        head = encoder.start()   # sent with the first chunk's events: one write, not two
         try:
-            await body(encoder.start())
             async for chunk in result:
                 data = encoder.feed(chunk)
                 if data:
+                    if head:
+                        data, head = head + data, b""
                     await body(data)
-            tail = encoder.end(result.usage)
+            tail = head + encoder.end(result.usage)
         except StreamInterruptedError as exc:
             # never a truncated success: the format's in-band error, no clean end
-            tail = mask_secrets(encoder.error(exc), self.app._secrets)
+            tail = head + mask_secrets(encoder.error(exc), self.app._secrets)
         except asyncio.CancelledError:
             await result.aclose()
             if watcher.done():
@@ -226,14 +232,15 @@ class ProtocolEndpoints:
         except Exception as exc:  # an answer we could not encode must not end as a success
             log.exception("could not relay a %s stream", fmt.name)
             await result.aclose()
-            tail = encoder.error(ProviderFallbackError(
+            tail = head + encoder.error(ProviderFallbackError(
                 f"internal gateway error ({type(exc).__name__}) while relaying the stream",
                 code="gateway_error"))
         finally:
             watcher.cancel()
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+            timer.cancel()
+            if pinging is not None and not pinging.done():
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await pinging
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _native_count(self, target: Target, body: dict[str, Any],
