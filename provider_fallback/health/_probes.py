@@ -16,6 +16,7 @@ from .. import _json
 from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
+from ..providers._dialects import dialect_for
 
 __all__ = ["TIERS", "ProbeResult", "probe"]
 
@@ -42,7 +43,8 @@ def probe_headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
     for name, value in provider.headers.items():
         headers[name] = value.reveal() if isinstance(value, Secret) else value
     if with_key and provider.api_key is not None:
-        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
+        # Bearer for OpenAI-style APIs; x-api-key + anthropic-version for `api: anthropic`
+        headers.update(dialect_for(provider).auth_headers(provider))
     return headers
 
 
@@ -88,10 +90,12 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                                            failure.message[:200])
                     return ProbeResult(name, tier, True, status=resp.status, ms=ms,
                                        models=model_ids(raw))
-            payload = _json.dumps({"model": model, "max_tokens": 1,
-                                   "messages": [{"role": "user", "content": "ping"}]})
+            dialect = dialect_for(provider)
+            payload = dialect.encode({"model": model, "max_tokens": 1,
+                                      "messages": [{"role": "user", "content": "ping"}]})
             headers = {**probe_headers(provider, True), "Content-Type": "application/json"}
-            async with session.post(provider.base_url + "/chat/completions", data=payload,
+            async with session.post(provider.base_url + dialect.path("/chat/completions"),
+                                    data=payload,
                                     headers=headers, proxy=proxy) as resp:
                 raw = await resp.content.read(_BODY_LIMIT)
                 ms = (time.perf_counter() - started) * 1000

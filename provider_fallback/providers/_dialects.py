@@ -59,6 +59,9 @@ class Dialect(Protocol):
 
     def path(self, endpoint: str) -> str: ...
 
+    def auth_headers(self, provider: ProviderSpec) -> dict[str, str]:
+        """The key (and version) headers alone: probes and doctor use them too."""
+
     def headers(self, provider: ProviderSpec, stream: bool,
                 client_headers: Mapping[str, str] | None = None) -> dict[str, str]: ...
 

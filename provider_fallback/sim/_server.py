@@ -385,7 +385,7 @@ class SimProvider:
     async def _models(self, request: web.Request) -> web.Response:
         if self.models_latency:
             await asyncio.sleep(self.models_latency)
-        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        if not (self._authorized(request, "openai") or self._authorized(request, "anthropic")):
             return self._error(401, "", code="invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]
         return web.Response(body=_json.dumps({"object": "list", "data": data}), content_type=_JSON)

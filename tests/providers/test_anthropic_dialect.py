@@ -153,3 +153,22 @@ async def test_in_stream_error_event_is_left_for_the_classifier(provider):
     event = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     [chunk] = decoder.feed(_json.dumps(event))
     assert classify_response(502, {}, chunk, provider="anthropic").code == "overloaded"
+
+
+async def test_probes_speak_anthropics_api(sim, provider):
+    from provider_fallback.health._probes import probe
+
+    async with aiohttp.ClientSession() as http:
+        full = await probe(http, provider, "full", timeout=5, proxy=None)
+        validate = await probe(http, provider, "validate", timeout=5, proxy=None, model="claude-x")
+    assert full.ok and full.models == frozenset({"claude-x"})
+    assert validate.ok and sim.log[-1].path == "/v1/messages"
+    assert sim.log[-1].headers["x-api-key"] == "sk-ant-sim"
+
+
+def test_config_says_the_loop_does_not_send_messages_yet(provider):
+    config = config_from_dict({"providers": [{"name": "a", "base_url": "https://api.anthropic.com/v1",
+                                              "api": "anthropic"}], "models": {"c": ["a/x"]}},
+                              environ={})
+    assert config.providers["a"].api == "anthropic"
+    assert any("api: anthropic" in w for w in config.warnings)
