@@ -258,3 +258,25 @@ async def test_an_echoed_provider_key_never_reaches_the_client():
                         "model": "chat", "max_tokens": 8, "messages": HI}) as resp:
                     raw = await resp.read()
     assert resp.status == 400 and secret.encode() not in raw and b"[secret]" in raw
+
+
+async def test_count_tokens_asks_an_anthropic_native_first_target():
+    async with sims_running({"name": "claude", "models": ["claude-x"], "flavor": "anthropic",
+                             "api_key": "sk-ant-sim", "keep_bodies": True}, BACKUP) as (a, b):
+        cfg = make_config({"claude": a, "backup": b}, {"chat": ["claude/claude-x", "backup/b1"]},
+                          providers={"claude": {"api": "anthropic", "api_key": "os.environ/AK"}},
+                          environ={"AK": "sk-ant-sim"})
+        async with gateway_running(cfg) as gw, client(gw) as c:
+            raw = await c.messages.with_raw_response.count_tokens(
+                model="chat", messages=HI, extra_headers={"anthropic-beta": "token-counting-x"})
+            counted = await raw.parse()
+            a.set_fault(Fault(status=529))   # the native target overloaded: the estimate answers
+            estimated = await c.messages.count_tokens(model="chat", messages=HI)
+    assert raw.headers["x-provider-fallback-provider"] == "claude"
+    assert "x-provider-fallback-estimated" not in raw.headers
+    assert counted.input_tokens > 0
+    sent = a.log[0]
+    assert sent.path == "/v1/messages/count_tokens" and sent.body["model"] == "claude-x"
+    assert sent.headers["x-api-key"] == "sk-ant-sim"
+    assert sent.headers["anthropic-beta"] == "token-counting-x"
+    assert json.loads(estimated.model_dump_json())["estimated"] is True
