@@ -6,7 +6,8 @@ Times `admits` + `reserve` + `settle` for one target (the clock advances 1 ms pe
 so minute buckets roll and the daily window fills); `estimate_tokens` on a small chat body;
 and everything the router does per answered request (`Accounting`: estimate, gate with
 budget check, reserve, learning Groq-style x-ratelimit headers, settle with real usage,
-pricing and charging the spend ledger), against an empty-call loop in the same run.
+pricing and charging the spend ledger), and `Budget.charge` alone for a priced answer,
+against an empty-call loop in the same run.
 """
 
 from __future__ import annotations
@@ -100,6 +101,30 @@ def bench_router_path(n: int) -> float:
     return elapsed / n * 1e6
 
 
+def bench_budget_charge(n: int) -> float:
+    """`Budget.charge` of one priced answer: price it, record it in the spend ledger, re-judge
+    the status (the UTC month/day keys and next midnight come from a per-day cache)."""
+    import tempfile
+
+    from provider_fallback.budget import Budget, SpendLedger
+    from provider_fallback.config import BudgetSettings, Pricing
+    from provider_fallback.telemetry import EventBus
+
+    spec = ProviderSpec("groq", "https://api.groq.com/openai/v1")
+    target = Target(spec, "llama-3.3-70b-versatile", Policy(), price=Pricing(0.59, 0.79))
+    clock = [1_770_000_000.0]
+    with tempfile.TemporaryDirectory() as tmp, SpendLedger(
+            f"{tmp}/spend.sqlite3", wall=lambda: clock[0], writer=False) as ledger:
+        budget = Budget(BudgetSettings(monthly_usd=10**9, daily_usd=10**8), ledger, EventBus(),
+                        wall=lambda: clock[0])
+        charge = budget.charge
+        t0 = time.perf_counter()
+        for i in range(n):
+            clock[0] = 1_770_000_000.0 + i * 0.001
+            charge(target, 40, 200)
+        return (time.perf_counter() - t0) / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -108,9 +133,11 @@ def main() -> None:
     ledger = bench_ledger(n)
     est = bench_estimate(n)
     path = bench_router_path(n)
+    charge = bench_budget_charge(n)
     print(f"baseline (empty call)          {base:6.3f} µs/request")
     print(f"admits + reserve + settle      {ledger:6.3f} µs/request  (goal <= 20)")
     print(f"estimate_tokens (small chat)   {est:6.3f} µs/request  (goal < 5)")
+    print(f"Budget.charge, priced answer   {charge:6.3f} µs/request")
     print(f"whole accounting path          {path:6.3f} µs/request  (goal <= 20: estimate, gate, "
           "budget, reserve, learn headers, settle, charge)")
 

@@ -1,8 +1,9 @@
 """A small closed-loop HTTP load generator (used when wrk is not installed).
 
-    python bench/loadgen.py URL --connections 32 --duration 5 [--body JSON] [--stream]
+    python bench/loadgen.py URL --connections 32 --duration 5 [--body JSON]
 
-Prints one JSON line: requests, errors, rps, p50/p90/p99 latency in ms.
+A body with `"stream": true` gets an SSE answer: it counts as an error unless it ends
+with `data: [DONE]`. Prints one JSON line: requests, errors, rps, p50/p90/p99 in ms.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ async def worker(session: aiohttp.ClientSession, url: str, body: bytes, end: flo
             return
         try:
             async with session.post(url, data=body, headers=headers) as r:
-                await r.read()
+                data = await r.read()
                 if r.status != 200:
                     errors.append(r.status)
+                    continue
+                if (r.content_type == "text/event-stream"
+                        and not data.rstrip().endswith(b"data: [DONE]")):
+                    errors.append(-1)     # a stream cut short is not a success
                     continue
         except aiohttp.ClientError:
             errors.append(0)

@@ -7,14 +7,8 @@ targets.
 """
 
 from ._budget import ALLOW_PAID_UNTIL, LIFTED_DAY, LIFTED_MONTH, Budget, BudgetStatus
-from ._ledger import (
-    SpendLedger,
-    SpendRow,
-    day_key,
-    default_data_dir,
-    default_ledger_path,
-    month_key,
-)
+from ._ledger import SpendLedger, SpendRow, default_data_dir, default_ledger_path
+from ._periods import day_key, month_key
 from ._prices import FREE, PriceTable, cost_usd, default_prices, is_free, price_of
 
 __all__ = [

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from ..config import BudgetSettings, Target
 from ..telemetry import EventBus
-from ._ledger import SpendLedger, day_key, month_key
+from ._ledger import SpendLedger
+from ._periods import DaySpan, day_key, day_span, month_key
 from ._prices import PriceTable, cost_usd, is_free, price_of
 
 __all__ = ["ALLOW_PAID_UNTIL", "LIFTED_DAY", "LIFTED_MONTH", "Budget", "BudgetStatus", "SharedSpend"]
@@ -196,12 +197,12 @@ class Budget:
                     best, period = r, name
         return best, period
 
-    def _armed(self, now: float) -> bool:
+    def _armed(self, span: DaySpan) -> bool:
         s, o = self.settings, self.ledger.overrides()
         return bool((s.monthly_usd and self._month_spend >= s.monthly_usd
-                     and o.get(LIFTED_MONTH) != month_key(now))
+                     and o.get(LIFTED_MONTH) != span.month)
                     or (s.daily_usd and self._day_spend >= s.daily_usd
-                        and o.get(LIFTED_DAY) != day_key(now)))
+                        and o.get(LIFTED_DAY) != span.day))
 
     def _status_for(self, ratio: float) -> BudgetStatus:
         if ratio >= 1.0:
@@ -230,7 +231,8 @@ class Budget:
                     self._told[name] = value
                     shared.share_override(name, value)
         paid_ok = now < self._allow_paid_until
-        self._next_check = next_utc_midnight(now)
+        span = self.ledger.period(now)       # keys and next midnight: cached per UTC day
+        self._next_check = span.end
         if paid_ok:
             self._next_check = min(self._next_check, self._allow_paid_until)
         ratio, period = self._ratio()
@@ -243,7 +245,7 @@ class Budget:
                               ratio=round(ratio, 6), period=period,
                               previous=self._status.value, **extra)
             self._status = status
-        armed = self._armed(now)
+        armed = self._armed(span)
         blocking = armed and not paid_ok
         if blocking != self._blocking:
             if blocking:
@@ -263,8 +265,7 @@ class Budget:
 
 
 def next_utc_midnight(wall: float) -> float:
-    start = datetime.fromtimestamp(wall, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (start + timedelta(days=1)).timestamp()
+    return day_span(wall).end
 
 
 def projected_month_end(spend: float, wall: float) -> float:

@@ -21,9 +21,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..config import BudgetSettings
+from ._periods import DaySpan, UtcDays
 
-__all__ = ["GROUP_KEYS", "SpendLedger", "SpendRow", "day_key", "default_data_dir",
-           "default_ledger_path", "month_key"]
+__all__ = ["GROUP_KEYS", "SpendLedger", "SpendRow", "default_data_dir", "default_ledger_path"]
 
 log = logging.getLogger("provider_fallback.budget")
 
@@ -58,16 +58,6 @@ ON CONFLICT (day, provider, model) DO UPDATE SET
     cost_usd = cost_usd + excluded.cost_usd
 """
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-def day_key(wall: float) -> str:
-    """The UTC day of a wall-clock time, "YYYY-MM-DD"."""
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d")
-
-
-def month_key(wall: float) -> str:
-    """The UTC month of a wall-clock time, "YYYY-MM"."""
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m")
 
 
 def default_data_dir(settings: BudgetSettings | None = None, *,
@@ -139,15 +129,15 @@ class SpendLedger:
         self._overrides: Mapping[str, str] = _EMPTY
         self.overrides_version = 0           # bumps whenever `overrides()` changes
         self._closed = False
-        self._day_span: tuple[float, float, str] = (0.0, 0.0, "")
+        self._days = UtcDays()               # strftime once per UTC day, not per answer
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        now = wall()
-        self._month, self._day = month_key(now), day_key(now)
+        span = self._days.at(wall())
+        self._month, self._day = span.month, span.day
         self._month_total, self._day_total = self._read_totals(self._month, self._day)
         self._read_overrides()
         self._stop = threading.Event()
@@ -162,12 +152,7 @@ class SpendLedger:
     def record(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int,
                cost: float, wall: float | None = None) -> None:
         """Count one answer: updates the in-memory totals now and queues the row."""
-        ts = self._wall() if wall is None else wall
-        start, end, day = self._day_span
-        if not start <= ts < end:            # strftime once per UTC day, not per answer
-            start = ts - ts % 86_400
-            day = day_key(ts)
-            self._day_span = (start, start + 86_400, day)
+        day = self._days.at(self._wall() if wall is None else wall).day
         with self._lock:
             if self._closed:
                 raise RuntimeError("SpendLedger is closed")
@@ -190,8 +175,7 @@ class SpendLedger:
 
     def month_total(self, wall: float | None = None) -> float:
         """USD spent in the UTC month of `wall` (default now). O(1) for the current month."""
-        ts = self._wall() if wall is None else wall
-        month = month_key(ts)
+        month = self.period(wall).month
         with self._lock:
             if month == self._month:
                 return self._month_total
@@ -201,8 +185,7 @@ class SpendLedger:
 
     def day_total(self, wall: float | None = None) -> float:
         """USD spent in the UTC day of `wall` (default now). O(1) for the current day."""
-        ts = self._wall() if wall is None else wall
-        day = day_key(ts)
+        day = self.period(wall).day
         with self._lock:
             if day == self._day:
                 return self._day_total
@@ -213,11 +196,16 @@ class SpendLedger:
     def current_totals(self, wall: float | None = None) -> tuple[float, float]:
         """(month, day) USD from memory only, never I/O: a period later than the last one
         seen is 0; an earlier one (the clock stepped back) gives the latest totals."""
-        ts = self._wall() if wall is None else wall
-        month, day = month_key(ts), day_key(ts)
+        span = self.period(wall)
+        month, day = span.month, span.day
         with self._lock:
             return (0.0 if month > self._month else self._month_total,
                     0.0 if day > self._day else self._day_total)
+
+    def period(self, wall: float | None = None) -> DaySpan:
+        """The UTC day of `wall` (default now): its keys and the next midnight. O(1): the
+        keys are formatted once per day."""
+        return self._days.at(self._wall() if wall is None else wall)
 
     def overrides(self) -> Mapping[str, str]:
         """Admin overrides (a read-only snapshot; the writer refreshes it from the file)."""
@@ -347,12 +335,12 @@ class SpendLedger:
 
     def _refresh(self) -> None:
         """Totals = what the file holds + what is still pending (recorded after the swap)."""
-        now = self._wall()
+        span = self.period()
         with self._lock:
-            if day_key(now) > self._day:     # a new day with no answer yet in this process
-                if month_key(now) != self._month:
-                    self._month, self._month_total = month_key(now), 0.0
-                self._day, self._day_total = day_key(now), 0.0
+            if span.day > self._day:         # a new day with no answer yet in this process
+                if span.month != self._month:
+                    self._month, self._month_total = span.month, 0.0
+                self._day, self._day_total = span.day, 0.0
             month, day = self._month, self._day
         month_total, day_total = self._read_totals(month, day)
         self._read_overrides()

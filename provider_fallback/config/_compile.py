@@ -16,6 +16,7 @@ from .._secret import Secret
 from ..errors._registry import REGISTRY
 from ._bind import MASTER_KEY_FIX, bind_problem
 from ._env import is_sensitive_header
+from ._facts import CAPABILITY_KEYS, capabilities, limits_of, price_of_facts
 from ._model import (
     AlertSettings,
     AlertSink,
@@ -23,14 +24,13 @@ from ._model import (
     Chain,
     CircuitSettings,
     Config,
+    ContinuationSettings,
     HealthSettings,
     LoggingSettings,
     MetricsSettings,
     Policy,
-    Pricing,
     ProviderSpec,
     QueueSettings,
-    RateLimits,
     ServerSettings,
     StateSettings,
     SupervisorSpec,
@@ -42,6 +42,7 @@ from ._schema import (
     AlertsModel,
     BudgetModel,
     CircuitModel,
+    ContinuationModel,
     HealthModel,
     LoggingModel,
     MetricsModel,
@@ -74,6 +75,8 @@ class Parsed:
     alerts: AlertsModel = field(default_factory=AlertsModel)
     logging: LoggingModel = field(default_factory=LoggingModel)
     state: StateModel = field(default_factory=StateModel)
+    continuation: ContinuationModel = field(default_factory=ContinuationModel)
+    chain_continuation: dict[str, bool | None] = field(default_factory=dict)
     providers: list[tuple[int, ProviderModel]] = field(default_factory=list)
     invalid_provider_names: set[str] = field(default_factory=set)  # already reported
     skipped: dict[str, str] = field(default_factory=dict)           # name -> missing variables
@@ -113,7 +116,8 @@ def compile_config(parsed: Parsed, source: str | None) -> tuple[Config | None, l
                   metrics=MetricsSettings(**parsed.metrics.model_dump()),
                   alerts=_alerts(parsed.alerts),
                   logging=LoggingSettings(**parsed.logging.model_dump()),
-                  state=_state(parsed.state)), []
+                  state=_state(parsed.state),
+                  continuation=ContinuationSettings(**parsed.continuation.model_dump())), []
 
 
 def _state(model: StateModel) -> StateSettings:
@@ -225,14 +229,21 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                 continue
             problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
             facts = provider.model_settings.get(entry.model, {})
+            own = entry.model_dump(exclude_none=True, include=set(CAPABILITY_KEYS))
             targets.append(Target(provider=provider, model=entry.model,
                                   context=entry.context or facts.get("context"),  # type: ignore[arg-type]
                                   priority=entry.priority,
-                                  limits=_limits(entry.limits, facts.get("limits")),
-                                  price=_price(entry.price, entry.free, facts),
-                                  policy=merge_policy(provider.policy, entry.overrides())))
+                                  limits=limits_of(entry.limits.model_dump(exclude_none=True)
+                                                   if entry.limits else None,
+                                                   facts.get("limits")),  # type: ignore[arg-type]
+                                  price=price_of_facts(entry.price.model_dump()
+                                                       if entry.price else None,
+                                                       entry.free, facts),
+                                  policy=merge_policy(provider.policy, entry.overrides()),
+                                  **capabilities(own, facts)))
         if targets:
-            chains[alias] = Chain(alias, tuple(targets))
+            chains[alias] = Chain(alias, tuple(targets),
+                                  continuation=parsed.chain_continuation.get(alias))
         if targets and dropped:
             parsed.warnings.append(f"{path}: targets on skipped provider(s) "
                                    f"{', '.join(sorted(dropped))} removed from the chain")
@@ -259,18 +270,3 @@ def _check_cooldowns(model: PolicyModel, path: str) -> list[Problem]:
                     f"unknown error code '{code}'{did_you_mean(code, REGISTRY)}",
                     "use a registry code such as rate_limit, invalid_api_key, server_error")
             for code in (model.cooldowns or {}) if code not in REGISTRY]
-
-
-def _limits(target: Any, provider_level: Any) -> RateLimits | None:
-    """Target-level limits override the provider's `models:` entry key by key."""
-    merged = {**(provider_level or {}), **(target.model_dump(exclude_none=True) if target else {})}
-    return RateLimits(**merged) if merged else None
-
-
-def _price(price: Any, free: bool | None, facts: Mapping[str, Any]) -> Pricing | None:
-    p = price.model_dump() if price is not None else facts.get("price")
-    is_free = free if free is not None else facts.get("free")
-    if p is None and is_free is None:
-        return None
-    p = p or {"input": 0.0, "output": 0.0}
-    return Pricing(input_per_m=p["input"], output_per_m=p["output"], free=bool(is_free))

@@ -20,7 +20,9 @@ from ._schema import (
     TOP_LEVEL_KEYS,
     AlertsModel,
     BudgetModel,
+    ChainModel,
     CircuitModel,
+    ContinuationModel,
     HealthModel,
     LoggingModel,
     MetricsModel,
@@ -159,8 +161,11 @@ def _parse(raw: Mapping[Any, Any], resolver: EnvResolver, parsed: Parsed) -> lis
                             ("budget", BudgetModel), ("queue", QueueModel),
                             ("telemetry", TelemetryModel), ("metrics", MetricsModel),
                             ("alerts", AlertsModel), ("logging", LoggingModel),
-                            ("state", StateModel)):
-        value, errs = validate(schema, resolver.resolve(raw.get(section) or {}, section), section,
+                            ("state", StateModel), ("continuation", ContinuationModel)):
+        data = raw.get(section)
+        if section == "continuation" and isinstance(data, bool):
+            data = {"enabled": data}   # `continuation: off`
+        value, errs = validate(schema, resolver.resolve(data or {}, section), section,
                                sensitive=frozenset(resolver.sources))
         problems += _without_missing(errs, resolver)
         if value is not None:
@@ -229,7 +234,16 @@ def _parse_models(models: Any, resolver: EnvResolver, parsed: Parsed) -> list[Pr
             problems.append(Problem(path, "the chain is empty",
                                     f"list at least one target, {_TARGET_EXAMPLE}"))
             continue
-        if not isinstance(resolved, list):
+        if isinstance(resolved, dict):   # {targets: [...], continuation: off}
+            options, errs = validate(ChainModel, resolved, path,
+                                     sensitive=frozenset(resolver.sources))
+            problems += _without_missing(errs, resolver)
+            if options is None:
+                continue
+            parsed.chain_continuation[str(alias)] = options.continuation
+            resolved = options.targets
+            path = f"{path}.targets"
+        if not isinstance(resolved, list) or not resolved:
             problems.append(Problem(path, "must be a list of targets",
                                     f"write one target per line, {_TARGET_EXAMPLE}"))
             continue

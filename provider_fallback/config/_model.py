@@ -8,12 +8,15 @@ from types import MappingProxyType
 
 from .._secret import Secret
 
-__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "LoggingSettings", "MetricsSettings",
+__all__ = ["AlertSettings", "AlertSink", "BudgetSettings", "ContinuationSettings",
+           "LoggingSettings", "MetricsSettings",
            "TelemetrySettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
            "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
            "SupervisorSpec", "Target"]
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
+CONTINUATIONS = ("prefill", "restart", "off")
+_PASS_THROUGH_CACHE = 1024   # "provider/<any model>" requests must not grow it forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,10 @@ class CircuitSettings:
     failure_rate: float = 0.5
     min_calls: int = 10
     window: float = 60.0
-    max_open: float = 1800.0
+    max_open: float = 1800.0          # cap of the growing open period of hard failures
+    transient_open: float = 5.0       # first open period of a transient failure (503, cut, timeout)
+    transient_max_open: float = 60.0  # cap of the growing open period of transient failures
+    reopen_decay: float = 60.0        # each such span closed takes one step off the growth
     multiplier: float = 2.0
     jitter: float = 0.1
     slow_call_rate: float = 0.5
@@ -157,6 +163,14 @@ class StateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinuationSettings:
+    """A stream that breaks after content is continued on the next eligible target."""
+
+    enabled: bool = True
+    max_attempts: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     format: str = "console"
     level: str = "info"
@@ -204,7 +218,11 @@ class ProviderSpec:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One model on one provider, with its effective policy; `key` is "provider/model"."""
+    """One model on one provider, with its effective policy; `key` is "provider/model".
+
+    `context` (the context window in tokens), `continuation` and `stream_usage` are the
+    model's capabilities: from the config when it sets them, else from the catalog.
+    """
 
     provider: ProviderSpec = field(repr=False)
     model: str
@@ -213,10 +231,18 @@ class Target:
     priority: int | None = None
     limits: RateLimits | None = None     # configured; shipped defaults are applied by limits/
     price: Pricing | None = None         # configured; shipped defaults are applied by budget/
+    # How a cut stream is continued on this target: "prefill" (a trailing assistant message
+    # is continued), "restart" (the request is sent again from the start) or "off".
+    continuation: str = "prefill"
+    # whether the target accepts `stream_options: {include_usage: true}`
+    stream_usage: bool = True
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.provider.name}/{self.model}")
+        if self.continuation not in CONTINUATIONS:
+            raise ValueError(f"continuation must be one of {', '.join(CONTINUATIONS)}, "
+                             f"got {self.continuation!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +251,7 @@ class Chain:
 
     alias: str
     targets: tuple[Target, ...]
+    continuation: bool | None = None   # False: this alias never continues a broken stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +282,14 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    continuation: ContinuationSettings = field(default_factory=ContinuationSettings)
     # bare model id -> its single target, when exactly one provider serves that id
     _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
     # "provider/model" -> the first configured target with that key
     _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+    # "provider/model" pass-through targets built so far: one Target per key, so the rate
+    # ledger and the health tracker see the same object every time
+    _passing: dict[str, Target] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("providers", "chains"):
@@ -268,6 +299,7 @@ class Config:
         by_model, by_key = _lookups(self.chains.values())
         object.__setattr__(self, "_by_model", by_model)
         object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_passing", {})
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -291,7 +323,13 @@ class Config:
             provider = self.providers.get(name) if sep and model_id else None
             if provider is None:
                 return None
-            target = Target(provider, model_id, provider.policy)
+            target = self._passing.get(model)
+            if target is None:
+                from ._facts import provider_target
+
+                if len(self._passing) >= _PASS_THROUGH_CACHE:
+                    self._passing.clear()
+                target = self._passing[model] = provider_target(provider, model_id)
         return Chain(model, (target,))
 
 

@@ -28,6 +28,8 @@ from ._problems import Problem, did_you_mean
 
 __all__ = [
     "POLICY_KEYS",
+    "ChainModel",
+    "ContinuationModel",
     "PROVIDER_SHORTHAND_KEYS",
     "TOP_LEVEL_KEYS",
     "PolicyModel",
@@ -43,7 +45,8 @@ Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 TOP_LEVEL_KEYS = ("server", "allow_literal_secrets", "policy", "health", "circuit", "budget", "queue",
-                  "telemetry", "metrics", "alerts", "logging", "state", "providers", "models")
+                  "telemetry", "metrics", "alerts", "logging", "state", "continuation",
+                  "providers", "models")
 
 
 class _Strict(BaseModel):
@@ -109,6 +112,9 @@ class CircuitModel(_Strict):
     min_calls: Annotated[int, Field(ge=1)] = 10
     window: Timeout = 60.0
     max_open: Timeout = 1800.0
+    transient_open: Timeout = 5.0
+    transient_max_open: Timeout = 60.0
+    reopen_decay: Timeout = 60.0
     multiplier: Annotated[float, Field(ge=1)] = 2.0
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.1
     slow_call_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
@@ -131,6 +137,9 @@ class PriceModel(_Strict):
     output: Annotated[float, Field(ge=0)]
 
 
+Continuation = typing.Literal["prefill", "restart", "off"]
+
+
 class ModelSettingsModel(_Strict):
     """Per-model facts under a provider's `models:` map."""
 
@@ -138,6 +147,8 @@ class ModelSettingsModel(_Strict):
     limits: LimitsModel | None = None
     price: PriceModel | None = None
     free: bool | None = None
+    continuation: Continuation | None = None   # how a cut stream is continued here
+    stream_usage: bool | None = None           # accepts stream_options.include_usage
 
 
 class BudgetModel(_Strict):
@@ -185,6 +196,20 @@ class AlertsModel(_Strict):
     high_fallback_rate: Annotated[int, Field(ge=1)] = 20      # fallbacks per hour
     repeat_after: Duration = 3600.0     # the same alert again only after this long
     max_per_minute: Annotated[int, Field(ge=1)] = 10
+
+
+class ContinuationModel(_Strict):
+    """Mid-stream continuation: a stream that breaks after content goes on on another target."""
+
+    enabled: bool = True
+    max_attempts: Annotated[int, Field(ge=0, le=10)] = 2   # continuations per request
+
+
+class ChainModel(_Strict):
+    """The mapping form of a chain: `alias: {targets: [...], continuation: off}`."""
+
+    targets: list[Any]
+    continuation: bool | None = None    # off: a broken stream ends with an in-band error
 
 
 class LoggingModel(_Strict):
@@ -293,6 +318,8 @@ class TargetModel(PolicyModel):
     limits: LimitsModel | None = None
     price: PriceModel | None = None
     free: bool | None = None
+    continuation: Continuation | None = None
+    stream_usage: bool | None = None
 
     @model_validator(mode="before")
     @classmethod

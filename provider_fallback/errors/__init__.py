@@ -1,5 +1,6 @@
 """Error registry: every failure the product can meet, as data, and the classifier."""
 
+from ._circuits import CIRCUIT_RULES, CircuitRule, OpenClass, Strike, circuit_rule
 from ._classify import classify_response
 from ._exceptions import (
     AllProvidersFailedError,
@@ -19,16 +20,21 @@ from ._types import ErrorSpec, Failure, Fault, Scope
 __all__ = [
     "AllProvidersFailedError",
     "Attempt",
+    "CIRCUIT_RULES",
+    "CircuitRule",
     "ConfigError",
     "ErrorSpec",
     "Failure",
     "Fault",
     "InvalidRequestError",
+    "OpenClass",
     "ProviderFallbackError",
     "REGISTRY",
     "Scope",
     "StreamInterruptedError",
+    "Strike",
     "UpstreamError",
+    "circuit_rule",
     "classify_exception",
     "classify_response",
     "parse_duration",

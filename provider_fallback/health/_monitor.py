@@ -2,7 +2,8 @@
 
 One task per provider runs its tiers in turn, so there is never more than one probe in
 flight per provider (an admin `probe_now` waits for the same lock). Results go to the
-HealthTracker, which closes open circuits early when a probe proves recovery.
+HealthTracker, which moves an open circuit to half-open when a probe disproves what opened
+it; a validation probe may be the half-open trial itself.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 import aiohttp
 
 from ..config import Config, ProviderSpec
+from ..errors import Failure, spec
 from ..providers import proxy_for
 from ..telemetry import EventBus
+from ._admission import Admission, Outcome
 from ._probes import TIERS, ProbeResult, probe
 from ._supervisor import Supervisor
 from ._tracker import HealthTracker
@@ -142,12 +145,23 @@ class HealthMonitor:
         if self._session is None:
             return {"tier": tier, "skipped": "monitor not running"}
         async with self._locks[name]:
-            result = await probe(self._session, provider, tier, timeout=self._timeout(tier),
-                                 proxy=self._proxies[name],
-                                 model=self._validate_model(provider))
+            started = self.tracker.clock()   # the circuits' clock, not the scheduler's
+            trial = await self._validation_trial(provider, tier, started)
+            try:
+                result = await probe(self._session, provider, tier, timeout=self._timeout(tier),
+                                     proxy=self._proxies[name],
+                                     model=self._validate_model(provider))
+            except BaseException:
+                if trial is not None:
+                    self.tracker.release(trial, self.tracker.clock())
+                raise
         self._last[name][tier] = result
-        self.tracker.on_probe(name, tier, ok=result.ok, code=result.code, ms=result.ms,
-                              models=result.models, detail=result.detail)
+        if trial is not None:
+            self.tracker.report(trial, _outcome(result, trial), self.tracker.clock(),
+                                alternatives=False)
+        else:
+            self.tracker.on_probe(name, tier, ok=result.ok, code=result.code, ms=result.ms,
+                                  models=result.models, detail=result.detail, started=started)
         if not result.ok:
             log.info("probe %s %s failed: %s %s", tier, name, result.code, result.detail)
         sup = self.supervisors.get(name)
@@ -155,9 +169,33 @@ class HealthMonitor:
             sup.observe_probe(result.ok, result.code)
         return result
 
+    async def _validation_trial(self, provider: ProviderSpec, tier: str,
+                                now: float) -> Admission | None:
+        """A validation probe (a real 1-token completion) is the half-open trial of its
+        target when one is due: then its outcome closes or re-opens the circuit like a
+        request's would. Otherwise it is only a probe."""
+        if tier != "validate":
+            return None
+        targets = self.tracker.targets_of(provider.name)
+        if not targets:
+            return None
+        admission = await self.tracker.admit(targets[0], now, self._timeout(tier))
+        if isinstance(admission, Admission) and admission.trial:
+            return admission
+        return None
+
     def last(self, name: str) -> dict[str, ProbeResult]:
         return dict(self._last.get(name, {}))
 
     def supervisor_status(self, name: str) -> dict[str, Any] | None:
         sup = self.supervisors.get(name)
         return None if sup is None else sup.status()
+
+
+def _outcome(result: ProbeResult, admission: Admission) -> Outcome:
+    if result.ok:
+        return Outcome(ok=True, total_ms=result.ms or 0.0)
+    target = admission.target
+    failure = Failure(spec(result.code or "unknown_error"), provider=target.provider.name,
+                      model=target.model, status=result.status, message=result.detail)
+    return Outcome(ok=False, failure=failure, total_ms=result.ms or 0.0)

@@ -1,7 +1,9 @@
 """HealthTracker: turns reported outcomes (requests, probes, admin actions) into eligibility.
 
-The request path *reports* (`on_success`, `on_failure`); this class *decides* who may be
-tried (`order`, `blocked`, `acquire`) and emits CIRCUIT_*, RESTORED, DEGRADED and friends.
+The request path asks (`order`, `blocked`, `admit`) and *reports* once per attempt
+(`report`, or `release` for an attempt never sent); this class *decides* who may be tried
+and emits CIRCUIT_*, RESTORED, DEGRADED and friends. Admin actions are in `_control.py`,
+status views in `_views.py`.
 """
 
 from __future__ import annotations
@@ -13,34 +15,30 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..config import Chain, Config, Target
-from ..errors import Failure, Fault, Scope, spec
+from ..errors import Failure, Fault, OpenClass, Scope, circuit_rule, spec
 from ..state import RoutingState
 from ..telemetry import EventBus
+from ._admission import Admission, Blocked, Outcome
 from ._breaker import Breaker, Circuit, CircuitState
+from ._control import ManualControl
+from ._views import StatusViews
 
 __all__ = ["HealthTracker"]
 
-# Codes in these categories open a circuit at once: the provider (or the network: a refused
-# connection, a name that does not resolve) has told us plainly. Probes close it early.
-IMMEDIATE = frozenset({"rate_limit", "auth", "quota", "model"})
-IMMEDIATE_CODES = frozenset({"connection_refused", "dns_failure", "host_unreachable",
-                             "network_unreachable"})
-# What a successful probe tier proves recovered (rate limits and quota keep their own clock).
-QUICK_RECOVERS = frozenset({"connection", "timeout", "server", "overload", "stream", "proxy",
-                            "gateway"})
-FULL_RECOVERS = QUICK_RECOVERS | {"auth"}
-
-HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"
+# Categories no probe can disprove: they keep their own clock (the advertised reset).
+OWN_CLOCK = frozenset({"rate_limit", "quota"})
 
 
-class HealthTracker:
+class HealthTracker(ManualControl, StatusViews):
     def __init__(self, config: Config, state: RoutingState, events: EventBus, *,
                  clock: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = lambda: 0.5) -> None:
+                 rand: Callable[[], float] = lambda: 0.5,
+                 wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.state = state
         self.events = events
         self.clock = clock
+        self._wall = wall
         self.breaker = Breaker(config.circuit, rand)
         self._targets: dict[str, list[Target]] = {name: [] for name in config.providers}
         seen: set[str] = set()
@@ -52,13 +50,15 @@ class HealthTracker:
         window = config.health.reliability_window
         self._reliability: dict[str, deque[float]] = {n: deque(maxlen=window) for n in config.providers}
         self._probes: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in config.providers}
+        self._probe_failed: dict[str, dict[str, float]] = {n: {} for n in config.providers}
         self._degraded: set[str] = set()
-        self._p95: dict[str, tuple[int, float | None]] = {}   # key -> (successes, p95 ms)
+        self._p95: dict[tuple[str, bool], tuple[int, float | None]] = {}
         self._down: dict[str, float] = {}       # alias -> when every target failed
 
     # -- eligibility ---------------------------------------------------------------
-    def order(self, chain: Chain, now: float) -> list[tuple[Target, str]]:
-        """Targets that may be tried now, in order; if none, the one that frees first (bypass)."""
+    def order(self, chain: Chain, now: float) -> list[tuple[Target, Blocked | None]]:
+        """Every target of the chain in try order (forced pinning and degraded demotion
+        applied), each with what blocks it now (None: it may be tried)."""
         targets: Iterable[Target] = chain.targets
         forced = self.state.forced()
         if forced is not None:
@@ -67,50 +67,81 @@ class HealthTracker:
                 targets = pinned
         if self._degraded:
             targets = self._demote_degraded(list(targets))
-        ready: list[tuple[Target, str]] = []
-        soonest: tuple[float, Target, str] | None = None
-        for t in targets:
-            blocked = self.blocked(t, now)
-            if blocked is None:
-                ready.append((t, ""))
-            elif blocked[1] != "disabled" and (soonest is None or blocked[0] < soonest[0]):
-                soonest = (blocked[0], t, blocked[1])
-        if not ready and soonest is not None:
-            until, t, why = soonest
-            ready.append((t, f"bypass: every target unavailable ({why}, {max(0.0, until - now):.1f}s left)"))
-        return ready
+        return [(t, self.blocked(t, now)) for t in targets]
 
-    def blocked(self, target: Target, now: float) -> tuple[float, str] | None:
-        """(until, why) if `target` may not be tried now; a pure peek, takes no lease."""
+    def blocked(self, target: Target, now: float) -> Blocked | None:
+        """What keeps `target` from being tried now; a pure peek, takes no lease."""
         state = self.state
         name = target.provider.name
         until = state.disabled_until(name)
         if until is not None and until > now:
-            return until, "disabled"
+            return Blocked(until, "disabled", None, name)
         for key in (name, target.key):
             c = state.circuit(key)
-            if c is not None and c.state is not CircuitState.CLOSED and c.is_open(now):
-                return (c.open_until if c.state is CircuitState.OPEN else c.trial_until), c.code or "open"
+            if c is not None and c.state is not CircuitState.CLOSED:
+                why = self.breaker.blocked(c, now)
+                if why is not None:
+                    return Blocked(why[1], why[0], c.code, key)
         return None
 
-    async def acquire(self, target: Target, now: float, lease: float) -> str | None:
-        """Admit `target` (call right after `blocked` said None). Returns a note for the attempt
-        list ("" normally, "half-open trial" when this request is the trial), or None if
-        another process took the trial first. Awaits the shared state only for a trial."""
-        notes = []
+    def _generations(self, target: Target) -> tuple[tuple[str, int], ...]:
+        out = []
+        for key in (target.provider.name, target.key):
+            c = self.state.circuit(key)
+            out.append((key, 0 if c is None else c.generation))
+        return tuple(out)
+
+    async def admit(self, target: Target, now: float, lease: float, *,
+                    bypass: bool = False) -> Admission | Blocked:
+        """Let `target` through now, or say what blocks it. A circuit whose open period is
+        over (or that a probe moved to half-open) makes this attempt its trial: the lease
+        is taken cluster-wide, and Blocked("trial_in_flight") comes back if another request
+        or replica holds it. `bypass`: every target of the chain is unavailable and the
+        router picked this one anyway; admitted without a trial, its outcome is statistics
+        only. Awaits the shared state only to take a trial."""
+        if bypass:
+            block = self.blocked(target, now)
+            why = "" if block is None else (
+                f" ({block.reason} {block.key}"
+                + ("" if math.isinf(block.until) else f", {max(0.0, block.until - now):.1f}s left")
+                + ")")
+            return Admission(target, self._generations(target), bypass=True,
+                             note=f"bypass: every target unavailable{why}")
+        block = self.blocked(target, now)
+        if block is not None:
+            return block
+        trials: list[str] = []
+        opened: list[Circuit] = []
         for key in (target.provider.name, target.key):
             c = self.state.circuit(key)
             if c is None or c.state is CircuitState.CLOSED:
                 continue
-            verdict = self.breaker.admit(c, now, lease)
-            if verdict == "open" or (verdict == "trial"
-                                     and not await self.state.lease(key, c.trial_until - now)):
-                return None
-            if verdict == "trial":
+            was_open = self.breaker.take_trial(c, now, lease)
+            if not await self.state.lease(key, lease):
+                # another replica holds it: until its lease ends we see it in flight too
+                self._give_back(trials, self._generations(target))
+                return Blocked(c.trial_until, "trial_in_flight", c.code, key)
+            self.state.put_circuit(c)
+            trials.append(key)
+            if was_open:
+                opened.append(c)
+        for c in opened:
+            self.events.emit("CIRCUIT_HALF_OPEN", key=c.key, code=c.code, by="request",
+                             generation=c.generation)
+        return Admission(target, self._generations(target), trial=tuple(trials),
+                         note="; ".join(f"half-open trial of {k}" for k in trials))
+
+    def release(self, admission: Admission, now: float) -> None:
+        """The attempt was never sent, or proved nothing: give back any trial it holds."""
+        self._give_back(admission.trial, admission.generations)
+
+    def _give_back(self, keys: Iterable[str], generations: tuple[tuple[str, int], ...]) -> None:
+        gens = dict(generations)
+        for key in keys:
+            c = self.state.circuit(key)
+            if c is not None and self.breaker.give_back(c, gens.get(key)):
+                self.state.unlease(key)
                 self.state.put_circuit(c)
-                self.events.emit("CIRCUIT_HALF_OPEN", key=key, code=c.code)
-                notes.append(f"half-open trial of {key}")
-        return "; ".join(notes)
 
     def _demote_degraded(self, targets: list[Target]) -> list[Target]:
         """Within a group of equal explicit `priority`, degraded targets go last."""
@@ -127,7 +158,90 @@ class HealthTracker:
             i = j
         return out
 
-    # -- reports from the request path ---------------------------------------------
+    # -- the one report per attempt ------------------------------------------------------
+    def report(self, admission: Admission, outcome: Outcome, now: float, *,
+               alternatives: bool) -> None:
+        """How an admitted attempt ended (a stream: at its end). Records its statistics;
+        changes a circuit's state only if the circuit is still at the generation the attempt
+        was admitted at. `alternatives`: another target of the chain was available."""
+        target = admission.target
+        failure = outcome.failure if not outcome.ok else None
+        code = "ok" if failure is None else failure.code
+        self.state.record(target.key, ok=failure is None, code=code, ms=outcome.total_ms,
+                          wall=self._wall(), ttft_ms=outcome.ttft_ms)
+        if failure is None:
+            self._succeeded(admission, outcome, now)
+        else:
+            self._failed(admission, failure, now, alternatives)
+
+    def _succeeded(self, adm: Admission, outcome: Outcome, now: float) -> None:
+        target = adm.target
+        stream = outcome.ttft_ms is not None
+        ms = outcome.ttft_ms if stream else outcome.total_ms
+        slow = (ms or 0.0) > self.slow_threshold_ms(target, stream=stream)
+        name = target.provider.name
+        c = self._circuit(target.key)
+        for circuit in (self.state.circuit(name), c):
+            if circuit is None:
+                continue
+            opened_at, was = circuit.opened_at, circuit.state
+            if self.breaker.on_success(circuit, now, adm.generation(circuit.key),
+                                       trial=circuit.key in adm.trial, slow=slow):
+                downtime = round(now - opened_at, 3)
+                self.events.emit("CIRCUIT_CLOSED", key=circuit.key, downtime_s=downtime,
+                                 was=was.value, generation=circuit.generation)
+                self.events.emit("RESTORED", provider=name, target=target.key,
+                                 downtime_s=downtime)
+            self.state.put_circuit(circuit)
+        self._reliability[name].append(0.5 if slow else 1.0)
+        self._update_degraded(target, c, now)
+
+    def _failed(self, adm: Admission, failure: Failure, now: float, alternatives: bool) -> None:
+        target = adm.target
+        sp = failure.spec
+        name = target.provider.name
+        self._reliability[name].append(0.0)
+        if circuit_rule(sp) is None:
+            # the caller's mistake never opens a circuit; a trial it held proved nothing
+            self.release(adm, now)
+            return
+        key = name if sp.scope is Scope.PROVIDER else target.key
+        self._fail(key, failure, target, now, adm.generation(key), trial=key in adm.trial,
+                   bypass=adm.bypass, alternatives=alternatives)
+        other = target.key if key == name else name
+        if other in adm.trial:
+            if other == name:
+                # this attempt was the provider's trial too: it failed
+                pc = self.state.circuit(name)
+                self._fail(name, failure, target, now, adm.generation(name), trial=True,
+                           code=pc.code if pc is not None else None, alternatives=alternatives)
+            else:
+                # the provider failed as a whole: the target's own trial proved nothing
+                self._give_back((other,), adm.generations)
+
+    def _fail(self, key: str, failure: Failure, target: Target, now: float,
+              generation: int | None, *, trial: bool, alternatives: bool,
+              bypass: bool = False, code: str | None = None) -> None:
+        """Count a failure against circuit `key`; `code`: the registry code whose open-period
+        rule applies (default: the failure's own)."""
+        sp = spec(code) if code is not None else failure.spec
+        rule = circuit_rule(sp) or circuit_rule(failure.spec)
+        if rule is None:
+            return
+        c = self._circuit(key)
+        retry_after = failure.retry_after if failure.spec.honours_retry_after else None
+        base = target.policy.cooldown_for(sp.code, self.breaker.base(rule.open_class,
+                                                                     sp.cooldown_s))
+        if self.breaker.on_failure(c, now, generation, rule=rule, base=base,
+                                   retry_after=retry_after, alternatives=alternatives,
+                                   trial=trial, bypass=bypass):
+            c.code = code or failure.code
+            self.events.emit("CIRCUIT_OPENED", key=key, code=c.code,
+                             open_s=round(c.open_until - now, 3), reopens=c.reopens,
+                             open_class=rule.open_class.value, generation=c.generation,
+                             error=failure.message[:200])
+        self.state.put_circuit(c)
+
     def _circuit(self, key: str) -> Circuit:
         c = self.state.circuit(key)
         if c is None:
@@ -135,42 +249,26 @@ class HealthTracker:
             self.state.put_circuit(c)
         return c
 
-    def slow_threshold_ms(self, target: Target) -> float:
+    def slow_threshold_ms(self, target: Target, *, stream: bool = False) -> float:
+        """Slower than this is a slow call: `slow_call_threshold`, else 2x the target's p95
+        (of time to first token for streams, of total time otherwise), at most ttft_timeout."""
         s = self.config.circuit
         if s.slow_call_threshold is not None:
             return s.slow_call_threshold * 1000
         st = self.state.stats(target.key)
         p95 = None
-        if st is not None and len(st.latency_ms) >= 20:
+        ring = None if st is None else (st.ttft_ms if stream else st.latency_ms)
+        if st is not None and ring is not None and len(ring) >= 20:
             # sorting the latency ring on every answer is the costliest step of the request
             # path: refresh the percentile every 16 answers instead
-            cached = self._p95.get(target.key)
+            key = (target.key, stream)
+            cached = self._p95.get(key)
             if cached is None or st.successes - cached[0] >= 16:
-                cached = self._p95[target.key] = (st.successes, st.latency_percentile(0.95))
+                pct = st.ttft_percentile(0.95) if stream else st.latency_percentile(0.95)
+                cached = self._p95[key] = (st.successes, pct)
             p95 = cached[1]
         ttft = target.policy.ttft_timeout * 1000
         return min(2 * p95, ttft) if p95 else ttft
-
-    def on_success(self, target: Target, ms: float, now: float) -> None:
-        slow = ms > self.slow_threshold_ms(target)
-        name = target.provider.name
-        c = self._circuit(target.key)
-        self._close_if_open(c, now, name, target.key, slow)
-        pc = self.state.circuit(name)
-        if pc is not None and pc.state is not CircuitState.CLOSED:
-            self._close_if_open(pc, now, name, target.key, slow)
-        self._reliability[name].append(0.5 if slow else 1.0)
-        self._update_degraded(target, c, now)
-
-    def _close_if_open(self, c: Circuit, now: float, provider: str, target_key: str,
-                       slow: bool) -> None:
-        opened_at = c.opened_at
-        was = c.state
-        if self.breaker.on_success(c, now, slow=slow):
-            downtime = round(now - opened_at, 3)
-            self.events.emit("CIRCUIT_CLOSED", key=c.key, downtime_s=downtime, was=was.value)
-            self.events.emit("RESTORED", provider=provider, target=target_key, downtime_s=downtime)
-        self.state.put_circuit(c)
 
     def _update_degraded(self, target: Target, c: Circuit, now: float) -> None:
         s = self.config.circuit
@@ -182,34 +280,6 @@ class HealthTracker:
                              threshold_ms=round(self.slow_threshold_ms(target), 1))
         elif not degraded and target.key in self._degraded:
             self._degraded.discard(target.key)
-
-    def on_failure(self, target: Target, failure: Failure, now: float) -> None:
-        sp = failure.spec
-        name = target.provider.name
-        self._reliability[name].append(0.0)
-        if sp.fault is Fault.CALLER or sp.scope is Scope.NONE:
-            return  # the caller's mistake never opens a circuit
-        key = name if sp.scope is Scope.PROVIDER else target.key
-        self._fail(key, failure, target.policy.cooldown_for(sp.code, sp.cooldown_s), now)
-        if key != name:
-            pc = self.state.circuit(name)
-            if pc is not None and pc.state is CircuitState.HALF_OPEN and pc.trial_until > now:
-                # this request was the provider's trial too: it failed
-                psp = spec(pc.code or sp.code)
-                self._fail(name, failure, target.policy.cooldown_for(psp.code, psp.cooldown_s), now)
-
-    def _fail(self, key: str, failure: Failure, base: float, now: float) -> None:
-        sp = failure.spec
-        c = self._circuit(key)
-        retry_after = failure.retry_after if sp.honours_retry_after else None
-        if self.breaker.on_failure(c, now, base=base, retry_after=retry_after,
-                                   immediate=sp.category in IMMEDIATE
-                                   or sp.code in IMMEDIATE_CODES):
-            c.code = sp.code
-            self.events.emit("CIRCUIT_OPENED", key=key, code=sp.code,
-                             open_s=round(c.open_until - now, 3), reopens=c.reopens,
-                             error=failure.message[:200])
-        self.state.put_circuit(c)
 
     def chain_exhausted(self, alias: str, now: float, attempts: list[dict[str, Any]]) -> None:
         if alias not in self._down:
@@ -223,137 +293,66 @@ class HealthTracker:
 
     # -- reports from probes ---------------------------------------------------------
     def on_probe(self, provider: str, tier: str, *, ok: bool, code: str | None, ms: float | None,
-                 models: frozenset[str] | None = None, detail: str = "") -> None:
+                 models: frozenset[str] | None = None, detail: str = "",
+                 started: float | None = None) -> None:
+        """A probe's result. A failure counts against the provider circuit (a refused
+        connection opens it at once). A success moves an open circuit to half-open only if
+        the probe started after the circuit opened and its tier can disprove what opened
+        it (`disproves`); it never closes a circuit, never shortens an open period
+        otherwise, and never undoes the growth of the open period."""
         if provider not in self._probes:
             return
         now = self.clock()
+        started = now if started is None else started
         entry: dict[str, Any] = {"ok": ok, "code": code, "ms": None if ms is None else round(ms, 2),
-                                 "at": time.time(), "detail": detail}
+                                 "at": self._wall(), "detail": detail}
         if models is not None:
             missing = [t.model for t in self._targets[provider] if t.model not in models]
             entry["missing_models"] = missing
         self._probes[provider][tier] = entry
         self._reliability[provider].append(1.0 if ok else 0.0)
         if not ok:
+            self._probe_failed[provider][tier] = now
             c = self._circuit(provider)
             if c.state is CircuitState.CLOSED and code is not None:
                 sp = spec(code)
-                if sp.fault is not Fault.CALLER:
+                if sp.fault is not Fault.CALLER and self._targets[provider]:
                     self._fail(provider, Failure(sp, provider=provider, message=detail),
-                               sp.cooldown_s, now)
+                               self._targets[provider][0], now, c.generation, trial=False,
+                               alternatives=False)
             return
-        recovers = QUICK_RECOVERS if tier == "quick" else FULL_RECOVERS
         for key in [provider, *(t.key for t in self._targets[provider])]:
             c = self.state.circuit(key)
-            if c is None or c.state is not CircuitState.OPEN:
+            if c is None or c.state is not CircuitState.OPEN or started < c.changed_at:
                 continue
-            category = spec(c.code or "unknown_error").category
-            listed = models is not None and key.split("/", 1)[-1] in models
-            if category in recovers or (category == "model" and listed):
-                if self.breaker.expire_now(c, now):
-                    self.state.put_circuit(c)
+            if self.disproves(provider, tier, c, models) and self.breaker.probe_half_open(c, now):
+                self.state.put_circuit(c)
+                self.events.emit("CIRCUIT_HALF_OPEN", key=key, code=c.code, by=f"probe:{tier}",
+                                 generation=c.generation)
+
+    def disproves(self, provider: str, tier: str, c: Circuit,
+                  models: frozenset[str] | None) -> bool:
+        """Can a successful `tier` probe of `provider` show that what opened `c` is over?
+        A ping reaching the host disproves a network fault; a full check with the key also
+        disproves a rejected key, and a missing model if it is listed; a completion
+        (validate) disproves all but rate limits and quota. A server error, overload,
+        timeout or broken stream of completions is disproved by a probe only if that very
+        probe tier failed during this outage too: a `/models` that answered all along says
+        nothing about completions that 503."""
+        sp = spec(c.code or "unknown_error")
+        if sp.category in OWN_CLOCK:
+            return False
+        if tier == "validate" or (sp.fault is Fault.NETWORK and sp.category != "stream"):
+            return True
+        if tier == "full" and (sp.category == "auth" or (
+                sp.category == "model" and models is not None
+                and c.key.split("/", 1)[-1] in models)):
+            return True
+        rule = circuit_rule(sp)
+        failed_at = self._probe_failed[provider].get(tier)
+        return (rule is not None and rule.open_class is OpenClass.TRANSIENT
+                and failed_at is not None and failed_at >= c.opened_at)
 
     def probe_skipped(self, provider: str, tier: str, reason: str) -> None:
         if provider in self._probes:
-            self._probes[provider][tier] = {"skipped": reason, "at": time.time()}
-
-    # -- manual control ----------------------------------------------------------------
-    def _known(self, provider: str) -> None:
-        if provider not in self.config.providers:
-            from ..errors import InvalidRequestError
-            raise InvalidRequestError(f"unknown provider '{provider}'; known: "
-                                      f"{', '.join(self.config.providers)}",
-                                      code="not_found", http_status=404)
-
-    def disable(self, provider: str, seconds: float | None = None) -> None:
-        self._known(provider)
-        now = self.clock()
-        self.state.set_disabled(provider, math.inf if seconds is None else now + seconds)
-        self.events.emit("PROVIDER_DISABLED", provider=provider, for_s=seconds)
-
-    def enable(self, provider: str) -> None:
-        self._known(provider)
-        self.state.set_disabled(provider, None)
-        self.events.emit("PROVIDER_ENABLED", provider=provider)
-
-    def restore(self, provider: str) -> None:
-        """Close every circuit of the provider and lift a disable."""
-        self._known(provider)
-        now = self.clock()
-        self.state.set_disabled(provider, None)
-        for key in [provider, *(t.key for t in self._targets[provider])]:
-            c = self.state.circuit(key)
-            if c is not None and c.state is not CircuitState.CLOSED:
-                self.breaker.on_success(c, now)
-                self.state.put_circuit(c)
-                self.events.emit("CIRCUIT_CLOSED", key=key, downtime_s=round(now - c.opened_at, 3),
-                                 was="manual")
-        self.events.emit("RESTORED", provider=provider, target=None, manual=True)
-
-    def force(self, provider: str | None) -> None:
-        if provider is not None:
-            self._known(provider)
-        self.state.set_forced(provider)
-        self.events.emit("PROVIDER_FORCED" if provider else "PROVIDER_UNFORCED", provider=provider)
-
-    # -- status ------------------------------------------------------------------------
-    def reliability(self, provider: str) -> float | None:
-        ring = self._reliability[provider]
-        return round(sum(ring) / len(ring), 3) if ring else None
-
-    def target_status(self, target: Target, now: float) -> str:
-        c = self.state.circuit(target.key)
-        if c is not None and c.state is not CircuitState.CLOSED:
-            return UNHEALTHY
-        if target.key in self._degraded:
-            return DEGRADED
-        st = self.state.stats(target.key)
-        return UNKNOWN if (st is None and c is None) else HEALTHY
-
-    def provider_status(self, provider: str, now: float) -> tuple[str, str]:
-        until = self.state.disabled_until(provider)
-        if until is not None and until > now:
-            return UNHEALTHY, "disabled by an admin"
-        c = self.state.circuit(provider)
-        if c is not None and c.state is not CircuitState.CLOSED:
-            return UNHEALTHY, f"circuit {c.state.value} ({c.code})"
-        quick = self._probes[provider].get("quick")
-        if quick is not None and quick.get("ok") is False:
-            return UNHEALTHY, f"quick ping failed ({quick.get('code')})"
-        statuses = [self.target_status(t, now) for t in self._targets[provider]]
-        if statuses and all(s == UNHEALTHY for s in statuses):
-            return UNHEALTHY, "every model's circuit is open"
-        if UNHEALTHY in statuses or DEGRADED in statuses:
-            return DEGRADED, "some models unavailable or slow"
-        score = self.reliability(provider)
-        if score is None and all(s == UNKNOWN for s in statuses):
-            return UNKNOWN, "no requests or probes yet"
-        if score is not None and score < 0.5:
-            return DEGRADED, f"reliability {score}"
-        return HEALTHY, ""
-
-    def circuit_view(self, key: str, now: float) -> dict[str, Any]:
-        c = self.state.circuit(key)
-        if c is None:
-            return {"state": "closed"}
-        view: dict[str, Any] = {"state": c.state.value}
-        if c.state is not CircuitState.CLOSED:
-            view.update(code=c.code, reopens=c.reopens, down_s=round(now - c.opened_at, 3),
-                        remaining_s=round(max(0.0, c.open_until - now), 3))
-        calls, failures, slow = c.window.totals(now)
-        view.update(window_calls=calls, window_failures=failures, window_slow=slow)
-        return view
-
-    def provider_view(self, provider: str, now: float) -> dict[str, Any]:
-        status, why = self.provider_status(provider, now)
-        until = self.state.disabled_until(provider)
-        return {"status": status, "why": why, "reliability": self.reliability(provider),
-                "circuit": self.circuit_view(provider, now),
-                "disabled_for_s": None if until is None or until <= now else
-                (None if math.isinf(until) else round(until - now, 1)),
-                "disabled": until is not None and until > now,
-                "forced": self.state.forced() == provider,
-                "probes": self._probes[provider]}
-
-    def targets_of(self, provider: str) -> list[Target]:
-        return list(self._targets[provider])
+            self._probes[provider][tier] = {"skipped": reason, "at": self._wall()}

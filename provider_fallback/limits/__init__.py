@@ -7,7 +7,12 @@ from `data/limits.yaml`.
 """
 
 from ._defaults import WINDOWS, LimitTable, default_limits, default_table, header_windows
-from ._estimate import DEFAULT_MAX_TOKENS, estimate_tokens
+from ._estimate import (
+    DEFAULT_MAX_TOKENS,
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+    estimate_tokens,
+)
 from ._headers import Advertised, RateLimitHeaders, read_ratelimit_headers, window_for
 from ._ledger import DEFAULT_BLOCK_S, LimitFacts, RateLedger, Reservation
 
@@ -26,6 +31,8 @@ __all__ = [
     "Reservation",
     "default_limits",
     "default_table",
+    "estimate_prompt_tokens",
+    "estimate_text_tokens",
     "estimate_tokens",
     "header_windows",
     "read_ratelimit_headers",

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DEFAULT_MAX_TOKENS", "IMAGE_TOKENS", "MESSAGE_OVERHEAD", "estimate_tokens"]
+__all__ = ["DEFAULT_MAX_TOKENS", "IMAGE_TOKENS", "MESSAGE_OVERHEAD", "estimate_prompt_tokens",
+           "estimate_text_tokens", "estimate_tokens"]
 
 # Reserved for the answer when the request sets no max_tokens. Groq counts max_tokens
 # against TPM at admission; without one we assume a typical reply, and `settle` corrects
@@ -28,6 +29,16 @@ def estimate_tokens(body: Mapping[str, Any], default_max_tokens: int = DEFAULT_M
     tool definitions and a legacy `prompt`/`input`; plus 4 per message; plus
     `max_completion_tokens` / `max_tokens` (or `default_max_tokens`) times `n`.
     """
+    return estimate_prompt_tokens(body) + _completion_tokens(body, default_max_tokens)
+
+
+def estimate_text_tokens(chars: int) -> int:
+    """Tokens of `chars` characters of generated text (an answer the upstream did not count)."""
+    return -(-chars // _CHARS_PER_TOKEN)
+
+
+def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
+    """The prompt part of `estimate_tokens`: what the request sends, without the answer."""
     chars = 0
     extra = 3  # the reply is primed with a few tokens
     messages = body.get("messages")
@@ -57,7 +68,7 @@ def estimate_tokens(body: Mapping[str, Any], default_max_tokens: int = DEFAULT_M
     tools = body.get("tools")
     if tools:
         chars += len(orjson.dumps(tools, default=str))
-    return -(-chars // _CHARS_PER_TOKEN) + extra + _completion_tokens(body, default_max_tokens)
+    return -(-chars // _CHARS_PER_TOKEN) + extra
 
 
 def _completion_tokens(body: Mapping[str, Any], default: int) -> int:

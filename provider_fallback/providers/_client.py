@@ -54,6 +54,10 @@ class UpstreamClient:
         # Resolved once: aiohttp's trust_env would re-read the environment and ~/.netrc
         # on a worker thread for every request.
         self._proxies = {name: proxy_for(p.base_url) for name, p in providers.items()}
+        # one ClientTimeout per provider for the usual connect timeout (not one per request)
+        self._timeouts = {name: aiohttp.ClientTimeout(total=None,
+                                                      sock_connect=p.policy.connect_timeout)
+                          for name, p in providers.items()}
 
     def _session(self, provider: ProviderSpec) -> aiohttp.ClientSession:
         session = self._sessions.get(provider.name)
@@ -68,23 +72,28 @@ class UpstreamClient:
         return session
 
     async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
-                   header_timeout: float, connect_timeout: float) -> aiohttp.ClientResponse:
+                   header_timeout: float | None, connect_timeout: float) -> aiohttp.ClientResponse:
         """Send one request; return the response once a 2xx status and headers arrived.
 
         A non-2xx answer is read (bounded), classified and raised as UpstreamError.
         `header_timeout` bounds the wait for the status line (time to first token for
-        streams, the whole attempt budget otherwise).
+        streams); None leaves it to the caller's own deadline.
         """
         provider = target.provider
         session = self._session(provider)
         headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        timeout = self._timeouts.get(provider.name)
+        if timeout is None or timeout.sock_connect != connect_timeout:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
         phase = "first_token" if stream else "total"
         try:
-            async with asyncio.timeout(header_timeout):
-                resp = await session.post(provider.base_url + path, data=payload,
-                                          headers=headers, timeout=timeout,
-                                          proxy=self._proxies[provider.name])
+            post = session.post(provider.base_url + path, data=payload, headers=headers,
+                                timeout=timeout, proxy=self._proxies.get(provider.name))
+            if header_timeout is None:
+                resp = await post
+            else:
+                async with asyncio.timeout(header_timeout):
+                    resp = await post
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None

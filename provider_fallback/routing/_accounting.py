@@ -103,20 +103,21 @@ class Accounting:
     def estimate(body: Mapping[str, Any]) -> int:
         return estimate_tokens(body)
 
-    def gate(self, target: Target, tokens: int, now: float) -> str | None:
-        """None if `target` may be tried now; else why not (for the skipped list)."""
+    def gate(self, target: Target, tokens: int, now: float) -> tuple[str, str] | None:
+        """None if `target` may be tried now; else (registry code, detail) for the skipped
+        list."""
         budget = self.budget
         if budget is not None and not budget.allows(target):
-            return "budget exceeded: only free targets allowed"
+            return "budget_exceeded", "only free targets allowed"
         wait = self.limits.admits(target, tokens, now)
         if wait is None:
             return None
         if math.isinf(wait):
-            return f"rate limit: a request of ~{tokens} tokens never fits its limits"
-        return f"rate limit: capacity back in {wait:.1f}s"
+            return "rate_limit", f"a request of ~{tokens} tokens never fits its limits"
+        return "rate_limit", f"capacity back in {wait:.1f}s"
 
     async def reserve_shared(self, target: Target, tokens: int,
-                             now: float) -> Reservation | str:
+                             now: float) -> Reservation | tuple[str, str]:
         """`reserve`, after taking the attempt's place in the windows every replica shares
         (requests and tokens per minute, where the limit is known); or why not (the local
         ledger then holds the target back until a slot frees, so the next requests skip it
@@ -134,8 +135,8 @@ class Accounting:
                 key, tpm, tokens, sent=self._sent_unasked(self._unasked_tokens, key, now))
             if wait is not None:   # look again soon: a smaller request may fit sooner
                 limits.on_429(target, min(wait, 1.0), now)
-                return (f"token limit (shared by every replica): ~{tokens} tokens fit in "
-                        f"{wait:.1f}s")
+                return ("rate_limit", f"token limit (shared by every replica): ~{tokens} "
+                        f"tokens fit in {wait:.1f}s")
         rpm = limits.rpm_limit(target, now)
         if rpm is None:
             self._unasked.setdefault(key, deque(maxlen=_UNASKED_MAX)).append((now, 1))
@@ -145,7 +146,7 @@ class Accounting:
                 shared.settle_tokens(hold, 0)   # not sent: its tokens go back
                 limits.on_429(target, wait, now)
                 self._known(target, now)   # every replica met the same full window
-                return f"rate limit (shared by every replica): capacity back in {wait:.1f}s"
+                return ("rate_limit", f"shared by every replica: capacity back in {wait:.1f}s")
         reservation = limits.reserve(target, tokens, now)
         reservation.hold = hold
         return reservation

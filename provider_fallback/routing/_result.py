@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _json
 from ..errors import Attempt, Failure, StreamInterruptedError, UpstreamError
+
+if TYPE_CHECKING:
+    from ._stream import Chunk, UpstreamStream
+    from ._transcript import Transcript
 
 __all__ = ["Completion", "StreamingCompletion"]
 
@@ -22,8 +26,8 @@ class Completion:
     attempts: tuple[Attempt, ...]
     _body: dict[str, Any] | None = None
     request_id: str = ""
-    skipped: tuple[str, ...] = ()     # "provider/model: why" for targets not tried
-    accounting: Any = field(default=None, repr=False)   # (target, reservation), router-internal
+    skipped: tuple[str, ...] = ()     # "provider/model: code: detail" for targets not tried
+    accounting: Any = field(default=None, repr=False)   # router-internal
 
     @property
     def body(self) -> dict[str, Any]:
@@ -45,77 +49,97 @@ class Completion:
         return u if isinstance(u, dict) else None
 
 
+class StreamDriver(Protocol):
+    """The router side of a stream: told when each attempt ends, asked to continue."""
+
+    def attempt_ended(self, stream: StreamingCompletion, upstream: UpstreamStream,
+                      failure: Failure | None, *, abandoned: bool = False) -> None: ...
+
+    async def continue_stream(self, stream: StreamingCompletion,
+                              failure: Failure) -> UpstreamStream: ...
+
+
 class StreamingCompletion:
     """A stream whose first content chunk has arrived; iterate to relay the rest.
 
-    `raw_chunks()` yields each chunk's JSON bytes; after content has been sent a failure
-    raises StreamInterruptedError (the server turns it into an in-band error event,
-    never a clean `[DONE]`). Iterating the object itself yields parsed dicts.
+    `batches()` yields lists of `(json_bytes, chunk_dict)`, one list per block that arrived
+    from the upstream. When an attempt breaks after content, the router continues the
+    answer on the next eligible target and the batches go on seamlessly; a break it cannot
+    mend raises StreamInterruptedError (the server turns it into an in-band error event,
+    never a clean `[DONE]`). Iterating the object itself yields the chunk dicts.
     """
 
     def __init__(self, *, provider: str, model: str, attempts: tuple[Attempt, ...],
-                 buffered: list[bytes], rest: AsyncIterator[bytes] | None,
-                 on_failure: Callable[[Failure], None], close: Callable[[], Awaitable[None]]) -> None:
+                 upstream: UpstreamStream, driver: StreamDriver, want_usage: bool,
+                 transcript: Transcript) -> None:
         self.provider = provider
         self.model = model
         self.attempts = attempts
-        self._buffered = buffered
-        self._rest = rest
-        self._on_failure = on_failure
-        self._close = close
-        self.usage: dict[str, Any] | None = None   # from a chunk carrying usage, if any
-        self.failure: Failure | None = None       # set if the stream broke after content
-        # called once when the stream ends (completed, broken or abandoned)
-        self.on_end: Callable[[StreamingCompletion], None] | None = None
+        self.upstream: UpstreamStream | None = upstream
+        self._driver = driver
+        self._want_usage = want_usage
+        self.transcript = transcript              # what the client has been sent
+        self.usage: dict[str, Any] | None = None   # every attempt's usage, summed, at the end
+        self.failure: Failure | None = None       # set if the stream broke for good
         self.completed = False
         self.request_id = ""
         self.skipped: tuple[str, ...] = ()
-        self.accounting: Any = None   # (target, reservation), router-internal
+        self.route: Any = None                    # router-internal: the request's Route
+        # called once when the stream ends (completed, broken or abandoned)
+        self.on_end: Callable[[StreamingCompletion], None] | None = None
 
-    async def raw_chunks(self) -> AsyncIterator[bytes]:
+    async def batches(self) -> AsyncIterator[list[Chunk]]:
+        driver = self._driver
         try:
-            for chunk in self._buffered:
-                if b'"usage"' in chunk:
-                    self._take_usage(chunk)
-                yield chunk
-            self._buffered = []
-            if self._rest is not None:
+            while True:
+                upstream = self.upstream
+                assert upstream is not None
                 try:
-                    async for chunk in self._rest:
-                        if b'"usage"' in chunk:   # cheap test before parsing
-                            self._take_usage(chunk)
-                        yield chunk
+                    async for batch in upstream.batches():
+                        yield batch
                 except UpstreamError as exc:
-                    self.failure = exc.failure
-                    self._on_failure(exc.failure)
-                    raise StreamInterruptedError(exc.failure) from None
+                    upstream.close()
+                    self.upstream = None
+                    driver.attempt_ended(self, upstream, exc.failure)
+                    try:
+                        self.upstream = await driver.continue_stream(self, exc.failure)
+                    except StreamInterruptedError as final:
+                        self.failure = final.failure
+                        raise
+                    continue
+                upstream.close()
+                self.upstream = None
+                driver.attempt_ended(self, upstream, None)
+                break
+            if self._want_usage and self.usage:
+                yield [self._usage_chunk()]
             self.completed = True
         finally:
             await self.aclose()
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self.raw_chunks():
-            yield _json.loads(chunk)
+    def _usage_chunk(self) -> Chunk:
+        t = self.transcript
+        obj = {"id": t.id, "object": "chat.completion.chunk", "created": t.created,
+               "model": t.model, "choices": [], "usage": self.usage}
+        return _json.dumps(obj), obj
 
-    def _take_usage(self, chunk: bytes) -> None:
-        try:
-            body = _json.loads(chunk)
-        except _json.JSONDecodeError:
-            return
-        if not isinstance(body, dict):
-            return
-        usage = body.get("usage")
-        groq = body.get("x_groq")
-        if not isinstance(usage, dict) and isinstance(groq, dict):
-            usage = groq.get("usage")   # Groq puts it here
-        if isinstance(usage, dict):
-            self.usage = usage
+    async def raw_chunks(self) -> AsyncIterator[bytes]:
+        """Each chunk's JSON bytes, one at a time."""
+        async for batch in self.batches():
+            for raw, _ in batch:
+                yield raw
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for _, obj in batch:
+                yield obj
 
     async def aclose(self) -> None:
-        rest, self._rest = self._rest, None
-        if rest is not None and hasattr(rest, "aclose"):
-            await rest.aclose()
-        await self._close()
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:   # abandoned mid-way (the client went away)
+            upstream.close()
+            self._driver.attempt_ended(self, upstream, None,
+                                       abandoned=not upstream.transcript.complete)
         on_end, self.on_end = self.on_end, None
         if on_end is not None:
             on_end(self)

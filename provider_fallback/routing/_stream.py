@@ -1,4 +1,14 @@
-"""Validating an upstream SSE stream: every chunk is JSON, failures get registry codes."""
+"""One attempt's streamed answer: read in blocks, each event inspected once, relayed whole.
+
+Each event is parsed once (orjson) and looked at only as deep as fall-over, continuation
+and accounting need: an error object or `finish_reason: "error"` (a failure, classified
+like an error status), content (the first token ends the time-to-first-token timer), tool
+calls (their arguments must be complete JSON when the choice finishes), each choice's
+finish, and usage. Events that need no rewriting are relayed as the bytes that arrived; a
+continuation's events are rewritten (the first attempt's id, created and model; see
+`_splice`). An event that is not JSON is skipped and counted. The stream is complete only
+when every expected choice reached its finish_reason.
+"""
 
 from __future__ import annotations
 
@@ -10,64 +20,251 @@ import aiohttp
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
-from ..providers import DONE, iter_sse_data
+from ..providers import DONE, Watchdog, WatchdogExpired, read_events
+from ._splice import Continuation, Diverged
+from ._transcript import Transcript
 
-__all__ = ["has_content", "validated_chunks"]
+__all__ = ["Chunk", "UpstreamStream"]
 
-
-def _fail(code: str, target: Target, message: str) -> UpstreamError:
-    return UpstreamError(Failure(spec(code), provider=target.provider.name, model=target.model,
-                                 message=message))
-
-
-def has_content(chunk: dict[str, Any]) -> bool:
-    """True once a chunk carries something the client would see as an answer."""
-    choices = chunk.get("choices")
-    if choices:
-        for choice in choices:
-            delta = choice.get("delta") or {}
-            if delta.get("content") or delta.get("tool_calls") or delta.get("function_call") \
-                    or delta.get("reasoning") or delta.get("reasoning_content") \
-                    or choice.get("finish_reason"):
-                return True
-        return False
-    return bool(chunk.get("usage") or chunk.get("data") or chunk.get("embedding"))
+Chunk = tuple[bytes, dict[str, Any]]   # the event's JSON as relayed, and parsed
+_REASONING = ("reasoning_content", "reasoning")
 
 
-async def validated_chunks(resp: aiohttp.ClientResponse, target: Target, stall_timeout: float,
-                           state: dict[str, bool]) -> AsyncIterator[bytes]:
-    """Yield each chunk's JSON bytes; raise UpstreamError(stream_*) on any breakage.
+class UpstreamStream:
+    """Iterate `batches()` for what to relay; `prime()` first reads until there is
+    content for the client (a failure before it raises, so the router can fall over)."""
 
-    `state["content"]` turns true at the first chunk with content; `state["finished"]`
-    once a finish_reason was seen (an EOF without [DONE] after that is finalised cleanly).
-    """
-    name, model = target.provider.name, target.model
-    try:
-        async for data in iter_sse_data(resp.content, stall_timeout):
+    def __init__(self, resp: aiohttp.ClientResponse, target: Target, *, watchdog: Watchdog,
+                 transcript: Transcript, continuation: Continuation | None,
+                 clock: Any, started: float) -> None:
+        self.resp = resp
+        self.target = target
+        self.watchdog = watchdog
+        self.transcript = transcript
+        self.continuation = continuation
+        self._clock = clock
+        self.started = started
+        self.usage: dict[str, Any] | None = None   # the upstream's own count, if it sent one
+        self.content = False        # the first content chunk arrived
+        self.ttft: float | None = None
+        self.chars = 0              # characters this attempt generated (estimate basis)
+        self.invalid = 0            # events skipped because they were not JSON
+        self.ended = False          # [DONE], EOF, or every choice finished and the rest failed
+        self.failure: UpstreamError | None = None
+        self._ready: list[Chunk] = []
+        self._relayable = False     # _ready holds something beyond role-only chunks
+        self._events = read_events(resp.content, watchdog)
+        # the router's bookkeeping for this attempt
+        self.admission: Any = None
+        self.reservation: Any = None
+        self.slot = -1              # its entry in the request's attempt list
+        self.note = ""
+
+    # -- reading ----------------------------------------------------------------------
+    async def prime(self) -> None:
+        """Read until content is ready for the client; raise UpstreamError before it."""
+        while not self._relayable:
+            await self._pull()
+            if self.failure is not None:
+                raise self.failure
+            if self.ended and not self._relayable:
+                # the stream ended with nothing to show: a cut, or an empty [DONE]
+                raise self.failure or self._fail("stream_cut", "upstream closed the stream "
+                                                 "before any content")
+
+    async def batches(self) -> AsyncIterator[list[Chunk]]:
+        """What to relay, a batch per block that arrived; raises UpstreamError(stream_*)
+        after yielding what came before the breakage."""
+        while True:
+            if self._ready:
+                ready, self._ready = self._ready, []
+                yield ready
+            if self.failure is not None:
+                raise self.failure
+            if self.ended:
+                return
+            await self._pull()
+
+    async def _pull(self) -> None:
+        try:
+            events = await self._events.__anext__()
+        except StopAsyncIteration:
+            self._end(eof=True)
+            return
+        except WatchdogExpired as exc:
+            self._broken(self._timer_failure(exc))
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            t = self.target
+            self._broken(UpstreamError(classify_exception(exc, provider=t.provider.name,
+                                                          model=t.model, phase="stream")))
+            return
+        self._take(events)
+
+    def _end(self, *, eof: bool) -> None:
+        self.ended = True
+        t = self.transcript
+        if not t.complete and self.failure is None:
+            if eof:
+                self.failure = self._fail("stream_cut", "upstream closed the stream before it "
+                                          "finished")
+            else:
+                missing = ", ".join(str(i) for i in t.unfinished())
+                self.failure = self._fail("stream_unfinished", f"upstream sent [DONE] before "
+                                          f"choice {missing} finished")
+
+    def _broken(self, failure: UpstreamError) -> None:
+        self.ended = True
+        if not self.transcript.complete:   # after every finish_reason, a break loses nothing
+            self.failure = failure
+
+    # -- inspecting -------------------------------------------------------------------
+    def _take(self, events: list[bytes]) -> None:
+        cont = self.continuation
+        ready = self._ready
+        for data in events:
             if data == DONE:
+                self._end(eof=False)
                 return
             try:
-                chunk = _json.loads(data)
+                obj = _json.loads(data)
             except _json.JSONDecodeError:
-                raise _fail("stream_malformed_chunk", target,
-                            "upstream sent a stream chunk that is not JSON") from None
-            if not isinstance(chunk, dict):
-                raise _fail("stream_malformed_chunk", target, "stream chunk is not a JSON object")
-            if "error" in chunk and not chunk.get("choices"):
-                raise UpstreamError(classify_response(502, resp.headers, chunk,
-                                                      provider=name, model=model))
-            if not state["content"] and has_content(chunk):
-                state["content"] = True
-            if not state["finished"]:
-                for choice in chunk.get("choices") or ():
-                    if choice.get("finish_reason"):
-                        state["finished"] = True
-            yield data
-    except TimeoutError:
-        raise _fail("stream_stalled", target,
-                    f"no stream chunk for {stall_timeout:g}s (stall_timeout)") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise UpstreamError(classify_exception(exc, provider=name, model=model,
-                                               phase="stream")) from None
-    if not state["finished"]:
-        raise _fail("stream_cut", target, "upstream closed the stream before it finished")
+                self.invalid += 1
+                continue
+            if type(obj) is not dict:
+                self.invalid += 1
+                continue
+            if obj.get("error"):
+                self.failure = self._in_band(obj)
+                return
+            usage = obj.get("usage")
+            if usage is None and "x_groq" in obj:
+                groq = obj["x_groq"]
+                usage = groq.get("usage") if type(groq) is dict else None
+            if type(usage) is dict:
+                self.usage = usage
+            choices = obj.get("choices")
+            if not choices:
+                continue   # usage-only or keep-alive: the client's usage chunk is made at the end
+            if cont is None:
+                if self.transcript.id is None:
+                    self.transcript.identity(obj)
+                if self._walk(obj):
+                    return
+                ready.append((data, obj))
+                if self.content:
+                    self._relayable = True
+                continue
+            self.chars += _generated(obj)
+            try:
+                outs = cont.feed(obj)
+            except Diverged as exc:
+                self.failure = self._fail("continuation_diverged", f"the restarted answer "
+                                          f"does not match what the client already has ({exc})")
+                return
+            if cont.seen_content and not self.content:
+                self._first_content()
+            t = self.transcript
+            for out in outs:
+                out["id"], out["created"], out["model"] = t.id, t.created, t.model
+                if self._walk(out, count=False):
+                    return
+                ready.append((_json.dumps(out), out))
+                self._relayable = True
+
+    def _walk(self, obj: dict[str, Any], *, count: bool = True) -> bool:
+        """Record what `obj` tells the client; True if it is a failure (then not relayed)."""
+        t = self.transcript
+        for choice in obj["choices"]:
+            if type(choice) is not dict:
+                continue
+            c = t.choice(choice.get("index", 0))
+            delta = choice.get("delta")
+            if type(delta) is dict and delta:
+                content = delta.get("content")
+                if content and type(content) is str:
+                    c.text.append(content)
+                    if count:
+                        self.chars += len(content)
+                    if not self.content:
+                        self._first_content()
+                calls = delta.get("tool_calls")
+                if calls and type(calls) is list:
+                    for call in calls:
+                        if type(call) is dict:
+                            t.tool_delta(c, call)
+                            if count:
+                                fn = call.get("function")
+                                if type(fn) is dict:
+                                    self.chars += len(fn.get("arguments") or "")
+                    if not self.content:
+                        self._first_content()
+                for key in _REASONING:
+                    r = delta.get(key)
+                    if r and type(r) is str:
+                        if count:
+                            self.chars += len(r)
+                        if not self.content:
+                            self._first_content()
+            finish = choice.get("finish_reason")
+            if finish:
+                if finish == "error":
+                    self.failure = self._in_band(obj)
+                    return True
+                if c.tools and not all(tool.valid_json() for tool in c.tools.values()):
+                    self.failure = self._fail("stream_invalid_tool_call", "the tool call's "
+                                              "arguments are not complete, valid JSON")
+                    return True
+                c.finish = finish
+                if not self.content:
+                    self._first_content()
+        return False
+
+    def _first_content(self) -> None:
+        self.content = True
+        self.ttft = self._clock() - self.started
+        self.watchdog.content()
+
+    # -- failures ---------------------------------------------------------------------
+    def _fail(self, code: str, message: str) -> UpstreamError:
+        t = self.target
+        return UpstreamError(Failure(spec(code), provider=t.provider.name, model=t.model,
+                                     message=message))
+
+    def _in_band(self, obj: dict[str, Any]) -> UpstreamError:
+        t = self.target
+        if not obj.get("error"):
+            return self._fail("stream_error_event", "upstream ended the stream with "
+                              "finish_reason \"error\"")
+        failure = classify_response(502, self.resp.headers, obj, provider=t.provider.name,
+                                    model=t.model)
+        return UpstreamError(failure)
+
+    def _timer_failure(self, exc: WatchdogExpired) -> UpstreamError:
+        policy = self.target.policy
+        if exc.kind == "ttft":
+            return self._fail("timeout_first_token", f"no first token within "
+                              f"{policy.ttft_timeout:g}s (ttft_timeout)")
+        return self._fail("stream_stalled", f"no stream data for {policy.stall_timeout:g}s "
+                          "(stall_timeout)")
+
+    def close(self) -> None:
+        self.watchdog.cancel()
+        self.resp.release()
+
+
+def _generated(obj: dict[str, Any]) -> int:
+    n = 0
+    for choice in obj.get("choices") or ():
+        delta = choice.get("delta") if type(choice) is dict else None
+        if type(delta) is not dict:
+            continue
+        for key in ("content", *_REASONING):
+            v = delta.get(key)
+            if type(v) is str:
+                n += len(v)
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") if type(call) is dict else None
+            if type(fn) is dict and type(fn.get("arguments")) is str:
+                n += len(fn["arguments"])
+    return n

@@ -214,9 +214,10 @@ class GatewayApp:
 
         watcher = asyncio.create_task(watch_disconnect())
         try:
-            async for chunk in result.raw_chunks():
-                await send({"type": "http.response.body", "body": b"data: " + chunk + b"\n\n",
-                            "more_body": True})
+            # one send per block that arrived, its events kept apart
+            async for batch in result.batches():
+                body = b"data: " + b"\n\ndata: ".join([raw for raw, _ in batch]) + b"\n\n"
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             tail = _DONE
         except StreamInterruptedError as exc:
             # Never a truncated success: an in-band error event and no [DONE].

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -16,7 +17,9 @@ from .. import _json
 from ._bodies import error_body, groq_rate_message
 from ._buckets import Bucket, fmt_reset
 from ._faults import Fault
-from ._replies import Responder, SimReply, default_reply
+from ._replies import Responder, SimReply, ToolCall, default_reply
+from ._script import continuation_of, prefill_of
+from ._stream import StreamPlan, write_stream
 
 __all__ = ["SimProvider", "SimRequest"]
 
@@ -44,7 +47,10 @@ class SimProvider:
                  tpm: int | None = None, latency: float = 0.0, chunk_count: int = 5,
                  chunk_delay: float = 0.0, reply: str = "Hello from {name}/{model}.",
                  clock: Callable[[], float] = time.monotonic, keep_bodies: bool = False,
-                 models_latency: float = 0.0, responder: Responder | None = None) -> None:
+                 models_latency: float = 0.0, prefill: bool | str = True, stream_usage: bool = True,
+                 reject_stream_options: bool = False, tool_args: str = "{}",
+                 tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
+                 seed: int = 0, responder: Responder | None = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -53,11 +59,22 @@ class SimProvider:
         self.api_key = api_key
         self.latency = latency
         self.models_latency = models_latency   # GET /models answers this late (slow-provider doctor test)
-        self.chunk_count = max(1, chunk_count)
+        self.chunk_count = max(0, chunk_count)   # 0: one chunk per word
         self.chunk_delay = chunk_delay
         self.reply = reply
         self.clock = clock
         self.keep_bodies = keep_bodies
+        # what the sim's "model" can do: continue an assistant prefill (False: a 400;
+        # "ignore": it answers from the start, as if the prefill were history), send
+        # usage when asked (`stream_options.include_usage`), or reject stream_options
+        self.prefill = prefill
+        self.stream_usage = stream_usage
+        self.reject_stream_options = reject_stream_options
+        self.tool_args = tool_args          # a tool call's arguments, streamed in pieces
+        self.tool_text = tool_text          # text sent before a tool call
+        self.tool_chunks = tool_chunks
+        self.reasoning = reasoning          # reasoning_content streamed before the answer
+        self.rng = random.Random(seed)
         self.responder = responder   # a test's script: body -> SimReply (None: the default)
         self.log: deque[SimRequest] = deque(maxlen=10_000)
         self._limits = {"rpm": rpm, "rpd": rpd, "tpm": tpm}
@@ -144,6 +161,12 @@ class SimProvider:
         self.log.clear()
 
     def _fault_for(self, model: str) -> Fault | None:
+        fault = self._next_fault(model)
+        if fault is not None and fault.chance < 1.0 and self.rng.random() >= fault.chance:
+            return None   # this request drew no fault
+        return fault
+
+    def _next_fault(self, model: str) -> Fault | None:
         for key in (model, "*"):
             q = self._queued.get(key)
             if q:
@@ -221,9 +244,20 @@ class SimProvider:
 
     # -- handlers -----------------------------------------------------------------
     def reply_for(self, body: dict[str, Any], model: str) -> SimReply:
-        """The test's scripted answer for this request, else the canned one."""
+        """The test's scripted answer for this request, else the canned one (a call of the
+        first tool with `tool_args` when tools are offered, else the reply text)."""
         scripted = self.responder(body) if self.responder is not None else None
-        return scripted or default_reply(self.reply.format(name=self.name, model=model), body)
+        if scripted is not None:
+            return scripted
+        reply = default_reply(self.reply.format(name=self.name, model=model), body)
+        if not reply.tool_calls:
+            return SimReply(reply.text, reasoning=self.reasoning or "")
+        try:
+            arguments = _json.loads(self.tool_args)
+        except _json.JSONDecodeError:
+            arguments = {"_raw_arguments": self.tool_args}
+        call = ToolCall(reply.tool_calls[0].name, arguments if isinstance(arguments, dict) else {})
+        return SimReply(self.tool_text, (call,), self.reasoning or "")
 
     def _authorized(self, request: web.Request, api: str) -> bool:
         if self.api_key is None:
@@ -277,6 +311,23 @@ class SimProvider:
             return early
         model = str(body["model"])
         stream = bool(body.get("stream"))
+        scripted = self.responder(body) if self.responder is not None else None
+        text = scripted.text if scripted is not None else self.reply.format(name=self.name,
+                                                                             model=model)
+        prefix = prefill_of(body.get("messages"))
+        if prefix is not None:
+            if not self.prefill:
+                self._record(request, model, stream, 400, fault, body)
+                return self._error(400, model, message=(
+                    "assistant message prefill is not supported by this model: the last "
+                    "message must have role 'user' or 'tool'"))
+            if self.prefill != "ignore":   # "ignore": answers anew, as if it were history
+                rest = continuation_of(text, prefix)
+                text = rest if rest is not None else text
+        if self.reject_stream_options and "stream_options" in body:
+            self._record(request, model, stream, 400, fault, body)
+            return self._error(400, model, message="Unrecognized request argument supplied: "
+                                                   "stream_options")
         prompt_tokens = max(1, len(_json.dumps(body.get("messages", []))) // 4)
         limited, rl_headers = self._rate_check(model, prompt_tokens + int(body.get("max_tokens") or 16))
         if limited is not None:
@@ -285,92 +336,71 @@ class SimProvider:
         if self.latency:
             await asyncio.sleep(self.latency)
         self._record(request, model, stream, 200, fault, body)
-        reply = self.reply_for(body, model)
+        tool = (body.get("tools") or [None])[0]
         if stream:
-            return await self._stream(request, model, reply, fault, body, rl_headers, prompt_tokens)
-        return self._complete(model, reply, prompt_tokens, rl_headers)
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache", **rl_headers})
+            await resp.prepare(request)
+            n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
+            name = (tool or {}).get("function", {}).get("name", "tool") if tool else None
+            if scripted is not None:
+                return await write_stream(request, resp, StreamPlan(
+                    model, text, self.chunk_count, prompt_tokens, tools=[
+                        {"name": c.name, "arguments": _json.dumps(c.arguments).decode(),
+                         "id": scripted.call_id(k)} for k, c in enumerate(scripted.tool_calls)],
+                    tool_chunks=self.tool_chunks, chunk_delay=self.chunk_delay,
+                    reasoning=scripted.reasoning or None,
+                    include_usage=self.stream_usage and bool(
+                        (body.get("stream_options") or {}).get("include_usage"))),
+                    fault, self.rng)
+            plan = StreamPlan(
+                model, self.tool_text if tool else text, self.chunk_count, prompt_tokens, n=n,
+                tool={"name": name, "arguments": self.tool_args} if tool else None,
+                tool_chunks=self.tool_chunks, chunk_delay=self.chunk_delay,
+                reasoning=self.reasoning,
+                include_usage=self.stream_usage and bool(
+                    (body.get("stream_options") or {}).get("include_usage")))
+            return await write_stream(request, resp, plan, fault, self.rng)
+        if fault is not None and fault.garbage is not None:
+            return web.Response(body=fault.garbage, content_type=_JSON, headers=rl_headers)
+        return self._complete(model, text, tool, prompt_tokens, rl_headers, scripted)
 
-    def _complete(self, model: str, reply: SimReply, prompt_tokens: int,
-                  headers: dict[str, str]) -> web.Response:
-        text = reply.text
+    def _complete(self, model: str, text: str, tool: Any, prompt_tokens: int,
+                  headers: dict[str, str], scripted: SimReply | None = None) -> web.Response:
         completion_tokens = max(1, len(text) // 4)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if reply.tool_calls:
-            message["tool_calls"] = [{"id": reply.call_id(n), "type": "function",
-                                      "function": {"name": call.name,
-                                                   "arguments": _json.dumps(call.arguments).decode()}}
-                                     for n, call in enumerate(reply.tool_calls)]
-        if reply.reasoning:
-            message["reasoning_content"] = reply.reasoning
-        finish = reply.finish
+        if scripted is not None:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if scripted.tool_calls:
+                message["tool_calls"] = [
+                    {"id": scripted.call_id(k), "type": "function",
+                     "function": {"name": c.name, "arguments": _json.dumps(c.arguments).decode()}}
+                    for k, c in enumerate(scripted.tool_calls)]
+            if scripted.reasoning:
+                message["reasoning_content"] = scripted.reasoning
+            finish = scripted.finish
+        elif tool:
+            message = {"role": "assistant", "content": self.tool_text or None,
+                                       "tool_calls": [{
+                "id": "call_sim_1", "type": "function",
+                "function": {"name": tool.get("function", {}).get("name", "tool"),
+                             "arguments": self.tool_args}}]}
+            finish = "tool_calls"
+        else:
+            message, finish = {"role": "assistant", "content": text}, "stop"
         out = {"id": "chatcmpl-sim", "object": "chat.completion", "created": int(time.time()),
                "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                          "total_tokens": prompt_tokens + completion_tokens}}
         return web.Response(body=_json.dumps(out), content_type=_JSON, headers=headers)
 
-    async def _stream(self, request: web.Request, model: str, reply: SimReply,
-                      fault: Fault | None, body: dict[str, Any], headers: dict[str, str],
-                      prompt_tokens: int) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache", **headers})
-        await resp.prepare(request)
-        base = {"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model}
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            obj = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            return b"data: " + _json.dumps(obj) + b"\n\n"
-
-        if fault is not None and fault.first_token_delay:
-            await asyncio.sleep(fault.first_token_delay)
-        await resp.write(chunk({"role": "assistant", "content": ""}))
-        text = reply.text
-        pieces = [chunk({"reasoning_content": reply.reasoning})] if reply.reasoning else []
-        n = self.chunk_count
-        size = max(1, math.ceil(len(text) / n))
-        pieces += [chunk({"content": text[i:i + size]}) for i in range(0, len(text), size)]
-        pieces += [chunk({"tool_calls": [{"index": n, "id": reply.call_id(n), "type": "function",
-                                          "function": {"name": call.name,
-                                                       "arguments": _json.dumps(call.arguments).decode()}}]})
-                   for n, call in enumerate(reply.tool_calls)]
-        finish = reply.finish
-        for i, piece in enumerate(pieces):
-            if fault is not None:
-                if fault.cut_after is not None and i >= fault.cut_after:
-                    return self._abort(request, resp)
-                if fault.stall_after is not None and i >= fault.stall_after:
-                    await asyncio.Event().wait()
-                if fault.malformed_after is not None and i == fault.malformed_after:
-                    await resp.write(b'data: {"id": "chatcmpl-sim", "choices": [{"delta": {"content": "bro\n\n')
-            await resp.write(piece)
-            if self.chunk_delay:
-                await asyncio.sleep(self.chunk_delay)
-        if fault is not None and fault.cut_after is not None and fault.cut_after >= len(pieces):
-            return self._abort(request, resp)
-        await resp.write(chunk({}, finish))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            ct = max(1, len(text) // 4)
-            usage = {**base, "choices": [], "usage": {"prompt_tokens": prompt_tokens,
-                                                      "completion_tokens": ct,
-                                                      "total_tokens": prompt_tokens + ct}}
-            await resp.write(b"data: " + _json.dumps(usage) + b"\n\n")
-        if not (fault is not None and fault.no_done):
-            await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
-        return resp
-
-    @staticmethod
-    def _abort(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.abort()
-        return resp
-
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body, early, _fault = await self._preamble(request)
+        body, early, fault = await self._preamble(request)
         if early is not None or body is None:
             assert early is not None
             return early
+        if fault is not None and fault.garbage is not None:
+            self._record(request, str(body["model"]), False, 200, fault, body)
+            return web.Response(body=fault.garbage, content_type=_JSON)
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         self._record(request, str(body["model"]), False, 200, None, body)

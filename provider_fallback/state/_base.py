@@ -23,14 +23,23 @@ class TargetStats:
     last_code: str | None = None
     last_success: float | None = None   # wall clock (time.time)
     last_failure: float | None = None
-    latency_ms: list[float] = field(default_factory=list)  # ring of the last N
+    latency_ms: list[float] = field(default_factory=list)  # total time, ring of the last N answers
     ring_pos: int = 0
+    ttft_ms: list[float] = field(default_factory=list)     # streams: time to first token, ring
+    ttft_pos: int = 0
 
     def latency_percentile(self, q: float) -> float | None:
-        if not self.latency_ms:
-            return None
-        ordered = sorted(self.latency_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return _percentile(self.latency_ms, q)
+
+    def ttft_percentile(self, q: float) -> float | None:
+        return _percentile(self.ttft_ms, q)
+
+
+def _percentile(ring: list[float], q: float) -> float | None:
+    if not ring:
+        return None
+    ordered = sorted(ring)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Peers(Protocol):
@@ -95,6 +104,11 @@ class RoutingState(Protocol):
         process holds it."""
         ...
 
+    def unlease(self, key: str) -> None:
+        """Give back a trial lease this process holds (its attempt was never sent, or
+        proved nothing), so another request or replica can take the trial."""
+        ...
+
     async def admit(self, key: str, limit: int, window: float = 60.0,
                     sent: int = 0) -> float | None:
         """Count one request against a limit shared by every replica: None if admitted,
@@ -124,8 +138,10 @@ class RoutingState(Protocol):
 
     def set_forced(self, provider: str | None) -> None: ...
 
-    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
-        """Report one attempt's outcome."""
+    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float,
+               ttft_ms: float | None = None) -> None:
+        """One attempt's outcome: `ms` its total time, `ttft_ms` (streams) its time to the
+        first content chunk; latencies are kept for answers only."""
         ...
 
     def stats(self, target_key: str) -> TargetStats | None: ...

@@ -40,6 +40,9 @@ class MemoryState:
     async def lease(self, key: str, ttl: float) -> bool:
         return True  # one process: the circuit record itself already serialises trials
 
+    def unlease(self, key: str) -> None:
+        pass
+
     async def admit(self, key: str, limit: int, window: float = 60.0,
                     sent: int = 0) -> float | None:
         return None  # one process: the rate ledger is the whole truth
@@ -75,7 +78,8 @@ class MemoryState:
     def set_forced(self, provider: str | None) -> None:
         self._forced = provider
 
-    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
+    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float,
+               ttft_ms: float | None = None) -> None:
         st = self._stats.get(target_key)
         if st is None:
             st = self._stats[target_key] = TargetStats()
@@ -83,12 +87,20 @@ class MemoryState:
         if ok:
             st.successes += 1
             st.last_success = wall
+            n = self._window
             ring = st.latency_ms
-            if len(ring) < self._window:
+            if len(ring) < n:
                 ring.append(ms)
             else:
                 ring[st.ring_pos] = ms
-                st.ring_pos = (st.ring_pos + 1) % self._window
+                st.ring_pos = (st.ring_pos + 1) % n
+            if ttft_ms is not None:
+                ring = st.ttft_ms
+                if len(ring) < n:
+                    ring.append(ttft_ms)
+                else:
+                    ring[st.ttft_pos] = ttft_ms
+                    st.ttft_pos = (st.ttft_pos + 1) % n
         else:
             st.failures += 1
             st.last_failure = wall

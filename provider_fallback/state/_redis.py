@@ -181,8 +181,10 @@ class RedisState:
     def stats(self, target_key: str) -> TargetStats | None:
         return self._local.stats(target_key)
 
-    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float) -> None:
-        self._local.record(target_key, ok=ok, code=code, ms=ms, wall=wall)  # per replica
+    def record(self, target_key: str, *, ok: bool, code: str, ms: float, wall: float,
+               ttft_ms: float | None = None) -> None:
+        self._local.record(target_key, ok=ok, code=code, ms=ms, wall=wall,
+                           ttft_ms=ttft_ms)   # per replica
 
     # -- writes: local at once, Redis in the background --------------------------------
     def put_circuit(self, circuit: Circuit) -> None:
@@ -264,6 +266,13 @@ class RedisState:
             self._leases[key] = token
         return bool(got)
 
+    def unlease(self, key: str) -> None:
+        """Give back the trial lease of `key` if we hold it (deleted in the background)."""
+        token = self._leases.pop(key, None)
+        if token is not None:
+            self._releases[self._key(f"lease:{key}")] = token
+            self._wake_writer()
+
     async def admit(self, key: str, limit: int, window: float = 60.0,
                     sent: int = 0) -> float | None:
         """One request against the cluster-wide `limit` per `window` for `key`: None if
@@ -339,7 +348,8 @@ class RedisState:
             for (table, field), snap in dirty.items():
                 pipe.eval(PUT_LUA, 2, self._key(table), self._key("state"), field,
                           _json.dumps(snap).decode(), repr(snap["rev"]), ttl * 1000,
-                          _json.dumps({"t": table, "f": field, "v": snap}).decode())
+                          _json.dumps({"t": table, "f": field, "v": snap}).decode(),
+                          int(snap.get("g", -1)) if table == "circuits" else -1)
             for lease_key, token in releases.items():
                 pipe.eval(RELEASE_LUA, 1, lease_key, token)
             if outbox:

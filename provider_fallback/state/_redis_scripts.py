@@ -76,13 +76,19 @@ return 0
 
 # Write one entry unless Redis already holds a newer one (a replica back from an outage
 # must not overwrite what the others learned meanwhile), then tell the other replicas.
+# Circuit rows carry a generation (ARGV[6], -1 for other rows): a higher one always wins,
+# a lower one never does, the revision decides between equal ones.
 PUT_LUA = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local ok, old = pcall(cjson.decode, cur)
-  if ok and type(old) == 'table' and tonumber(old['rev']) and
-     tonumber(old['rev']) >= tonumber(ARGV[3]) then
-    return 0
+  if ok and type(old) == 'table' then
+    local gen, oldgen = tonumber(ARGV[6]), tonumber(old['g'])
+    if gen >= 0 and oldgen and oldgen ~= gen then
+      if oldgen > gen then return 0 end
+    elseif tonumber(old['rev']) and tonumber(old['rev']) >= tonumber(ARGV[3]) then
+      return 0
+    end
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])

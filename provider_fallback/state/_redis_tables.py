@@ -5,6 +5,11 @@ Every row carries a revision (the writer's wall clock, strictly increasing per r
 its writer's replica id. A row is written only if Redis holds no newer revision
 (`PUT_LUA`), applied only if newer than what this replica has, and re-written after an
 outage if Redis lost it. Times travel as Unix time and are kept locally as monotonic.
+
+A circuit row also carries its generation (`g`), and circuits are ordered by generation
+first, revision second: Redis keeps, and a replica applies, a circuit row only if its
+generation is at least the one already there, so a replica that acted on an older
+generation (a late answer, a slow pub/sub message) can never roll a circuit back.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ class SharedTables:
     # -- writes ----------------------------------------------------------------------------
     @staticmethod
     def _shape(c: Circuit) -> tuple[Any, ...]:
-        return (c.state, c.open_until, c.opened_at, c.reopens, c.code, c.trial_until)
+        return (c.generation, c.state, c.open_until, c.opened_at, c.reopens, c.code,
+                c.trial_until, c.closed_at)
 
     def put_circuit(self, c: Circuit) -> bool:
         """Queue a circuit's row; False if only its local rolling window moved."""
@@ -73,8 +79,9 @@ class SharedTables:
             return False
         self._shapes[c.key] = shape
         self.mark("circuits", c.key, {
-            "s": c.state.value, "ou": self._to_wall(c.open_until),
-            "oa": self._to_wall(c.opened_at), "r": c.reopens, "c": c.code,
+            "g": c.generation, "s": c.state.value, "ou": self._to_wall(c.open_until),
+            "oa": self._to_wall(c.opened_at), "ca": self._to_wall(c.changed_at),
+            "ct": self._to_wall(c.closed_at), "r": c.reopens, "c": c.code,
             "tu": self._to_wall(c.trial_until)})
         return True
 
@@ -137,7 +144,9 @@ class SharedTables:
         """One row from Redis (the poll) or another replica (pub/sub)."""
         row = (table, field)
         rev = float(snap.get("rev", 0.0))
-        if rev <= self._revs.get(row, 0.0) or row in self.dirty:
+        if table == "circuits" and self._newer_generation(field, snap):
+            self.dirty.pop(row, None)   # Redis refuses our older-generation write anyway
+        elif rev <= self._revs.get(row, 0.0) or row in self.dirty:
             return   # ours, already applied, or about to be overwritten by our newer write
         self._revs[row] = rev
         peers = self.peers
@@ -159,18 +168,28 @@ class SharedTables:
             self._local.set_disabled(field.partition(":")[2],
                                      None if until is None else self._to_mono(until))
 
+    def _newer_generation(self, key: str, snap: dict[str, Any]) -> bool:
+        c = self._local.circuit(key)
+        return c is not None and int(snap.get("g", 0)) > c.generation
+
     def _apply_circuit(self, key: str, snap: dict[str, Any]) -> None:
         c = self._local.circuit(key)
         if c is None:
             c = Circuit(key, RollingWindow(self._window))
+        generation = int(snap.get("g", 0))
+        if generation < c.generation:
+            return   # we already moved past it: never roll a circuit back
+        if generation > c.generation or c.state.value != snap["s"]:
+            c.consecutive = 0
+        c.generation = generation
         c.state = CircuitState(snap["s"])
         c.open_until = self._to_mono(snap["ou"])
         c.opened_at = self._to_mono(snap["oa"])
+        c.changed_at = self._to_mono(snap.get("ca", 0.0))
+        c.closed_at = self._to_mono(snap.get("ct", 0.0))
         c.reopens = int(snap["r"])
         c.code = snap.get("c")
         c.trial_until = self._to_mono(snap["tu"])
-        if c.state is CircuitState.CLOSED:
-            c.consecutive = 0
         self._local.put_circuit(c)
         self._shapes[key] = self._shape(c)
 

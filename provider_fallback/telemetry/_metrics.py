@@ -80,6 +80,9 @@ class GatewayMetrics(Collector):
         self.events: dict[str, int] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
         self.cost: dict[tuple[str, str], float] = {}
+        self.estimated: dict[tuple[str, str], int] = {}          # answers with estimated usage
+        self.continuations: dict[tuple[str, str, str], int] = {}  # from, to, strategy
+        self.invalid_events: dict[tuple[str, str], int] = {}      # stream events not JSON
         self.dropped: Callable[[], int] | None = None   # persistence drops, set by the hub
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -121,6 +124,9 @@ class GatewayMetrics(Collector):
         if rec.cost_usd:
             ck = (provider, model)
             self.cost[ck] = self.cost.get(ck, 0.0) + rec.cost_usd
+        if rec.usage_estimated:
+            ek = (provider, model)
+            self.estimated[ek] = self.estimated.get(ek, 0) + 1
 
     def on_event(self, event: Event) -> None:
         self.events[event.type] = self.events.get(event.type, 0) + 1
@@ -129,6 +135,16 @@ class GatewayMetrics(Collector):
             key = (str(f.get("from_provider") or "none"), str(f.get("to_provider") or "none"),
                    str(f.get("reason") or "unknown"))
             self.fallbacks[key] = self.fallbacks.get(key, 0) + 1
+        elif event.type == "CONTINUED":
+            f = event.fields
+            ck = (str(f.get("from_target") or "none").split("/", 1)[0],
+                  str(f.get("to_target") or "none").split("/", 1)[0], str(f.get("strategy")))
+            self.continuations[ck] = self.continuations.get(ck, 0) + 1
+        elif event.type == "STREAM_EVENTS_SKIPPED":
+            provider, _, model = str(event.fields.get("target") or "none/none").partition("/")
+            n = event.fields.get("count")
+            ik = (provider, model)
+            self.invalid_events[ik] = self.invalid_events.get(ik, 0) + (n if isinstance(n, int) else 1)
 
     # -- rendering --------------------------------------------------------------------
     def render(self) -> bytes:
@@ -165,6 +181,23 @@ class GatewayMetrics(Collector):
         c = CounterMetricFamily("provider_fallback_tokens", "Tokens reported by upstreams",
                                 labels=["provider", "model", "kind"])
         for k, v in list(self.tokens.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_usage_estimated", "Answers whose token usage "
+                                "was estimated, in part or whole (the upstream sent none)",
+                                labels=["provider", "model"])
+        for k, v in list(self.estimated.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_stream_continuations", "Broken streams "
+                                "continued on another target, by strategy",
+                                labels=["from_provider", "to_provider", "strategy"])
+        for k, v in list(self.continuations.items()):
+            c.add_metric(list(k), v)
+        yield c
+        c = CounterMetricFamily("provider_fallback_stream_events_skipped", "Stream events "
+                                "skipped because they were not JSON", labels=["provider", "model"])
+        for k, v in list(self.invalid_events.items()):
             c.add_metric(list(k), v)
         yield c
         c = CounterMetricFamily("provider_fallback_spend_usd", "Spend in USD since the gateway "

@@ -43,7 +43,9 @@ class RequestRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
-    skipped: tuple[str, ...] = ()    # "provider/model: reason" for targets not tried
+    skipped: tuple[str, ...] = ()    # "provider/model: code: detail" for targets not tried
+    usage_estimated: bool = False    # some tokens were estimated (the upstream sent no usage)
+    continuations: int = 0           # times a broken stream was continued on another target
     content: dict[str, Any] | None = field(default=None, repr=False)
     protocol: str = ""               # the client's wire format: chat | embeddings | messages | responses
 
@@ -66,7 +68,9 @@ class RequestRecord:
             "queue_ms": round(self.queue_ms, 2), "overhead_ms": round(self.overhead_ms, 2),
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 2),
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd, "skipped": list(self.skipped), "protocol": self.protocol}
+            "cost_usd": self.cost_usd, "skipped": list(self.skipped),
+            "usage_estimated": self.usage_estimated, "continuations": self.continuations,
+            "protocol": self.protocol}
         if self.content is not None:
             d["content"] = self.content
         return d

@@ -88,9 +88,9 @@ def outage_report(events: list[dict[str, Any]], requests: list[dict[str, Any]], 
 
     ok = [r for r in requests if r["outcome"] == "ok"]
     failed = [r for r in requests if r["outcome"] not in ("ok", "client_disconnected")]
-    via_fallback = [r for r in ok if (r.get("attempts") or 0) > 1]
-    served_by = Counter(r["provider"] for r in ok if r.get("provider"))
-    active = ok[-1]["provider"] if ok else None
+    via_fallback = [r for r in ok if _after_fallover(r)]
+    served_by = Counter(_target(r) for r in ok if r.get("provider"))
+    active = _target(ok[-1]) if ok else None
     fallbacks = sum(1 for e in events if e["type"] == "FALLBACK")
     all_down = [e for e in events if e["type"] == "ALL_DOWN"]
 
@@ -142,13 +142,27 @@ def outage_report(events: list[dict[str, Any]], requests: list[dict[str, Any]], 
             bad = Counter(r["outcome"] for r in rows if r["outcome"] != "ok")
             p50 = statistics.median(r["latency_ms"] for r in rows if r["latency_ms"] is not None)
             lines.append(f"| {_cell(alias)} | {len(rows)} | {len(good)} | "
-                         f"{sum(1 for r in good if (r.get('attempts') or 0) > 1)} | "
+                         f"{sum(1 for r in good if _after_fallover(r))} | "
                          f"{sum(bad.values())} | {p50:.1f} | "
                          f"{_cell(', '.join(f'{c} ×{n}' for c, n in bad.most_common(4)) or '-')} |")
-        lines += ["", "## Served by", "", "| provider | requests answered |", "|---|---|"]
+        lines += ["", "## Served by", "", "| target | requests answered |", "|---|---|"]
         lines += [f"| {_cell(p)} | {n} |" for p, n in served_by.most_common()]
         lines.append("")
         cost = sum(r.get("cost_usd") or 0.0 for r in requests)
         if cost:
             lines += [f"Spend in the window: {cost:.6f} USD.", ""]
     return "\n".join(lines)
+
+
+def _target(row: dict[str, Any]) -> str:
+    """The target that answered (the configured provider/model, not an upstream's echo)."""
+    model = row.get("model")
+    return f"{row['provider']}/{model}" if model else str(row["provider"])
+
+
+def _after_fallover(row: dict[str, Any]) -> bool:
+    """Answered by another than the first choice: after a failed attempt, a skipped target
+    (circuit open, rate-limited, ...), or a continuation."""
+    skipped = row.get("skipped") or ()
+    return ((row.get("attempts") or 0) > 1 or bool(row.get("continuations"))
+            or any("/" in str(s).split(":", 1)[0] for s in skipped))

@@ -51,14 +51,20 @@ CREATE TABLE IF NOT EXISTS requests (
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
     cost_usd REAL,
-    content TEXT
+    content TEXT,
+    skipped TEXT,
+    continuations INTEGER,
+    usage_estimated INTEGER
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 """
 
 _REQ_COLS = ("request_id", "ts", "alias", "endpoint", "stream", "outcome", "http_status",
              "provider", "model", "attempts", "chain", "latency_ms", "upstream_ms", "overhead_ms",
-             "ttft_ms", "prompt_tokens", "completion_tokens", "cost_usd", "content")
+             "ttft_ms", "prompt_tokens", "completion_tokens", "cost_usd", "content", "skipped",
+             "continuations", "usage_estimated")
+# columns added after the first release: (name, type) added to an older file at open
+_ADDED_COLS = (("skipped", "TEXT"), ("continuations", "INTEGER"), ("usage_estimated", "INTEGER"))
 _INSERT_REQ = (f"INSERT INTO requests ({', '.join(_REQ_COLS)}) "
                f"VALUES ({', '.join('?' * len(_REQ_COLS))})")
 
@@ -78,12 +84,14 @@ def _request_row(rec: RequestRecord, log_content: bool) -> tuple[Any, ...]:
     chain = json.dumps([a.as_dict() for a in rec.attempts], separators=(",", ":"))
     content = (json.dumps(rec.content, separators=(",", ":"))
                if log_content and rec.content is not None else None)
+    skipped = json.dumps(list(rec.skipped), separators=(",", ":")) if rec.skipped else None
     # `endpoint` is the API the client called: chat, embeddings, messages or responses
     endpoint = rec.protocol if rec.endpoint == "chat" else rec.endpoint
     return (rec.request_id, rec.started, rec.alias[:200], endpoint, int(rec.stream),
             rec.outcome, rec.http_status, rec.provider, rec.model, len(rec.attempts), chain,
             round(rec.latency_ms, 3), round(rec.upstream_ms, 3), round(rec.overhead_ms, 3),
-            rec.ttft_ms, rec.prompt_tokens, rec.completion_tokens, rec.cost_usd, content)
+            rec.ttft_ms, rec.prompt_tokens, rec.completion_tokens, rec.cost_usd, content,
+            skipped, rec.continuations, int(rec.usage_estimated))
 
 
 class TelemetryStore:
@@ -101,6 +109,10 @@ class TelemetryStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+            for name, kind in _ADDED_COLS:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -148,6 +160,7 @@ class TelemetryStore:
         for r in reversed(rows):
             d = dict(r)
             d["chain"] = json.loads(d["chain"] or "[]")
+            d["skipped"] = json.loads(d.get("skipped") or "[]")
             if d.get("content"):
                 d["content"] = json.loads(d["content"])
             out.append(d)
@@ -162,7 +175,8 @@ class TelemetryStore:
             "SELECT data FROM events WHERE type = 'RESTORED' AND ts >= ?", (since,))]
         downs = [d for d in downs if isinstance(d, int | float)]
         req = db.execute(
-            "SELECT COUNT(*), SUM(outcome = 'ok'), SUM(attempts > 1 AND outcome = 'ok'), "
+            "SELECT COUNT(*), SUM(outcome = 'ok'), SUM(outcome = 'ok' AND (attempts > 1 "
+            "OR COALESCE(continuations, 0) > 0 OR skipped LIKE '%/%')), "
             "SUM(COALESCE(cost_usd, 0)), AVG(latency_ms) FROM requests WHERE ts >= ?",
             (since,)).fetchone()
         return {"fallbacks": fallbacks, "recoveries": len(downs),

@@ -39,7 +39,7 @@ async def test_spend_crosses_the_budget_then_only_free_targets_answer(tmp_path):
     paid_costs = [r.cost_usd for r in records if r.provider == "paid"]
     assert all(c and c > 0 for c in paid_costs)
     assert all(r.cost_usd == 0 for r in records if r.provider == "free")
-    assert "budget exceeded" in records[-1].skipped[0]
+    assert "budget_exceeded" in records[-1].skipped[0]
     with SpendLedger(tmp_path / "spend.sqlite3", writer=False) as ledger:
         rows = {(r.provider, r.model): r for r in ledger.by_provider_model_day(days=1)}
     assert rows[("paid", "big")].requests == first_free

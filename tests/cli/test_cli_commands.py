@@ -100,6 +100,6 @@ def test_demo_burst_falls_over_and_exits():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     # groq's headers said remaining=0 after 3 requests: the gateway skips it before any 429
-    assert "rate limit: capacity back in" in out and "connection_refused" in out
+    assert "rate_limit: capacity back in" in out and "connection_refused" in out
     assert "rate_limit_rpm" not in out
     assert out.count("answered by groq/") >= 3 and "answered by openrouter/" in out

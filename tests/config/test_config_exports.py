@@ -9,7 +9,8 @@ def test_exports():
     assert config.__all__ == sorted(config.__all__)
     assert set(config.__all__) == {
         "AlertSettings", "AlertSink", "LoggingSettings", "MetricsSettings", "TelemetrySettings",
-        "BudgetSettings", "Chain", "CircuitSettings", "Config", "HealthSettings", "Policy",
+        "BudgetSettings", "Chain", "CircuitSettings", "Config", "ContinuationSettings",
+        "HealthSettings", "Policy",
         "Pricing", "ProviderSpec", "QueueSettings", "RateLimits", "ServerSettings",
         "StateSettings", "SupervisorSpec", "Target", "check_bind",
         "config_from_dict", "describe", "load_config", "parse_duration_value", "parse_size",

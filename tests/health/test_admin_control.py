@@ -9,6 +9,7 @@ from gateway_harness import CHAT, gateway_running, make_config, sims_running
 from typer.testing import CliRunner
 
 from provider_fallback.cli import app
+from provider_fallback.health import Outcome
 
 KEY = "test-master-key-123"
 SIMS = ({"name": "primary", "models": ["m"]}, {"name": "backup", "models": ["m"]})
@@ -51,8 +52,9 @@ async def test_admin_api_needs_the_master_key_and_controls_routing():
         async with http.post(admin + "/providers/unforce", headers=auth) as r:
             assert r.status == 200
         assert await _answerer(http, gw) == "primary"
-        gw.router.health.on_failure(gw.router.config.chains["chat"].targets[0],
-                                    _auth_failure(), gw.router._clock())
+        health, now = gw.router.health, gw.router._clock()
+        admission = await health.admit(gw.router.config.chains["chat"].targets[0], now, 5)
+        health.report(admission, Outcome(False, _auth_failure()), now, alternatives=True)
         assert await _answerer(http, gw) == "backup"
         async with http.post(admin + "/providers/primary/restore", headers=auth) as r:
             assert r.status == 200 and (await r.json())["status"]["circuit"]["state"] == "closed"

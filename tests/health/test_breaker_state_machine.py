@@ -7,10 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provider_fallback.config import CircuitSettings
+from provider_fallback.errors import REGISTRY, CircuitRule, Fault, OpenClass, Scope, Strike
+from provider_fallback.errors import circuit_rule as rule_of
 from provider_fallback.health import Breaker, CircuitState
 
 S = CircuitSettings(failure_threshold=3, failure_rate=0.5, min_calls=10, window=60,
                     max_open=1800, multiplier=2, jitter=0.0)
+TRANSIENT = CircuitRule(OpenClass.TRANSIENT, Strike.THRESHOLD)
+ONE = CircuitRule(OpenClass.TRANSIENT, Strike.ONE_IF_ALTERNATIVE)
+HARD_NOW = CircuitRule(OpenClass.HARD, Strike.AT_ONCE)
 
 
 def fresh(settings: CircuitSettings = S):
@@ -18,120 +23,210 @@ def fresh(settings: CircuitSettings = S):
     return b, b.new("p/m")
 
 
+def fail(b, c, now, rule=TRANSIENT, *, base=5.0, retry_after=None, alternatives=False,
+         trial=False, generation=None):
+    return b.on_failure(c, now, c.generation if generation is None else generation, rule=rule,
+                        base=base, retry_after=retry_after, alternatives=alternatives,
+                        trial=trial)
+
+
 def test_opens_after_n_consecutive_failures():
     b, c = fresh()
-    assert not b.on_failure(c, 0, base=30, retry_after=None, immediate=False)
-    assert not b.on_failure(c, 1, base=30, retry_after=None, immediate=False)
-    assert b.on_failure(c, 2, base=30, retry_after=None, immediate=False)
-    assert c.state is CircuitState.OPEN and c.open_until == 32
-    assert b.admit(c, 10, lease=5) == "open"
+    assert not fail(b, c, 100)
+    assert not fail(b, c, 101)
+    assert fail(b, c, 102)
+    assert c.state is CircuitState.OPEN and c.open_until == 107 and c.generation == 1
+    assert b.blocked(c, 104) == ("circuit_open", 107)
 
 
-def test_success_resets_the_consecutive_count():
+def test_one_strike_codes_open_at_once_only_when_another_target_can_serve():
     b, c = fresh()
-    for t in range(10):
-        b.on_failure(c, t, base=30, retry_after=None, immediate=False)
-        b.on_failure(c, t + 0.1, base=30, retry_after=None, immediate=False)
+    assert not fail(b, c, 100, ONE, alternatives=False)    # the last target standing
+    assert c.consecutive == 1
+    b2, c2 = fresh()
+    assert fail(b2, c2, 100, ONE, alternatives=True)
+    assert c2.open_until == 105
+
+
+def test_success_resets_the_consecutive_count_and_the_rate_rule_still_trips():
+    b, c = fresh()
+    t = 100.0
+    for t in range(100, 110):
+        fail(b, c, t)
+        fail(b, c, t + 0.1)
         if c.state is CircuitState.OPEN:
             break
-        b.on_success(c, t + 0.2)
+        b.on_success(c, t + 0.2, c.generation, trial=False)
         assert c.consecutive == 0
-    # 2 failures / 3 calls repeatedly: the *rate* rule trips once there are >= 10 calls
     assert c.state is CircuitState.OPEN
     calls, failures, _ = c.window.totals(t + 0.1)
     assert calls >= 10 and failures / calls >= 0.5
 
 
-def test_failure_rate_needs_min_calls():
+def test_retry_after_sets_the_duration_exactly():
     b, c = fresh()
-    for t in range(4):
-        b.on_failure(c, t, base=30, retry_after=None, immediate=False)
-        b.on_success(c, t + 0.5)
-    assert c.state is CircuitState.CLOSED  # 50% of 8 calls: below min_calls
-
-
-def test_immediate_and_retry_after_sets_duration_exactly():
-    b, c = fresh()
-    assert b.on_failure(c, 100, base=60, retry_after=7.5, immediate=True)
+    assert fail(b, c, 100, HARD_NOW, base=60, retry_after=7.5)
     assert c.open_until == 107.5
 
 
-def test_half_open_leases_exactly_one_trial():
+def test_half_open_leases_exactly_one_trial_and_each_lease_is_a_generation():
     b, c = fresh()
-    b.on_failure(c, 0, base=10, retry_after=None, immediate=True)
-    assert b.admit(c, 5, lease=3) == "open"
-    assert b.admit(c, 10, lease=3) == "trial"
+    fail(b, c, 100, HARD_NOW, base=10)
+    g_open = c.generation
+    assert b.blocked(c, 105) is not None
+    assert b.blocked(c, 110) is None
+    assert b.take_trial(c, 110, lease=3)              # open -> half-open
+    assert c.state is CircuitState.HALF_OPEN and c.generation == g_open + 1
+    assert b.blocked(c, 110.1) == ("trial_in_flight", 113)
+    assert b.blocked(c, 113.0) is None                # the lease expired, never reported
+    assert not b.take_trial(c, 113, lease=3)          # a new trial, a new generation
+    assert c.generation == g_open + 2
+    # the first trial's late answer belongs to an older generation: statistics only
+    assert not b.on_success(c, 114, g_open + 1, trial=True)
     assert c.state is CircuitState.HALF_OPEN
-    assert b.admit(c, 10.1, lease=3) == "open"   # trial in flight: nobody else
-    assert b.admit(c, 12.9, lease=3) == "open"
-    assert b.admit(c, 13.0, lease=3) == "trial"  # lease expired (trial never reported): next one
+    assert b.on_success(c, 114, g_open + 2, trial=True)
+    assert c.state is CircuitState.CLOSED
 
 
-def test_trial_success_closes_and_failure_reopens_longer():
+def test_a_late_success_of_an_older_generation_never_closes_an_open_circuit():
     b, c = fresh()
-    b.on_failure(c, 0, base=10, retry_after=None, immediate=True)
-    b.admit(c, 10, lease=3)
-    assert b.on_failure(c, 10.5, base=10, retry_after=None, immediate=False)
-    assert c.state is CircuitState.OPEN and c.reopens == 1 and c.open_until == 30.5
-    b.admit(c, 31, lease=3)
-    b.on_failure(c, 31, base=10, retry_after=None, immediate=False)
-    assert c.open_until == 31 + 40
-    b.admit(c, 72, lease=3)
-    assert b.on_success(c, 72.5)
-    assert c.state is CircuitState.CLOSED and c.reopens == 0
+    admitted_at = c.generation                        # a request admitted while closed
+    fail(b, c, 100, ONE, alternatives=True)           # meanwhile another one opens it
+    assert not b.on_success(c, 100.01, admitted_at, trial=False)
+    assert c.state is CircuitState.OPEN
+    calls, failures, _ = c.window.totals(100.01)
+    assert (calls, failures) == (2, 1)                # but its statistics count
 
 
-def test_open_period_caps_at_max_open_but_not_below_base():
+def test_transient_open_periods_double_per_reopen_and_cap():
+    b, c = fresh()
+    fail(b, c, 100, ONE, alternatives=True)
+    periods = [c.open_until - 100]
+    now = c.open_until
+    for _ in range(6):
+        b.take_trial(c, now, lease=1)
+        assert fail(b, c, now, ONE, trial=True)
+        periods.append(c.open_until - now)
+        now = c.open_until
+    assert periods == [5, 10, 20, 40, 60, 60, 60]
+    b.take_trial(c, now, lease=1)
+    assert b.on_success(c, now, c.generation, trial=True)
+
+
+def test_reopen_within_the_decay_window_keeps_growing_and_decays_after():
+    b, c = fresh()
+    fail(b, c, 100, ONE, alternatives=True)
+    b.take_trial(c, 105, lease=1)
+    b.on_success(c, 105, c.generation, trial=True)   # closed at 105
+    fail(b, c, 106, ONE, alternatives=True)          # flapping: a re-open
+    assert c.reopens == 1 and c.open_until == 116
+    b.take_trial(c, 116, lease=1)
+    b.on_success(c, 116, c.generation, trial=True)
+    fail(b, c, 116 + 60, ONE, alternatives=True)     # closed a whole reopen_decay: starts over
+    assert c.reopens == 0 and c.open_until == 181
+
+
+def test_hard_failures_keep_their_long_cooldowns():
     b, _ = fresh()
-    assert b.duration(30, 10, None) == 1800
-    assert b.duration(3600, 0, None) == 3600  # a 402's hour is not cut to 30 min
-    assert b.duration(3600, 3, None) == 3600
+    assert b.duration(OpenClass.HARD, 1800, 0, None) == 1800
+    assert b.duration(OpenClass.HARD, 30, 10, None) == 1800
+    assert b.duration(OpenClass.HARD, 3600, 3, None) == 3600  # a 402's hour is not cut
+    assert b.duration(OpenClass.TRANSIENT, 5, 10, None) == 60
+    assert b.duration(OpenClass.TRANSIENT, 120, 0, None) == 120  # configured cooldown wins
 
 
 def test_jitter_stays_within_bounds():
-    lo = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(100, 0, None)
-    hi = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 1.0).duration(100, 0, None)
+    lo = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(OpenClass.HARD, 100, 0, None)
+    hi = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 1.0).duration(OpenClass.HARD, 100, 0, None)
     assert lo == pytest.approx(90) and hi == pytest.approx(110)
 
 
-def test_expire_now_moves_open_period_to_now():
+def test_a_probe_moves_open_to_half_open_never_to_closed():
     b, c = fresh()
-    b.on_failure(c, 0, base=600, retry_after=None, immediate=True)
-    assert b.expire_now(c, 5)
-    assert b.admit(c, 5, lease=2) == "trial"
+    fail(b, c, 100, HARD_NOW, base=600)
+    reopens = c.reopens
+    assert b.probe_half_open(c, 101)
+    assert c.state is CircuitState.HALF_OPEN and c.reopens == reopens
+    assert b.blocked(c, 101) is None                  # the next request is the trial
+    assert not b.probe_half_open(c, 102)
 
 
-events = st.lists(st.tuples(st.sampled_from(["fail", "ok", "admit", "immediate"]),
-                            st.floats(min_value=0, max_value=5)), max_size=80)
-
-
-@settings(max_examples=300, deadline=None)
-@given(events)
-def test_property_never_two_trials_and_durations_bounded(seq):
-    b, c = fresh(CircuitSettings(jitter=0.1, max_open=1800))
-    now = 0.0
-    in_flight_until = 0.0
-    for kind, dt in seq:
-        now += dt
-        if kind == "admit":
-            verdict = b.admit(c, now, lease=2)
-            if verdict == "trial":
-                assert in_flight_until <= now, "two half-open trials at once"
-                in_flight_until = now + 2
-        elif kind == "ok":
-            b.on_success(c, now)
-            in_flight_until = 0.0
+def test_every_code_that_can_open_a_circuit_has_a_rule_of_its_own():
+    from provider_fallback.errors import CIRCUIT_RULES
+    for code, sp in REGISTRY.items():
+        if sp.fault is Fault.CALLER or sp.scope is Scope.NONE:
+            assert rule_of(sp) is None, code
         else:
-            if b.on_failure(c, now, base=30, retry_after=None, immediate=kind == "immediate"):
-                assert 0 < c.open_until - now <= 1800 * 1.1
-            in_flight_until = 0.0
-        assert c.state in CircuitState
+            assert code in CIRCUIT_RULES, f"{code}: no open-period class / strike in _circuits.py"
+    assert set(CIRCUIT_RULES) <= set(REGISTRY)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=0, max_value=200))
-def test_property_closed_circuit_admits_everything(n):
-    b, c = fresh()
-    for i in range(n):
-        assert b.admit(c, float(i), lease=1) is None
-        b.on_success(c, float(i))
+# -- properties over random interleavings -------------------------------------------------
+ops = st.lists(st.one_of(
+    st.tuples(st.just("admit"), st.floats(0.5, 5)),
+    st.tuples(st.just("report"), st.integers(0, 30), st.booleans(),
+              st.sampled_from([TRANSIENT, ONE, HARD_NOW]), st.booleans()),
+    st.tuples(st.just("probe")),
+    st.tuples(st.just("tick"), st.floats(0, 40)),
+), max_size=120)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops)
+def test_property_trials_generations_and_growth(seq):
+    s = CircuitSettings(failure_threshold=3, jitter=0.0, max_open=1800)
+    b = Breaker(s, rand=lambda: 0.5)
+    c = b.new("p/m")
+    now = 1000.0
+    admissions: list[tuple[int, bool, float]] = []   # (generation, trial, lease end)
+    done: set[int] = set()
+    for op in seq:
+        before = (c.state, c.generation, c.open_until, c.reopens, c.trial_until, c.closed_at)
+        if op[0] == "tick":
+            now += op[1]
+            continue
+        if op[0] == "probe":
+            b.probe_half_open(c, now)
+            assert c.state is not CircuitState.CLOSED or before[0] is CircuitState.CLOSED
+            assert c.reopens == before[3]
+            continue
+        if op[0] == "admit":
+            if b.blocked(c, now) is not None:
+                continue
+            if c.state is CircuitState.CLOSED:
+                admissions.append((c.generation, False, 0.0))
+                continue
+            live = [i for i, (_, trial, until) in enumerate(admissions)
+                    if trial and i not in done and until > now]
+            assert not live, "two half-open trials at once"
+            b.take_trial(c, now, op[1])
+            admissions.append((c.generation, True, now + op[1]))
+            continue
+        _, idx, ok, rule, alternatives = op
+        if not admissions:
+            continue
+        idx %= len(admissions)
+        gen, trial, _ = admissions[idx]
+        done.add(idx)
+        if ok:
+            b.on_success(c, now, gen, trial=trial)
+        else:
+            fail(b, c, now, rule, alternatives=alternatives, trial=trial, generation=gen)
+        after = (c.state, c.generation, c.open_until, c.reopens, c.trial_until, c.closed_at)
+        if gen != before[1]:
+            assert after == before, "an outcome of an older generation changed the state"
+            continue
+        if before[0] is not CircuitState.CLOSED and c.state is CircuitState.CLOSED:
+            assert ok and trial and before[0] is CircuitState.HALF_OPEN, \
+                "an open circuit closed without its trial"
+        if c.state is CircuitState.OPEN and c.generation != before[1]:
+            if before[0] is CircuitState.HALF_OPEN:
+                assert c.reopens == before[3] + 1
+            else:
+                recent = before[5] > 0 and now - before[5] < s.reopen_decay
+                assert c.reopens == (before[3] + 1 if recent else 0)
+            if rule.open_class is OpenClass.TRANSIENT:
+                expected = min(s.transient_max_open, 5.0 * 2 ** c.reopens)
+            else:
+                expected = min(s.max_open, 5.0 * 2 ** c.reopens)
+            assert c.open_until - now == pytest.approx(expected)

@@ -25,24 +25,37 @@ def _state(router, key):
     return "closed" if c is None else c.state.value
 
 
-async def test_three_consecutive_503s_open_the_target_then_it_is_skipped():
+async def test_a_first_503_opens_the_target_when_the_backup_can_serve_then_it_is_skipped():
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         p.set_fault(Fault(status=503), model="m1")
         async with _router([p, b]) as router:
-            for _ in range(3):
-                res = await router.chat(model="chat", **CHAT)
-                assert res.provider == "backup"
-            assert _state(router, "primary/m1") == "open"
+            res = await router.chat(model="chat", **CHAT)
+            assert res.provider == "backup"
+            assert _state(router, "primary/m1") == "open"   # one strike: a 503 with a backup
             assert _state(router, "primary") == "closed"   # only that model
             seen = p.count()
             for _ in range(10):
                 res = await router.chat(model="chat", **CHAT)
                 assert [a.provider for a in res.attempts] == ["backup"]
-            assert p.count() == seen                      # not one request per call
+            assert p.count() == seen == 1                 # not one request per call
             res = await router.chat(model="other", **CHAT)  # the provider's other model works
             assert res.provider == "primary"
             types = [e.type for e in router.events.recent()]
-            assert "CIRCUIT_OPENED" in types and types.count("FALLBACK") == 3
+            assert "CIRCUIT_OPENED" in types and types.count("FALLBACK") == 1
+
+
+async def test_503s_of_the_last_target_standing_open_only_after_the_threshold():
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        b.set_fault(Fault(status=503))
+        async with _router([p, b], chains={"solo": ["backup/b1"]}) as router:
+            for n in range(3):
+                assert _state(router, "backup/b1") == "closed", n
+                try:
+                    await router.chat(model="solo", **CHAT)
+                except Exception as exc:
+                    assert getattr(exc, "code", "") == "all_providers_failed"
+            assert _state(router, "backup/b1") == "open"
+            assert b.count() == 3
 
 
 async def test_caller_errors_never_open_a_circuit():
@@ -153,7 +166,9 @@ async def test_all_down_and_recovered_events():
                 pass
             p.set_fault(None)
             b.set_fault(None)
-            await router.chat(model="chat", **CHAT)
+            res = await router.chat(model="chat", **CHAT)
             types = [e.type for e in router.events.recent()]
             assert types.count("ALL_DOWN") == 1 and types.count("RECOVERED") == 1
-            assert router.status()["providers"]["primary"]["status"] == HEALTHY
+            # the primary's first 503 opened it (the backup could still serve then)
+            assert res.provider == "backup" and _state(router, "primary/m1") == "open"
+            assert router.status()["providers"]["backup"]["status"] == HEALTHY

@@ -22,7 +22,7 @@ async def test_gateway_starts_restarts_and_caps_restarts_of_a_local_upstream(tmp
         "providers": [{"name": "local", "base_url": f"http://127.0.0.1:{port}/v1",
                        "supervise": {"command": [sys.executable, "-m", "provider_fallback", "sim",
                                                  "--port", str(port), "--model", "m"],
-                                     "cwd": str(tmp_path), "startup_grace": 5,
+                                     "cwd": str(tmp_path), "startup_grace": 15,   # a loaded machine imports slowly
                                      "max_restarts_per_hour": 1}}],
         "models": {"chat": ["local/m"]},
         "health": {"quick_interval": 0.2, "quick_timeout": 1},

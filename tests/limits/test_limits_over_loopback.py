@@ -47,7 +47,7 @@ async def test_three_times_the_rpm_for_a_minute_never_meets_a_429_after_remainin
                 served[done.provider] += 1
                 if done.provider == "backup":      # groq skipped for its limit, not tried
                     assert done.attempts[0].provider == "backup"
-                    assert "rate limit: capacity back in" in done.skipped[0]
+                    assert "rate_limit: capacity back in" in done.skipped[0]
                 else:
                     view = router.limits.view(cfg.chains["fast"].targets[0], clock())
                 await clock.sleep(2.0)
@@ -79,7 +79,7 @@ async def test_configured_rpm_is_enforced_without_any_headers():
             answered = [(await router.chat(model="chat", **CHAT)) for _ in range(5)]
     assert [r.provider for r in answered] == ["a", "a", "a", "b", "b"]
     assert a.count() == 3
-    assert answered[3].skipped and "rate limit: capacity back in" in answered[3].skipped[0]
+    assert answered[3].skipped and "rate_limit: capacity back in" in answered[3].skipped[0]
 
 
 async def test_every_target_limited_waits_in_the_queue_and_is_answered():
@@ -111,7 +111,7 @@ async def test_wait_longer_than_max_wait_fails_fast_with_retry_after():
                 await router.chat(model="fast", **CHAT)
     assert groq.count() == 1                     # no attempt: the ledger knew
     assert err.value.retry_after == pytest.approx(60, abs=1.5)
-    assert err.value.attempts == () and "rate limit" in err.value.skipped[0]
+    assert err.value.attempts == () and "rate_limit" in err.value.skipped[0]
 
 
 async def test_full_queue_answers_429_with_retry_after_over_http():

@@ -26,10 +26,11 @@ async def test_chat_stream_falls_over_before_content_and_yields_chunks():
         assert "b/n" in text
 
 
-async def test_chat_stream_breaking_after_content_raises():
+async def test_chat_stream_breaking_after_content_raises_without_continuation():
     async with sims_running(P, B) as (p, b):
         p.set_fault(Fault(cut_after=2))
-        cfg = make_config({"p": p, "b": b}, {"chat": ["p/m", "b/n"]})
+        cfg = make_config({"p": p, "b": b},
+                          {"chat": {"targets": ["p/m", "b/n"], "continuation": False}})
         async with Router(cfg) as router:
             stream = await router.chat_stream(model="chat", **CHAT)
             got = []

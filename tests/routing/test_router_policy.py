@@ -7,6 +7,7 @@ from gateway_harness import CHAT, Sleeps, make_config, sims_running
 
 from provider_fallback import AllProvidersFailedError, Router, UpstreamError
 from provider_fallback.errors import Failure, spec
+from provider_fallback.health import Outcome
 from provider_fallback.sim import Fault
 
 PRIMARY = {"name": "primary", "models": ["m1", "m2"], "flavor": "groq"}
@@ -22,19 +23,17 @@ def open_for(router, key: str) -> float:
     return c.open_until - router._clock()
 
 
-def trip(router, key: str, retry_after: float) -> None:
-    """Open circuit `key` as if the provider had answered 503 with Retry-After."""
+async def trip(router, key: str, retry_after: float) -> None:
+    """Open circuit `key` as if the provider had answered 503 with Retry-After three times
+    (with no other target available: the failure threshold opens it)."""
     provider, _, model = key.partition("/")
     target = next(t for c in router.config.chains.values() for t in c.targets if t.key == key)
-    router.health.on_failure(target, Failure(spec("service_unavailable"), provider=provider,
-                                             model=model, retry_after=retry_after),
-                             router._clock())
-    router.health.on_failure(target, Failure(spec("service_unavailable"), provider=provider,
-                                             model=model, retry_after=retry_after),
-                             router._clock())
-    router.health.on_failure(target, Failure(spec("service_unavailable"), provider=provider,
-                                             model=model, retry_after=retry_after),
-                             router._clock())
+    failure = Failure(spec("service_unavailable"), provider=provider, model=model,
+                      retry_after=retry_after)
+    for _ in range(3):
+        now = router._clock()
+        admission = await router.health.admit(target, now, 5)
+        router.health.report(admission, Outcome(False, failure), now, alternatives=False)
 
 
 async def _router(sims, chains=CHAIN, **kw):
@@ -211,8 +210,8 @@ async def test_every_target_cooling_down_tries_the_soonest():
     async with sims_running(PRIMARY, BACKUP) as (p, b):
         router, _ = await _router([p, b])
         async with router:
-            trip(router, "primary/m1", retry_after=100)
-            trip(router, "backup/b1", retry_after=10)
+            await trip(router, "primary/m1", retry_after=100)
+            await trip(router, "backup/b1", retry_after=10)
             res = await router.chat(model="chat", **CHAT)
         assert res.provider == "backup"
         assert res.attempts[0].note.startswith("bypass")

@@ -85,13 +85,28 @@ async def test_errors_map_to_openai_exceptions(env):
     await client.close()
 
 
-async def test_stream_broken_midway_raises_in_openai_client(env):
+async def test_stream_broken_midway_is_continued_for_the_openai_client(env):
+    """Cut after "Hello from": the backup's answer goes on from there (prefill)."""
     p, b, gw = env
     p.set_fault(Fault(cut_after=2))
+    client = openai.AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+    stream = await client.chat.completions.create(model="chat", messages=MSG, stream=True)
+    parts, finish = [], []
+    async for chunk in stream:
+        parts += [c.delta.content or "" for c in chunk.choices]
+        finish += [c.finish_reason for c in chunk.choices if c.finish_reason]
+    assert "".join(parts) == "Hello from backup/b1." and finish == ["stop"]
+    await client.close()
+
+
+async def test_stream_that_cannot_be_continued_raises_in_openai_client(env):
+    """Cut after "Hello from prim": the backup starts its own, other answer: in-band error."""
+    p, b, gw = env
+    p.set_fault(Fault(cut_after=3))
     client = openai.AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
     stream = await client.chat.completions.create(model="chat", messages=MSG, stream=True)
     with pytest.raises(openai.APIError) as ei:
         async for _ in stream:
             pass
-    assert "stream_cut" in str(ei.value.body) or "closed" in str(ei.value)
+    assert "continuation_diverged" in str(ei.value.body) or "closed" in str(ei.value)
     await client.close()

@@ -1,4 +1,5 @@
-"""Streaming failures through the real gateway: fall over before content, in-band error after."""
+"""Streaming failures through the real gateway: fall over before content; after content,
+continue on the next target, or (continuation off, or nothing can continue) an in-band error."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ PRIMARY = {"name": "primary", "models": ["m1"], "chunk_count": 6}
 BACKUP = {"name": "backup", "models": ["b1"], "chunk_count": 3}
 
 
-async def _stream(url: str, **extra) -> tuple[int, dict[str, str], list[bytes]]:
+async def _stream(url: str, model: str = "chat", **extra) -> tuple[int, dict[str, str], list[bytes]]:
     """POST a streaming chat and return (status, headers, raw data payloads incl. [DONE])."""
-    body = {"model": "chat", "stream": True, **CHAT, **extra}
+    body = {"model": model, "stream": True, **CHAT, **extra}
     async with aiohttp.ClientSession() as s, s.post(url + "/chat/completions", json=body) as r:
         events: list[bytes] = []
         async for line in r.content:
@@ -39,7 +40,9 @@ def _text(events: list[bytes]) -> str:
 @pytest.fixture
 async def env():
     async with sims_running(PRIMARY, BACKUP) as (p, b):
-        cfg = make_config({"primary": p, "backup": b}, {"chat": ["primary/m1", "backup/b1"]},
+        cfg = make_config({"primary": p, "backup": b}, {"chat": ["primary/m1", "backup/b1"],
+                          "nocont": {"targets": ["primary/m1", "backup/b1"],
+                                     "continuation": False}},
                           policy={"stall_timeout": 0.4, "ttft_timeout": 0.6})
         async with gateway_running(cfg) as gw:
             yield p, b, gw
@@ -55,8 +58,9 @@ async def test_healthy_stream_relays_every_chunk_and_done(env):
 
 
 @pytest.mark.parametrize("fault", [
-    Fault(cut_after=0), Fault(reset=True), Fault(status=503), Fault(malformed_after=0),
-    Fault(first_token_delay=2.0), Fault(stall_after=0)])
+    Fault(cut_after=0), Fault(reset=True), Fault(status=503), Fault(error_after=0),
+    Fault(error_after=0, error_finish_only=True), Fault(first_token_delay=2.0),
+    Fault(stall_after=0)])
 async def test_failure_before_first_content_falls_over_transparently(env, fault):
     p, b, gw = env
     p.set_fault(fault)
@@ -70,11 +74,12 @@ async def test_failure_before_first_content_falls_over_transparently(env, fault)
 
 @pytest.mark.parametrize(("fault", "code"), [
     (Fault(cut_after=3), "stream_cut"), (Fault(stall_after=3), "stream_stalled"),
-    (Fault(malformed_after=3), "stream_malformed_chunk")])
-async def test_failure_after_content_ends_with_inband_error_not_done(env, fault, code):
+    (Fault(error_after=3, error_status=503), "service_unavailable")])
+async def test_failure_after_content_without_continuation_ends_with_inband_error(env, fault, code):
     p, b, gw = env
     p.set_fault(fault)
-    status, headers, events = await _stream(gw.url)
+    p.chunk_delay = 0.01   # content reaches the client before the failure
+    status, headers, events = await _stream(gw.url, model="nocont")
     assert status == 200 and headers["x-provider-fallback-provider"] == "primary"
     assert b"[DONE]" not in events
     last = orjson.loads(events[-1])
@@ -84,6 +89,20 @@ async def test_failure_after_content_ends_with_inband_error_not_done(env, fault,
     for e in events:  # nothing that is not JSON reached the client
         orjson.loads(e)
     assert b.count() == 0
+
+
+async def test_a_stream_event_that_is_not_json_is_skipped_and_counted(env):
+    p, b, gw = env
+    p.set_fault(Fault(malformed_after=2))
+    status, headers, events = await _stream(gw.url)
+    assert status == 200 and headers["x-provider-fallback-provider"] == "primary"
+    assert events[-1] == b"[DONE]"
+    assert b.count() == 0
+    for e in events[:-1]:
+        orjson.loads(e)
+    skipped = [e for e in gw.router.events.recent() if e.type == "STREAM_EVENTS_SKIPPED"]
+    assert skipped and skipped[-1].fields["count"] == 1
+    assert skipped[-1].fields["target"] == "primary/m1"
 
 
 async def test_missing_done_after_finish_is_finalised(env):

@@ -64,7 +64,7 @@ async def test_a_30_rpm_limit_shared_by_two_gateways_admits_30(tmp_path: Path, r
                 except openai.APIStatusError as exc:   # every target held back: 503
                     body = exc.body if isinstance(exc.body, dict) else {}
                     assert exc.status_code == 503 and body.get("code") == "all_providers_failed"
-                    assert "rate limit" in str(body.get("message"))
+                    assert "rate_limit" in str(body.get("message"))
                     assert int(exc.response.headers["retry-after"]) > 0
                     refused += 1
             for c in clients:

@@ -56,7 +56,8 @@ async def test_events_and_requests_are_persisted(tmp_path):
             assert all(r["content"] is None for r in rows)       # no prompt text by default
             assert "hi" not in json.dumps(rows)
             summary = store.summary(0)
-            assert summary["fallbacks"] >= 3 and summary["requests"] == 4
+            # one fall-over: the primary's first 503 opened its circuit (the backup could serve)
+            assert summary["fallbacks"] >= 1 and summary["requests"] == 4
             assert summary["served_after_fallback"] >= 1
             report = outage_report(store.events(), rows, since=0, until=time.time())
         finally:
