@@ -162,12 +162,7 @@ def _providers(parsed: Parsed, policy: Policy,
             continue
         first_index[model.name] = index
         providers[model.name] = _provider(model, path, policy, parsed.sources, problems)
-        if model.api == "anthropic":
-            # TODO(loop): drop once the attempt loop sends through providers/_dialects.py
-            parsed.warnings.append(
-                f"{path}.api: anthropic: the attempt loop does not speak Messages to upstreams "
-                "yet, so requests to this provider still go out as chat completions (probes, "
-                "doctor and /v1/messages/count_tokens already use Anthropic's API)")
+
     if not providers and not parsed.skipped and not parsed.invalid_provider_names:
         problems.append(Problem("providers", "no providers configured",
                                 "add at least one `- name: ...\n    base_url: ...` entry"))

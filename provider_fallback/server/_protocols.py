@@ -23,7 +23,7 @@ from .. import _json
 from ..errors import InvalidRequestError, ProviderFallbackError, StreamInterruptedError
 from ..limits import estimate_tokens
 from ..protocols import CHAT, MESSAGES, RESPONSES, Answered, Context, WireFormat
-from ..providers import proxy_for
+from ..providers import Origin, proxy_for
 from ..providers._anthropic import ANTHROPIC
 from ..routing import Completion, StreamingCompletion
 from ..telemetry._records import CLIENT_PROTOCOL
@@ -145,9 +145,11 @@ class ProtocolEndpoints:
             chat, ctx = fmt.request(body, _format_headers(scope))
             token = CLIENT_PROTOCOL.set(fmt.name)   # the request record's protocol label
             try:
+                # the client's own request rides along: a target speaking its format gets it
                 result = await self.router.request(
                     "/chat/completions", chat, disconnected=lambda: _disconnect(receive),
-                    defer_bookkeeping=True)
+                    defer_bookkeeping=True,
+                    origin=Origin(ctx.protocol, ctx.body, ctx.headers, chat.get("messages")))
             finally:
                 CLIENT_PROTOCOL.reset(token)
             who = Answered(result.provider, result.model, result.request_id)

@@ -164,11 +164,3 @@ async def test_probes_speak_anthropics_api(sim, provider):
     assert full.ok and full.models == frozenset({"claude-x"})
     assert validate.ok and sim.log[-1].path == "/v1/messages"
     assert sim.log[-1].headers["x-api-key"] == "sk-ant-sim"
-
-
-def test_config_says_the_loop_does_not_send_messages_yet(provider):
-    config = config_from_dict({"providers": [{"name": "a", "base_url": "https://api.anthropic.com/v1",
-                                              "api": "anthropic"}], "models": {"c": ["a/x"]}},
-                              environ={})
-    assert config.providers["a"].api == "anthropic"
-    assert any("api: anthropic" in w for w in config.warnings)
