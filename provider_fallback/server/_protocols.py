@@ -216,8 +216,8 @@ class ProtocolEndpoints:
         timer = loop.call_later(interval, keep_alive)
         head = encoder.start()   # sent with the first chunk's events: one write, not two
         try:
-            async for chunk in result:
-                data = encoder.feed(chunk)
+            async for batch in result.batches():   # one write per block that arrived
+                data = b"".join([encoder.feed(chunk) for _, chunk in batch])
                 if data:
                     if head:
                         data, head = head + data, b""
