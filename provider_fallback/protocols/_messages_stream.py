@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import _json
 from ..errors import ProviderFallbackError
 from ._base import chat_usage, sse
 from ._messages_wire import anthropic_error, anthropic_usage, stop_reason
@@ -64,7 +65,10 @@ class MessagesEncoder:
             if text:
                 if self._kind != "text":
                     self._open(out, "text", {"type": "text", "text": ""})
-                out.append(self._delta({"type": "text_delta", "text": text}))
+                # the hot path, written directly: the same JSON sse() would make
+                out.append(b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                           b'"index":' + str(self._block).encode() + b',"delta":{"type":'
+                           b'"text_delta","text":' + _json.dumps(text) + b"}}\n\n")
             for call in delta.get("tool_calls") or ():
                 self._tool(call, out)
             finish = choice.get("finish_reason")

@@ -135,9 +135,14 @@ class ResponsesEncoder:
             item = self._text = self._start(out, kind)
         item.parts.append(text)
         if kind == "message":
-            out.append(self._event("response.output_text.delta", item_id=item.item_id,
-                                   output_index=item.index, content_index=0, delta=text,
-                                   logprobs=[]))
+            # the hot path, written directly: the same JSON _event() would make
+            out.append(b'event: response.output_text.delta\ndata: {"type":'
+                       b'"response.output_text.delta","sequence_number":'
+                       + str(self._seq).encode() + b',"item_id":' + _json.dumps(item.item_id)
+                       + b',"output_index":' + str(item.index).encode()
+                       + b',"content_index":0,"delta":' + _json.dumps(text)
+                       + b',"logprobs":[]}\n\n')
+            self._seq += 1
         else:
             out.append(self._event("response.reasoning_text.delta", item_id=item.item_id,
                                    output_index=item.index, content_index=0, delta=text))
