@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["JSONDecodeError", "dumps", "loads"]
@@ -10,12 +11,9 @@ try:
     import orjson
 
     JSONDecodeError: type[Exception] = orjson.JSONDecodeError
-
-    def dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def loads(data: bytes | str) -> Any:
-        return orjson.loads(data)
+    # the functions themselves, not wrappers: a call per chunk on every stream
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    loads: Callable[[bytes | str], Any] = orjson.loads
 
 except ImportError:  # pragma: no cover - exercised only without orjson
     import json

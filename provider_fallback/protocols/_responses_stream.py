@@ -35,7 +35,7 @@ _PING = b": keep-alive\n\n"
 class _Item:
     """One output item being streamed."""
 
-    __slots__ = ("call_id", "index", "item_id", "kind", "name", "parts")
+    __slots__ = ("call_id", "delta_head", "index", "item_id", "kind", "name", "parts")
 
     def __init__(self, kind: str, index: int, item_id: str, call_id: str = "",
                  name: str = "") -> None:
@@ -45,6 +45,9 @@ class _Item:
         self.call_id = call_id
         self.name = name
         self.parts: list[str] = []
+        # this item's part of every output_text.delta event, serialised once
+        self.delta_head = (b',"item_id":' + _json.dumps(item_id) + b',"output_index":'
+                           + str(index).encode() + b',"content_index":0,"delta":')
 
 
 class ResponsesEncoder:
@@ -138,9 +141,7 @@ class ResponsesEncoder:
             # the hot path, written directly: the same JSON _event() would make
             out.append(b'event: response.output_text.delta\ndata: {"type":'
                        b'"response.output_text.delta","sequence_number":'
-                       + str(self._seq).encode() + b',"item_id":' + _json.dumps(item.item_id)
-                       + b',"output_index":' + str(item.index).encode()
-                       + b',"content_index":0,"delta":' + _json.dumps(text)
+                       + str(self._seq).encode() + item.delta_head + _json.dumps(text)
                        + b',"logprobs":[]}\n\n')
             self._seq += 1
         else:
