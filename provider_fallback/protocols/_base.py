@@ -24,7 +24,7 @@ from .. import _json
 from ..errors import InvalidRequestError, ProviderFallbackError
 
 __all__ = ["Answered", "Context", "StreamEncoder", "WireFormat", "arguments_object", "bad",
-           "chat_usage", "sse", "usage_numbers"]
+           "chat_usage", "sse", "text_only", "usage_numbers"]
 
 
 @dataclass(slots=True)
@@ -131,6 +131,21 @@ def chat_usage(chunk_or_body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
         return groq["usage"]   # type: ignore[no-any-return]
     return None
+
+
+def text_only(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0, else None."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or len(chunk) > 6 or "usage" in chunk:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or len(delta) != 1:
+        return None
+    text = delta.get("content")
+    return text if type(text) is str and text else None
 
 
 def usage_numbers(usage: Mapping[str, Any] | None) -> tuple[int, int, int | None, int | None, int | None]:

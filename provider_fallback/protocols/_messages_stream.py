@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import _json
 from ..errors import ProviderFallbackError
-from ._base import chat_usage, sse
+from ._base import chat_usage, sse, text_only
 from ._messages_wire import anthropic_error, anthropic_usage, stop_reason
 
 __all__ = ["MessagesEncoder"]
@@ -51,6 +51,12 @@ class MessagesEncoder:
         return _PING
 
     def feed(self, chunk: dict[str, Any]) -> bytes:
+        if self._kind == "text":
+            fast = text_only(chunk)
+            if fast is not None:   # most chunks of a stream: more text for the open block
+                return (b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                        b'"index":' + str(self._block).encode() + b',"delta":{"type":'
+                        b'"text_delta","text":' + _json.dumps(fast) + b"}}\n\n")
         out: list[bytes] = []
         usage = chat_usage(chunk)
         if usage is not None:

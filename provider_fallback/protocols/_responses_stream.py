@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import _json
 from ..errors import ProviderFallbackError
-from ._base import Answered, Context, chat_usage, sse
+from ._base import Answered, Context, chat_usage, sse, text_only
 from ._responses_wire import (
     call_item,
     outcome,
@@ -86,6 +86,16 @@ class ResponsesEncoder:
         return _PING   # an SSE comment: the Responses stream has no ping event
 
     def feed(self, chunk: dict[str, Any]) -> bytes:
+        fast = text_only(chunk)
+        item = self._text
+        if fast is not None and item is not None and item.kind == "message":
+            # most chunks of a stream: more text for the open message
+            item.parts.append(fast)
+            self._seq += 1
+            return (b'event: response.output_text.delta\ndata: {"type":'
+                    b'"response.output_text.delta","sequence_number":'
+                    + str(self._seq - 1).encode() + item.delta_head + _json.dumps(fast)
+                    + b',"logprobs":[]}\n\n')
         out: list[bytes] = []
         usage = chat_usage(chunk)
         if usage is not None:
