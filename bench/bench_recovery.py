@@ -194,10 +194,14 @@ async def sequence(*, scale: float) -> dict[str, Any]:
     await primary.start()
     await backup.start()
     served: list[tuple[float, str, bool]] = []
+    events: list[list[Any]] = []
     try:
         async with running_gateway(_config(primary, backup, scale)) as app, \
                 aiohttp.ClientSession() as session:
             t0 = time.monotonic()
+            app.router.events.subscribe(lambda e: events.append(
+                [round(time.monotonic() - t0, 2), e.type, e.fields.get("open_s")])
+                if e.type in STATE_EVENTS and e.fields.get("key") == PRIMARY_KEY else None)
             client = Client(session, app.base_url + "/v1/chat/completions", t0)
             for i in range(10):
                 due = t0 + 1.2 * scale * i
@@ -211,7 +215,8 @@ async def sequence(*, scale: float) -> dict[str, Any]:
     return {"scenario": "seq: 10 streams, 1 every 1.2 s, primary down the first 6 s",
             "served": [who for _, who, _ in served],
             "answered": sum(1 for *_, ok in served if ok),
-            "primary_for_last": sum(1 for _ in _tail(served, "primary"))}
+            "primary_for_last": sum(1 for _ in _tail(served, "primary")),
+            "at": [t for t, *_ in served], "primary_circuit": events}
 
 
 def _tail(served: list[tuple[float, str, bool]], who: str) -> list[tuple[float, str, bool]]:

@@ -11,7 +11,8 @@ try:
     import orjson
 
     JSONDecodeError: type[Exception] = orjson.JSONDecodeError
-    # the functions themselves, not wrappers: a call per chunk on every stream
+
+    # bound directly: a wrapper function would cost a call per stream chunk
     dumps: Callable[[Any], bytes] = orjson.dumps
     loads: Callable[[bytes | str], Any] = orjson.loads
 

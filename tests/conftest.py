@@ -1,7 +1,15 @@
+import multiprocessing
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The Windows-like CI pass (.ci/run): processes started the way Windows starts them, so
+# nothing relies on fork inheriting state; the gateway's own --workers always spawns.
+if os.environ.get("PROVIDER_FALLBACK_TEST_START_METHOD"):
+    multiprocessing.set_start_method(os.environ["PROVIDER_FALLBACK_TEST_START_METHOD"],
+                                     force=True)
 
 
 import pytest  # noqa: E402

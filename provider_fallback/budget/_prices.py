@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..config import Pricing, Target
+from ..config._text import read_text_file
 
 __all__ = ["FREE", "PriceTable", "cost_usd", "default_prices", "is_free", "price_of"]
 
@@ -56,7 +57,7 @@ class PriceTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
-        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+        return cls.from_dict(yaml.safe_load(read_text_file(path)) or {})
 
     def lookup(self, base_url: str, model: str) -> Pricing | None:
         """The default price of `model` served from `base_url`, or None when unknown."""

@@ -22,7 +22,8 @@ from ..doctor import (
     run_doctor,
     startup_findings,
 )
-from ._common import console, err_console, fail
+from ..errors import Shell
+from ._common import ShellOpt, console, err_console, fail, shell_of
 
 __all__ = ["check", "doctor", "print_report", "report_startup_problems"]
 
@@ -36,11 +37,14 @@ def doctor(config: ConfigOpt = Path("provider_config.yaml"),
            port: Annotated[int | None, typer.Option(help="Port serve will use (default: server.port)")] = None,
            timeout: Annotated[float, typer.Option(help="Seconds per network step")] = 5.0,
            slow: Annotated[float, typer.Option(help="Warn when a provider answers slower (s)")] = 2.0,
-           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passing checks")] = False) -> None:
-    """Check config, keys, providers, port, proxy and clock; exit 0 ok, 1 warnings, 2 errors."""
+           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passing checks")] = False,
+           shell: ShellOpt = None) -> None:
+    """Check config, keys, providers, port, proxy, clock (and on Windows excluded ports,
+    firewall, WSL2 addresses); exit 0 ok, 1 warnings, 2 errors."""
+    chosen = shell_of(shell)
     if as_json:
         report = asyncio.run(run_doctor(config, port=port, timeout=timeout, slow_threshold=slow))
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps(report.as_dict(chosen), indent=2))
         raise typer.Exit(report.exit_code)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
@@ -51,18 +55,18 @@ def doctor(config: ConfigOpt = Path("provider_config.yaml"),
 
         report = asyncio.run(run_doctor(config, port=port, timeout=timeout, slow_threshold=slow,
                                         progress=step))
-    print_report(report, verbose=verbose)
+    print_report(report, verbose=verbose, shell=chosen)
     raise typer.Exit(report.exit_code)
 
 
-def print_report(report: Report, *, verbose: bool = False) -> None:
+def print_report(report: Report, *, verbose: bool = False, shell: Shell | None = None) -> None:
     table = Table(show_lines=True, title=f"provider-fallback doctor ({report.seconds:.2f}s)")
     for column in ("", "check", "code", "finding", "what to do"):
         table.add_column(column, overflow="fold")
     for f in report.findings:
         if f.severity is Severity.OK and not verbose:
             continue
-        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(f.resolution, 1))
+        steps = "\n".join(f"{i}. {s}" for i, s in enumerate(f.steps(shell), 1))
         table.add_row(_MARK[f.severity], escape(f"{f.check} {f.subject}"), escape(f.code or "-"),
                       escape(f.message), escape(steps))
     if table.row_count:
@@ -76,8 +80,10 @@ def print_report(report: Report, *, verbose: bool = False) -> None:
 def check(config: ConfigOpt = Path("provider_config.yaml"),
           min_healthy: Annotated[int, typer.Option("--min-healthy", help="Providers that must answer")] = 1,
           timeout: Annotated[float, typer.Option(help="Seconds per network step")] = 5.0,
-          as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+          as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+          shell: ShellOpt = None) -> None:
     """Exit 0 only if at least N providers answer GET /models with their key (for CI/deploys)."""
+    chosen = shell_of(shell)
     started = time.perf_counter()
     load = load_for_doctor(config)
     if load.config is None:
@@ -92,7 +98,7 @@ def check(config: ConfigOpt = Path("provider_config.yaml"),
     if as_json:
         print(json.dumps({"healthy": healthy, "min_healthy": min_healthy,
                           "seconds": round(time.perf_counter() - started, 3),
-                          "providers": {r.provider: [f.as_dict() for f in r.findings
+                          "providers": {r.provider: [f.as_dict(chosen) for f in r.findings
                                                      if f.severity >= Severity.WARNING]
                                         for r in results}}, indent=2))
     else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import errno
+import dataclasses
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from ..config import check_bind, describe, load_config
 from ..server._serve import build_app, tune_gc, uvicorn_config
@@ -21,7 +23,7 @@ __all__ = ["bind_socket", "serve", "validate"]
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to provider_config.yaml")]
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, *, config: Path | None = None) -> socket.socket:
     """Bind the listening socket ourselves so 'port in use' is a named error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
@@ -35,20 +37,31 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        if exc.errno in (errno.EADDRINUSE, 10048) or getattr(exc, "winerror", None) == 10048:
-            raise fail(f"{host}:{port} is already in use by another process",
-                       code="address_in_use",
-                       fix="stop that process (`provider-fallback doctor` names it) or pass --port "
-                           "to use another port (not 4000: that is where LiteLLM usually runs)",
-                       exit_code=2) from None
-        if exc.errno in (errno.EACCES, 10013) or getattr(exc, "winerror", None) == 10013:
-            raise fail(f"not allowed to bind {host}:{port}", code="access_denied_socket",
-                       fix="use a port above 1024 or check the firewall / excluded port ranges",
-                       exit_code=2) from None
-        raise fail(f"cannot bind {host}:{port}: {exc.strerror}", code="gateway_error",
-                   exit_code=2) from None
+        raise _bind_failure(host, port, exc, config) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _bind_failure(host: str, port: int, exc: OSError, config: Path | None) -> typer.Exit:
+    """Doctor's port check says why (the holder of a busy port; on Windows an excluded port
+    range behind WinError 10013) and gives the steps, filled in, for this shell."""
+    from ..doctor import Severity, check_port
+    from ..doctor._windows import check_excluded_ports
+    from ..errors import Facts
+
+    finding = check_port(host, port)
+    if finding.severity < Severity.ERROR:   # freed meanwhile: report what bind said
+        return fail(f"cannot bind {host}:{port}: {exc.strerror}", code="gateway_error",
+                    exit_code=2)
+    if finding.code == "access_denied_socket" and sys.platform == "win32":
+        excluded = [f for f in check_excluded_ports([("gateway", port)]) if f.code == "port_excluded"]
+        finding = excluded[0] if excluded else finding
+    finding = dataclasses.replace(finding, facts=finding.facts.merge(Facts.of(config=config)))
+    err_console.print(f"[bold red]error[/] {escape(f'[{finding.code}]')} "
+                      f"{escape(finding.message)}", soft_wrap=True)
+    for step in finding.steps():
+        err_console.print(f"  fix: {step}", markup=False, soft_wrap=True)
+    return typer.Exit(2)
 
 
 def serve(config: ConfigOpt = Path("provider_config.yaml"),
@@ -74,7 +87,7 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
         raise fail(f"--log-level {level} / --log-format {fmt} not understood",
                    code="invalid_request", fix="--log-level debug|info|warning|error, "
                    "--log-format console|json", exit_code=2)
-    sock = bind_socket(bind_host, bind_port)
+    sock = bind_socket(bind_host, bind_port, config=config)
     console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({len(cfg.chains)} models, {len(cfg.providers)} providers"
                   f"{f', {workers} workers' if workers > 1 else ''})")
@@ -86,7 +99,7 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
                               soft_wrap=True)
         from ..server._workers import run_workers
 
-        run_workers(config, sock, workers, log_level=level, log_format=fmt)
+        run_workers(config, sock, workers, log_level=level, log_format=fmt, config=cfg)
         return
     uv_config = uvicorn_config(build_app(cfg), bind_host, bind_port, log_level=level)
     # after uvicorn's own logging setup, so every line (uvicorn's too) is ours and redacted

@@ -4,25 +4,24 @@ budget, the last 24 hours' fall-overs and mean recovery time)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._common import console
-from ._providers import KeyEnvOpt, UrlOpt, _base, _show, call
+from ._gateway import call, resolve_gateway
+from ._providers import ConfigOpt, KeyEnvOpt, UrlOpt, _show
 
 __all__ = ["status"]
 
 
-def status(url: UrlOpt = None,
-           config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for "
-                                                       "host/port)")] = None,
+def status(url: UrlOpt = None, config: ConfigOpt = None,
            key_env: KeyEnvOpt = "PROVIDER_FALLBACK_MASTER_KEY",
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Gateway status: providers, circuits, rate limits, budget, last 24 h fall-overs."""
-    snap = call(_base(url, config), "GET", "/admin/status", key_env)
+    snap = call(resolve_gateway(url, config, key_env), "GET", "/admin/status")
     if as_json:
         snap.pop("history", None)
         print(json.dumps(snap, indent=2))
@@ -56,6 +55,6 @@ def _show_summary(snap: dict[str, Any]) -> None:
     console.print(state_line(snap.get("state") or {}), markup=False)
     recent = [e for e in snap.get("events", []) if e.get("type") != "CIRCUIT_HALF_OPEN"][-5:]
     for e in recent:
-        console.print(f"[dim]event[/] {e['type']} "
-                      + " ".join(f"{k}={v}" for k, v in e.items()
-                                 if k not in ("id", "ts", "type", "attempts")), markup=False)
+        detail = " ".join(f"{k}={v}" for k, v in e.items()
+                          if k not in ("id", "ts", "type", "attempts"))
+        console.print(f"[dim]event[/] {escape(str(e['type']))} {escape(detail)}", soft_wrap=True)

@@ -9,11 +9,13 @@ import typer
 
 from ..telemetry import DB_FILE, TelemetryStore, log_dir_for
 from ._common import fail
+from ._gateway import DEFAULT_CONFIG
 
 __all__ = ["ConfigOpt", "LogDirOpt", "open_store", "since_seconds"]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for "
-                                                "telemetry.log_dir)")]
+                                                "telemetry.log_dir; default: "
+                                                "./provider_config.yaml if it exists)")]
 LogDirOpt = Annotated[Path | None, typer.Option("--log-dir", help="Telemetry directory (default: "
                                                 "telemetry.log_dir, $FALLBACK_LOG_DIR, or the "
                                                 "data dir's logs/)")]
@@ -31,10 +33,12 @@ def since_seconds(text: str) -> float:
 def open_store(config: Path | None, log_dir: Path | None) -> TelemetryStore:
     if log_dir is None:
         cfg = None
+        if config is None and DEFAULT_CONFIG.is_file():
+            config = DEFAULT_CONFIG
         if config is not None:
-            from ..config import load_config
+            from ._gateway import config_for_reading
 
-            cfg = load_config(config)
+            cfg = config_for_reading(config)
         log_dir = log_dir_for(cfg)
     path = log_dir / DB_FILE
     try:

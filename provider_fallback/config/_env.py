@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import Facts, sh
 from ._problems import Problem
+from ._text import read_text_file
 
 __all__ = ["EnvResolver", "find_literal_secrets", "is_env_reference", "is_sensitive_header",
            "parse_dotenv"]
@@ -28,6 +30,10 @@ _SECRET_KEYS = frozenset({"api_key", "master_key"})
 _SECRET_SHAPE = re.compile(r"(?:^|[\s:=])(?:sk-|gsk_)[A-Za-z0-9_\-]{16,}")
 _LITERAL_KEY_MAX = 20
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|key|token|secret|password", re.I)
+# how to set a variable, in the user's shell
+_SET_VAR = sh(bash="export {env_var}=...",
+              powershell='$env:{env_var} = "..." (or setx {env_var} "..." for new terminals)',
+              cmd='set {env_var}=... (or setx {env_var} "..." for new terminals)')
 _LITERAL_FIX = ("put the key in the environment or the .env file beside the config and write "
                 "`{leaf}: os.environ/NAME` (or set allow_literal_secrets: true at the top level)")
 
@@ -94,7 +100,7 @@ class EnvResolver:
             return cls(environ)
         path = base_dir / ".env"
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            text = read_text_file(path)
         except FileNotFoundError:
             return cls(environ, path)
         except (OSError, UnicodeDecodeError) as exc:
@@ -141,7 +147,7 @@ class EnvResolver:
         return value if missing else result
 
     def missing_fix(self, name: str, *, optional_hint: bool) -> str:
-        text = f"export {name}=..."
+        text = _SET_VAR.render(Facts(env_var=name))
         if self.dotenv_path is not None:
             text += f" or add it to {self.dotenv_path}"
         if optional_hint:

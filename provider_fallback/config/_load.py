@@ -35,6 +35,7 @@ from ._schema import (
     TelemetryModel,
     validate,
 )
+from ._text import NOT_TEXT_FIX, read_text_file
 
 __all__ = ["config_from_dict", "load_config"]
 
@@ -54,22 +55,32 @@ def load_config(path: str | os.PathLike[str], *,
     file = Path(path)
     source = str(file)
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = read_text_file(file)
     except FileNotFoundError:
-        raise_problems([Problem(None, "config file not found",
-                                "create it (start from provider_config.example.yaml) or pass "
-                                "--config with the right path")], source)
+        raise_problems([Problem(None, "config file not found", _init_fix(file))], source)
     except IsADirectoryError:
         raise_problems([Problem(None, "is a directory, not a config file",
                                 "pass the path of the YAML file")], source)
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise_problems([Problem(None, f"the config file is not UTF-8 or UTF-16 text ({exc})",
+                                NOT_TEXT_FIX)], source)
+    except OSError as exc:
         raise_problems([Problem(None, f"cannot read the config file: {exc}",
-                                "check the path and that the file is UTF-8 text")], source)
+                                "check the path and the file's permissions")], source)
     raw = _parse_yaml(text, source)
     if raw is None:
         raise_problems([Problem(None, "the config file is empty",
                                 "add `providers:` and `models:` sections")], source)
     return _build(raw, source=source, base_dir=file.absolute().parent, environ=environ)
+
+
+def _init_fix(file: Path) -> str:
+    """The command that creates the missing file (`init` writes provider_config.yaml)."""
+    where = "" if file.parent in (Path(""), Path(".")) else f" --dir {file.parent}"
+    made = file.parent / "provider_config.yaml"
+    then = "" if file.name == "provider_config.yaml" else f", then use --config {made}"
+    return (f"create it with `provider-fallback init{where}` (writes {made} and "
+            f".env.example{then}), or pass --config with the right path")
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str | None = None,

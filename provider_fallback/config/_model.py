@@ -69,6 +69,8 @@ class CircuitSettings:
     max_open: float = 1800.0          # cap of the growing open period of hard failures
     transient_open: float = 5.0       # first open period of a transient failure (503, cut, timeout)
     transient_max_open: float = 60.0  # cap of the growing open period of transient failures
+    #                                   that cost a timer (timeouts, stalls)
+    fast_max_open: float = 10.0       # ... and of those that answered at once (503, cut, refused)
     reopen_decay: float = 60.0        # each such span closed takes one step off the growth
     multiplier: float = 2.0
     jitter: float = 0.1

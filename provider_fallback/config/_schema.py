@@ -114,6 +114,7 @@ class CircuitModel(_Strict):
     max_open: Timeout = 1800.0
     transient_open: Timeout = 5.0
     transient_max_open: Timeout = 60.0
+    fast_max_open: Timeout = 10.0
     reopen_decay: Timeout = 60.0
     multiplier: Annotated[float, Field(ge=1)] = 2.0
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.1

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import spec
+from ..errors import Facts, Shell, render_steps, spec
 
 __all__ = ["Finding", "Report", "Severity", "mask_key"]
 
@@ -32,6 +32,7 @@ class Finding:
     code: str | None = None
     fix: tuple[str, ...] = ()       # steps specific to this finding, before the registry's
     detail: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = Facts()          # what the steps are filled with (host, port, variable, ...)
 
     def __post_init__(self) -> None:
         if self.severity >= Severity.WARNING and not self.code:
@@ -39,16 +40,21 @@ class Finding:
 
     @property
     def resolution(self) -> tuple[str, ...]:
-        """This finding's own steps, then the registry's for its code (no repeats)."""
-        steps = list(self.fix)
-        if self.code and self.severity >= Severity.WARNING:
-            steps += [s for s in spec(self.code).resolution if s not in steps]
-        return tuple(steps)
+        """This finding's own steps, then the registry's for its code (no repeats), for
+        this machine's shell."""
+        return self.steps()
 
-    def as_dict(self) -> dict[str, Any]:
+    def steps(self, shell: Shell | None = None) -> tuple[str, ...]:
+        """The resolution rendered for `shell` with this finding's facts."""
+        templates: list[Any] = list(self.fix)
+        if self.code and self.severity >= Severity.WARNING:
+            templates += spec(self.code).resolution
+        return render_steps(templates, self.facts, shell)
+
+    def as_dict(self, shell: Shell | None = None) -> dict[str, Any]:
         return {"check": self.check, "subject": self.subject,
                 "severity": self.severity.name.lower(), "code": self.code,
-                "message": self.message, "resolution": list(self.resolution),
+                "message": self.message, "resolution": list(self.steps(shell)),
                 **({"detail": self.detail} if self.detail else {})}
 
 
@@ -73,10 +79,10 @@ class Report:
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, shell: Shell | None = None) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "seconds": round(self.seconds, 3),
                 "summary": {s.name.lower(): self.count(s) for s in Severity},
-                "findings": [f.as_dict() for f in self.findings]}
+                "findings": [f.as_dict(shell) for f in self.findings]}
 
 
 def mask_key(value: str) -> str:

@@ -14,7 +14,9 @@ import yaml
 
 from ..config import Config, load_config
 from ..config._env import EnvResolver
-from ..errors import ConfigError
+from ..config._step_facts import provider_facts
+from ..config._text import read_text_file
+from ..errors import ConfigError, Facts
 from ._findings import Finding, Severity, mask_key
 
 __all__ = ["ConfigLoad", "check_keys", "load_for_doctor", "warnings_as_findings"]
@@ -83,7 +85,7 @@ def load_for_doctor(path: str | os.PathLike[str], environ: Mapping[str, str] | N
     env = dict(os.environ if environ is None else environ)
     load = ConfigLoad(Path(path))
     try:
-        load.raw = yaml.safe_load(load.path.read_text(encoding="utf-8-sig"))
+        load.raw = yaml.safe_load(read_text_file(load.path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         load.raw = None  # load_config below reports it precisely
     resolver = EnvResolver.for_dir(env, load.path.absolute().parent)
@@ -102,7 +104,7 @@ def load_for_doctor(path: str | os.PathLike[str], environ: Mapping[str, str] | N
             "env", name, Severity.WARNING if optional else Severity.ERROR,
             f"{name} is not set{where}; used by {key_path}"
             + (" (optional provider: it will be skipped)" if optional else ""),
-            "env_var_missing"))
+            "env_var_missing", facts=Facts.of(env_var=name, env_file=resolver.dotenv_path)))
     filled = {**env, **{n: _PLACEHOLDER for n in load.missing}}
     try:
         load.config = load_config(load.path, environ=filled)
@@ -153,20 +155,27 @@ def check_keys(config: Config, *, missing: Mapping[str, str] | None = None) -> l
         if any(name in source for name in missing):
             continue
         findings += _inspect(f"providers.{provider.name}.api_key", source,
-                             provider.api_key.reveal(), expected_prefix(provider.base_url))
+                             provider.api_key.reveal(), expected_prefix(provider.base_url),
+                             provider_facts(provider))
     key = config.server.master_key
     if key is not None:
         source = config.server.master_key_source or "literal"
         if not any(name in source for name in missing):
-            findings += _inspect("server.master_key", source, key.reveal(), None)
+            findings += _inspect("server.master_key", source, key.reveal(), None,
+                                 Facts.of(env_var=_variable(source)))
     if not findings:
         findings.append(Finding("keys", "api keys", Severity.OK,
                                 "no whitespace, quotes or wrong prefixes in the keys"))
     return findings
 
 
-def _inspect(where: str, source: str, value: str,
-             expected: tuple[str, str] | None) -> list[Finding]:
+def _variable(source: str) -> str | None:
+    names = _REF_NAMES(source)
+    return names[0] if names else None
+
+
+def _inspect(where: str, source: str, value: str, expected: tuple[str, str] | None,
+             facts: Facts) -> list[Finding]:
     shown = f"{where} from {source} ({mask_key(value)})"
     out: list[Finding] = []
     core = value.strip()
@@ -174,11 +183,12 @@ def _inspect(where: str, source: str, value: str,
         out.append(Finding("keys", where, Severity.ERROR,
                            f"{shown} has leading/trailing whitespace or a newline",
                            "key_malformed", (f"remove the spaces/newline around the value of "
-                                             f"{source.removeprefix('os.environ/')}",)))
+                                             f"{source.removeprefix('os.environ/')}",),
+                           facts=facts))
     if len(core) >= 2 and core[0] in "'\"" or core[-1:] in ("'", '"'):
         out.append(Finding("keys", where, Severity.ERROR,
                            f"{shown} is wrapped in quotes (they become part of the key)",
-                           "key_malformed", ("set the variable without quotes",)))
+                           "key_malformed", ("set the variable without quotes",), facts=facts))
     core = core.strip("'\"")
     if expected and core and not core.startswith(expected[0]):
         looks = next((label for prefix, label in KEY_PREFIXES.values()
@@ -187,5 +197,5 @@ def _inspect(where: str, source: str, value: str,
         hint = f"; it looks like a {looks} key" if looks else ""
         out.append(Finding("keys", where, Severity.ERROR,
                            f"{shown} does not start with {expected[0]!r} as {expected[1]} keys "
-                           f"do{hint}", "key_malformed"))
+                           f"do{hint}", "key_malformed", facts=facts))
     return out

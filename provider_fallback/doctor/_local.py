@@ -3,46 +3,50 @@
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import sys
 import urllib.request
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..config import ProviderSpec
+from ..errors import Facts
 from ..providers import proxy_for
+from ._commands import Runner, run_command
 from ._findings import Finding, Severity
 from ._network import is_loopback
+from ._ports import find_holder
 
 __all__ = ["check_clock", "check_port", "check_proxy_env", "port_holder"]
 
 CLOCK_SKEW_LIMIT = 10.0   # seconds; Retry-After dates and reset times go wrong beyond this
 
 
-def check_port(host: str, port: int) -> Finding:
-    """Can `serve` bind host:port? Same socket options as serve; the holder named when possible."""
+def check_port(host: str, port: int, *, platform: str = sys.platform,
+               runner: Runner = run_command) -> Finding:
+    """Can `serve` bind host:port? Same socket options as serve; the holder named when the
+    OS tells (blocking: doctor calls it from a thread)."""
     where = f"{host}:{port}"
+    facts = Facts.of(host=host, port=port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-        else:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _exclusive(sock)
         sock.bind((host, port))
     except OSError as exc:
         number = getattr(exc, "winerror", None) or exc.errno
+        facts = Facts.of(next_port=_free_port_after(host, port)).merge(facts)
         if number in (errno.EADDRINUSE, 10048):
-            holder = port_holder(port)
+            holder = find_holder(port, platform=platform, runner=runner)
             who = f"held by {holder}" if holder else "held by an unknown process"
+            if holder is not None:
+                facts = Facts(pid=str(holder.pid)).merge(facts)
             return Finding("port", where, Severity.ERROR, f"{where} is already in use ({who})",
-                           "address_in_use", (f"stop that process or run `serve --port {port + 1}`",),
-                           {"holder": holder})
+                           "address_in_use", (), {"holder": str(holder) if holder else None},
+                           facts)
         if number in (errno.EACCES, 10013):
             return Finding("port", where, Severity.ERROR, f"not allowed to bind {where}",
-                           "access_denied_socket")
+                           "access_denied_socket", facts=facts)
         if number == errno.EADDRNOTAVAIL:
             return Finding("port", where, Severity.ERROR,
                            f"{host} is not an address of this machine", "config_error",
@@ -54,44 +58,34 @@ def check_port(host: str, port: int) -> Finding:
     return Finding("port", where, Severity.OK, f"{where} is free for `serve`")
 
 
-def port_holder(port: int) -> str | None:
-    """'pid 1234 (python)' for the process listening on `port`, where the OS lets us see it.
+def _exclusive(sock: socket.socket) -> None:
+    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
-    Linux only, from /proc (no extra dependency); elsewhere None and the registry's
-    `netstat -ano` / `lsof` steps say how to look.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        inodes = set(_listening_inodes(port))
-        if not inodes:
-            return None
-        for pid_dir in Path("/proc").iterdir():
-            if not pid_dir.name.isdigit():
-                continue
+
+def _free_port_after(host: str, port: int, tries: int = 20) -> int | None:
+    """The first port after `port` that binds (skipping 4000, LiteLLM's usual port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        if candidate == 4000:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             try:
-                for fd in (pid_dir / "fd").iterdir():
-                    target = os.readlink(fd)
-                    if target.startswith("socket:[") and target[8:-1] in inodes:
-                        name = (pid_dir / "comm").read_text().strip()
-                        return f"pid {pid_dir.name} ({name})"
+                _exclusive(probe)
+                probe.bind((host, candidate))
             except OSError:
                 continue
-    except OSError:
-        return None
+            return candidate
     return None
 
 
-def _listening_inodes(port: int) -> Iterable[str]:
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                yield cols[9]
+def port_holder(port: int) -> str | None:
+    """'pid 1234 (python)' for the process listening on `port`, where the OS lets us see it
+    (Windows: netstat + tasklist; macOS: lsof; Linux: /proc). Blocking."""
+    holder = find_holder(port)
+    return str(holder) if holder else None
 
 
 def check_proxy_env(providers: Iterable[ProviderSpec], gateway_host: str = "127.0.0.1"

@@ -22,7 +22,8 @@ import aiohttp
 
 from .. import _json
 from ..config import ProviderSpec
-from ..errors import classify_exception, classify_response
+from ..config._step_facts import provider_facts
+from ..errors import Facts, classify_exception, classify_response
 from ..health._probes import model_ids, probe_headers
 from ..providers import proxy_for
 from ._findings import Finding, Severity, mask_key
@@ -53,11 +54,15 @@ class ProviderCheck:
     healthy: bool = False
     ms: float | None = None
     clock_skew: float | None = None      # provider Date minus local time, seconds
+    facts: Facts = Facts()               # the provider's URL, host, port, key variable
 
     def add(self, severity: Severity, message: str, code: str | None = None,
             *fix: str, **detail: Any) -> None:
+        facts = self.facts
+        if isinstance(detail.get("model"), str):
+            facts = Facts(model=detail["model"]).merge(facts)
         self.findings.append(Finding("provider", self.provider, severity, message, code,
-                                     tuple(fix), detail))
+                                     tuple(fix), detail, facts))
 
 
 def _fail(check: ProviderCheck, exc: BaseException, step: str) -> None:
@@ -69,7 +74,7 @@ async def check_provider(provider: ProviderSpec, models: Sequence[str], *, timeo
                          slow_threshold: float, key_missing: str | None = None,
                          now: Callable[[], float] = time.time) -> ProviderCheck:
     """Run every step against one provider; never raises."""
-    check = ProviderCheck(provider.name)
+    check = ProviderCheck(provider.name, facts=provider_facts(provider))
     parts = urlsplit(provider.base_url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -190,8 +195,7 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
                 continue
             near = difflib.get_close_matches(model, sorted(listed), n=3, cutoff=0.5)
             hint = f"; nearest: {', '.join(near)}" if near else ""
-            fix = (f"use one of: {', '.join(near)}",) if near else (
-                "run `curl <base_url>/models` to see the names this key can use",)
+            fix = (f"use one of: {', '.join(near)}",) if near else ()
             check.add(Severity.ERROR, f"model {model!r} is not listed by {provider.name}{hint}",
                       "model_not_found", *fix, model=model, nearest=near)
     if ms > slow_threshold * 1000:

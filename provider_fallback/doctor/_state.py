@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import StateSettings
+from ..errors import Facts
 from ._findings import Finding, Severity
 
 __all__ = ["check_state"]
@@ -55,7 +57,8 @@ async def check_state(settings: StateSettings, *, timeout: float = 5.0) -> Findi
         return Finding("state", shown, Severity.WARNING,
                        f"Redis at {shown} unreachable ({why}): the gateway would serve on "
                        "local state, sharing nothing with other workers or replicas",
-                       code="state_unreachable", detail={"error": type(exc).__name__})
+                       code="state_unreachable", detail={"error": type(exc).__name__},
+                       facts=_where(url))
     finally:
         if closer is not None:
             with contextlib.suppress(Exception):
@@ -70,6 +73,15 @@ async def check_state(settings: StateSettings, *, timeout: float = 5.0) -> Findi
                    f"{text} at {shown} answers in {rtt_ms:.1f} ms; keys under "
                    f"{settings.key_prefix!r}",
                    detail={"rtt_ms": round(rtt_ms, 2)})
+
+
+def _where(url: str) -> Facts:
+    """The first host and port of a Redis URL (never its password), for the fix steps."""
+    try:
+        parts = urlsplit(url.split(",", 1)[0])
+        return Facts.of(host=parts.hostname, port=parts.port or 6379)
+    except ValueError:
+        return Facts()
 
 
 def _version(info: Any) -> tuple[int, ...] | None:

@@ -14,6 +14,7 @@ from ._exceptions import (
 from ._headers import parse_duration, retry_after_seconds
 from ._registry import REGISTRY, spec
 from ._scrub import scrub_secrets
+from ._steps import Facts, Shell, Step, render_steps, sh
 from ._transport import classify_exception
 from ._types import ErrorSpec, Failure, Fault, Scope
 
@@ -24,6 +25,7 @@ __all__ = [
     "CircuitRule",
     "ConfigError",
     "ErrorSpec",
+    "Facts",
     "Failure",
     "Fault",
     "InvalidRequestError",
@@ -31,6 +33,8 @@ __all__ = [
     "ProviderFallbackError",
     "REGISTRY",
     "Scope",
+    "Shell",
+    "Step",
     "StreamInterruptedError",
     "Strike",
     "UpstreamError",
@@ -38,7 +42,9 @@ __all__ = [
     "classify_exception",
     "classify_response",
     "parse_duration",
+    "render_steps",
     "retry_after_seconds",
     "scrub_secrets",
+    "sh",
     "spec",
 ]

@@ -7,7 +7,10 @@ strings.
 - **class** (`OpenClass`): *transient* failures (overload and server errors, 500/502/503/
   504/529, stream cuts and stalls, timeouts, a refused or reset connection) open for
   `circuit.transient_open` (5 s), doubling per consecutive re-open up to
-  `circuit.transient_max_open` (60 s); *hard* failures (auth, quota, model not found, a
+  `circuit.transient_max_open` (60 s) for failures that made the client wait for a timer
+  (timeouts, stalls: every trial costs that wait again), up to `circuit.fast_max_open`
+  (10 s) for those that answered at once (a trial costs nothing noticeable, so a recovered
+  target is used again within 10 s); *hard* failures (auth, quota, model not found, a
   wrong base URL, a TLS or DNS misconfiguration) keep their registry cooldown (30 min for a
   401), doubling up to `circuit.max_open`; *rate limits* open for the advertised reset
   (Retry-After / x-ratelimit-reset-*), else for their registry cooldown.
@@ -51,6 +54,11 @@ class Strike(enum.StrEnum):
 class CircuitRule:
     open_class: OpenClass
     strike: Strike
+    # the failure kept the client waiting for a timer (a timeout, a stall): each trial of the
+    # target costs that wait again, so a transient one grows to `transient_max_open`; one
+    # that answered at once (a 503, a refused connection, a cut) is cheap to try again and
+    # is capped at `fast_max_open`, so a recovered target is back within that long
+    timer: bool = False
 
 
 TR, HD, RL = OpenClass.TRANSIENT, OpenClass.HARD, OpenClass.RATE_LIMIT
@@ -91,8 +99,10 @@ _RULES: dict[str, tuple[OpenClass, Strike]] = {
 }
 # fmt: on
 
+_TIMERS = frozenset({"gateway_timeout", "request_timeout", "timeout_connect", "timeout_first_token",
+                     "timeout_total", "connect_timeout", "stream_stalled"})
 CIRCUIT_RULES: Mapping[str, CircuitRule] = MappingProxyType(
-    {code: CircuitRule(cls, strike) for code, (cls, strike) in _RULES.items()})
+    {code: CircuitRule(cls, strike, code in _TIMERS) for code, (cls, strike) in _RULES.items()})
 _DEFAULT = CircuitRule(OpenClass.TRANSIENT, Strike.THRESHOLD)
 
 

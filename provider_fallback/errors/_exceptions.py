@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._steps import Facts, Shell, Step, render_steps
 from ._types import Failure
 
 __all__ = [
@@ -54,8 +55,8 @@ class ProviderFallbackError(Exception):
     error_type: str = "server_error"
 
     def __init__(self, message: str, *, code: str | None = None, provider: str | None = None,
-                 model: str | None = None, resolution: Sequence[str] = (),
-                 http_status: int | None = None) -> None:
+                 model: str | None = None, resolution: Sequence[str | Step] = (),
+                 http_status: int | None = None, facts: Facts | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -64,18 +65,33 @@ class ProviderFallbackError(Exception):
             self.http_status = http_status
         self.provider = provider
         self.model = model
-        self.resolution = tuple(resolution)
+        self.steps: tuple[str | Step, ...] = tuple(resolution)   # templates
+        # what the steps are filled with; whoever knows more (the gateway, the CLI) adds to it
+        own = Facts(provider=provider, model=model)
+        self.facts = own if facts is None else own.merge(facts)
 
-    def to_openai_error(self) -> dict[str, Any]:
-        """The body of an OpenAI-format error response."""
+    @property
+    def resolution(self) -> tuple[str, ...]:
+        """The steps to fix it, filled with what is known, for this machine's shell."""
+        return self.render_resolution()
+
+    def render_resolution(self, facts: Facts | None = None,
+                          shell: Shell | None = None) -> tuple[str, ...]:
+        """The steps for `shell` with this error's facts, gaps filled from `facts`."""
+        return render_steps(self.steps, self.facts.merge(facts), shell)
+
+    def to_openai_error(self, facts: Facts | None = None,
+                        shell: Shell | None = None) -> dict[str, Any]:
+        """The body of an OpenAI-format error response (steps filled from `facts` too)."""
         err: dict[str, Any] = {"message": self.message, "type": self.error_type,
                                "code": self.code, "param": None}
         if self.provider:
             err["provider"] = self.provider
         if self.model:
             err["model"] = self.model
-        if self.resolution:
-            err["resolution"] = list(self.resolution)
+        resolution = self.render_resolution(facts, shell)
+        if resolution:
+            err["resolution"] = list(resolution)
         return {"error": err}
 
 
@@ -142,9 +158,13 @@ class AllProvidersFailedError(ProviderFallbackError):
                  skipped: Sequence[str] = ()) -> None:
         tried = ", ".join(f"{a.provider}/{a.model}={a.code}" for a in attempts) or "none"
         held = f"; skipped: {'; '.join(skipped)}" if skipped else ""
+        # the last failure's own steps (filled with its provider's facts) come after the
+        # general ones: "start LiteLLM on port 4299" beats "run doctor"
+        own = last.spec.resolution if last is not None else ()
         super().__init__(
             f"all providers failed for model '{alias}' (tried: {tried}{held})",
-            resolution=("Check `provider-fallback doctor` and GET /health/providers",
+            resolution=("Run `provider-fallback doctor --config {config}` and check "
+                        "{gateway_url}/health/providers", *own,
                         "Wait for Retry-After seconds, or add another provider to the chain"),
         )
         self.alias = alias
@@ -154,9 +174,11 @@ class AllProvidersFailedError(ProviderFallbackError):
         self.skipped = tuple(skipped)
         if last is not None:
             self.provider, self.model = last.provider, last.model
+            self.facts = Facts(provider=last.provider, model=last.model)
 
-    def to_openai_error(self) -> dict[str, Any]:
-        body = super().to_openai_error()
+    def to_openai_error(self, facts: Facts | None = None,
+                        shell: Shell | None = None) -> dict[str, Any]:
+        body = super().to_openai_error(facts, shell)
         body["error"]["attempts"] = [a.as_dict() for a in self.attempts]
         if self.skipped:
             body["error"]["skipped"] = list(self.skipped)

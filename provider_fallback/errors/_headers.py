@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 __all__ = [
     "MAX_WAIT_S",
     "lower_headers",
@@ -28,10 +30,13 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|us|µs|ns|d|h|m|s))+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def lower_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """A plain dict with lower-cased names; works for dicts, CIMultiDict and friends."""
+def lower_headers(headers: Mapping[str, str] | None) -> Mapping[str, str]:
+    """Headers to look up by lower-case name: aiohttp's case-insensitive multidicts as they
+    are (no copy on the request path), anything else as a plain dict with lower-cased names."""
     if not headers:
         return {}
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers   # case-insensitive already; .get() gives the first value
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = str(name).lower()
@@ -50,6 +55,13 @@ def parse_duration(text: str) -> float | None:
         return None
     if _NUMBER.fullmatch(s):
         return float(s)
+    if s[-1] == "s" and s[-2:-1].isdigit() and "m" not in s and "h" not in s:
+        try:   # the usual "7.66s" without the regexes
+            value = float(s[:-1])
+        except ValueError:
+            pass
+        else:
+            return value if value >= 0 and math.isfinite(value) else None
     if not _DURATION.fullmatch(s):
         return None
     return sum(float(num) * _UNIT_S[unit] for num, unit in _PART.findall(s))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ._steps import Facts, Shell, Step, render_steps
+
 __all__ = ["ErrorSpec", "Failure", "Fault", "Scope"]
 
 
@@ -39,7 +41,11 @@ class ErrorSpec:
     honours_retry_after: bool     # an advertised Retry-After overrides cooldown_s
     http_status: int              # status the gateway answers with if this is final
     summary: str                  # one line, user facing
-    resolution: tuple[str, ...]   # steps to fix, user facing
+    resolution: tuple[Step | str, ...]   # steps to fix, user facing: templates (see _steps.py)
+
+    def steps(self, facts: Facts | None = None, shell: Shell | None = None) -> tuple[str, ...]:
+        """The resolution rendered for `shell` (default: this machine's) with `facts`."""
+        return render_steps(self.resolution, facts, shell)
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,15 +217,19 @@ class Breaker:
         c.trial_until = c.open_until = 0.0
 
     # -- open periods -------------------------------------------------------------------
-    def duration(self, open_class: OpenClass, base: float, step: int,
+    def duration(self, rule: CircuitRule, base: float, step: int,
                  retry_after: float | None) -> float:
         """Open period: an advertised Retry-After exactly, else base x multiplier^step,
-        capped (transient failures at `transient_max_open`, the others at `max_open`, but
-        never below the code's own base), with +-jitter so replicas don't probe in lockstep."""
+        capped (transient failures at `transient_max_open` when they cost a timer, else at
+        `fast_max_open`; the others at `max_open`, but never below the code's own base),
+        with +-jitter so replicas don't probe in lockstep."""
         if retry_after is not None:
             return retry_after
         s = self.settings
-        cap = s.transient_max_open if open_class is OpenClass.TRANSIENT else s.max_open
+        if rule.open_class is OpenClass.TRANSIENT:
+            cap = s.transient_max_open if rule.timer else s.fast_max_open
+        else:
+            cap = s.max_open
         d = min(max(cap, base), base * (s.multiplier ** min(step, 64)))
         return max(0.0, d * (1 + s.jitter * (2 * self._rand() - 1)))
 
@@ -241,7 +245,7 @@ class Breaker:
         c.generation += 1
         c.changed_at = now
         c.trial_until = 0.0
-        c.open_until = now + self.duration(rule.open_class, base, c.reopens, retry_after)
+        c.open_until = now + self.duration(rule, base, c.reopens, retry_after)
 
     @staticmethod
     def _close(c: Circuit, now: float) -> None:

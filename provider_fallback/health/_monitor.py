@@ -24,6 +24,7 @@ from ..providers import proxy_for
 from ..telemetry import EventBus
 from ._admission import Admission, Outcome
 from ._probes import TIERS, ProbeResult, probe
+from ._supervision import SupervisionFollower
 from ._supervisor import Supervisor
 from ._tracker import HealthTracker
 
@@ -46,8 +47,12 @@ class HealthMonitor:
         self._locks = {name: asyncio.Lock() for name in config.providers}
         self._last: dict[str, dict[str, ProbeResult]] = {name: {} for name in config.providers}
         self._proxies = {name: proxy_for(p.base_url) for name, p in config.providers.items()}
-        self.supervisors = {name: Supervisor(name, p.supervise, events, clock=clock)
-                            for name, p in config.providers.items() if p.supervise is not None}
+        # a worker of `serve --workers N` follows the supervisor process's upstreams instead
+        # of starting its own copy (see _supervision.py)
+        self.follower = SupervisionFollower.from_env(events)
+        self.supervisors = {} if self.follower is not None else {
+            name: Supervisor(name, p.supervise, events, clock=clock)
+            for name, p in config.providers.items() if p.supervise is not None}
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -59,7 +64,13 @@ class HealthMonitor:
             timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
         for sup in self.supervisors.values():
             await sup.start()
+        if self.follower is not None:
+            await self.follower.start()
         for name, provider in self.config.providers.items():
+            if not self.config.health.enabled:   # running for its supervised upstreams only
+                for tier in TIERS:
+                    self.tracker.probe_skipped(name, tier, "health.enabled: false in config")
+                continue
             if not provider.probe:
                 for tier in TIERS:
                     self.tracker.probe_skipped(name, tier, "probe: false in config")
@@ -75,6 +86,8 @@ class HealthMonitor:
                 await task
         for sup in self.supervisors.values():
             await sup.stop()
+        if self.follower is not None:
+            await self.follower.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -188,6 +201,8 @@ class HealthMonitor:
         return dict(self._last.get(name, {}))
 
     def supervisor_status(self, name: str) -> dict[str, Any] | None:
+        if self.follower is not None:
+            return self.follower.status(name)
         sup = self.supervisors.get(name)
         return None if sup is None else sup.status()
 

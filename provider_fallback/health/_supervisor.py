@@ -1,7 +1,9 @@
 """A supervised local upstream (e.g. the user's LiteLLM proxy): started with the gateway,
 restarted when it exits or when probes say it is down, with backoff and an hourly cap.
 
-asyncio subprocesses work on Windows (Proactor loop), macOS and Linux alike.
+Subprocesses start on whatever loop runs (see _process.py: asyncio's where the loop has
+them, a Popen thread on Windows' SelectorEventLoop). With `serve --workers N` this runs
+in the supervisor process only (see _supervision.py), never once per worker.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from ..config import SupervisorSpec
 from ..errors._scrub import clip, scrub_secrets
 from ..telemetry import EventBus
+from ._process import UpstreamProcess, start_process
 
 __all__ = ["Supervisor"]
 
@@ -35,7 +38,7 @@ class Supervisor:
         self.spec = spec
         self.events = events
         self._clock = clock
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: UpstreamProcess | None = None
         self._watch: asyncio.Task[None] | None = None
         self._restarts: deque[float] = deque()
         self._lock = asyncio.Lock()
@@ -61,9 +64,7 @@ class Supervisor:
         spec = self.spec
         env = {**os.environ, **spec.env} if spec.env else None
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *spec.command, cwd=spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            proc = await start_process(spec.command, cwd=spec.cwd, env=env)
         except OSError as exc:
             self.last_reason = f"could not start {spec.command[0]!r}: {exc}"
             log.error("supervised upstream %s: %s", self.provider, self.last_reason)
@@ -96,7 +97,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
 
-    async def _watch_process(self, proc: asyncio.subprocess.Process) -> None:
+    async def _watch_process(self, proc: UpstreamProcess) -> None:
         assert proc.stdout is not None
         async for line in proc.stdout:
             # the upstream may print its own keys: scrub before keeping or logging

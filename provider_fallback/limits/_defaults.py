@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..config import RateLimits, Target
+from ..config._text import read_text_file
 
 __all__ = ["LimitTable", "WINDOWS", "default_limits", "default_table", "header_windows"]
 
@@ -47,7 +48,7 @@ class LimitTable:
 
     @classmethod
     def from_file(cls, path: str | Path) -> LimitTable:
-        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+        return cls.from_dict(yaml.safe_load(read_text_file(path)) or {})
 
     def lookup(self, base_url: str, model: str) -> RateLimits | None:
         """Default limits of `model` served from `base_url`, or None when unknown."""

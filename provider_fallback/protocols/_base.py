@@ -64,8 +64,9 @@ class StreamEncoder(Protocol):
     def end(self, usage: Mapping[str, Any] | None) -> bytes:
         """The closing events of a complete answer; `usage` is the stream's final usage."""
 
-    def error(self, exc: ProviderFallbackError) -> bytes:
-        """The in-band error that ends a stream broken after content (never a clean end)."""
+    def error(self, exc: ProviderFallbackError, facts: Any = None) -> bytes:
+        """The in-band error that ends a stream broken after content (never a clean end);
+        `facts` (config facts) fill the resolution steps."""
 
 
 class WireFormat(Protocol):
@@ -83,9 +84,10 @@ class WireFormat(Protocol):
     def encoder(self, ctx: Context, who: Answered) -> StreamEncoder:
         """A stream encoder for one streaming answer."""
 
-    def error(self, exc: ProviderFallbackError, request_id: str | None = None
-              ) -> tuple[int, dict[str, Any]]:
-        """HTTP status and error body, with the registry code, provider and resolution."""
+    def error(self, exc: ProviderFallbackError, request_id: str | None = None,
+              facts: Any = None) -> tuple[int, dict[str, Any]]:
+        """HTTP status and error body, with the registry code, provider and resolution
+        (its steps filled with `facts`, the gateway's config facts)."""
 
 
 _PREFIXES: dict[str | None, bytes] = {None: b"data: "}

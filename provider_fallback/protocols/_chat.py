@@ -35,9 +35,9 @@ class _ChatEncoder:
     def end(self, usage: Mapping[str, Any] | None) -> bytes:
         return _DONE
 
-    def error(self, exc: ProviderFallbackError) -> bytes:
+    def error(self, exc: ProviderFallbackError, facts: Any = None) -> bytes:
         # an in-band error event and no [DONE]: never a truncated success
-        return b"data: " + _json.dumps(exc.to_openai_error()) + b"\n\n"
+        return b"data: " + _json.dumps(exc.to_openai_error(facts)) + b"\n\n"
 
 
 class ChatFormat:
@@ -62,9 +62,9 @@ class ChatFormat:
     def encoder(self, ctx: Context, who: Answered) -> _ChatEncoder:
         return _ChatEncoder()
 
-    def error(self, exc: ProviderFallbackError, request_id: str | None = None
-              ) -> tuple[int, dict[str, Any]]:
-        return exc.http_status, exc.to_openai_error()
+    def error(self, exc: ProviderFallbackError, request_id: str | None = None,
+              facts: Any = None) -> tuple[int, dict[str, Any]]:
+        return exc.http_status, exc.to_openai_error(facts)
 
 
 CHAT = ChatFormat()

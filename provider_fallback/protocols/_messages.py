@@ -104,9 +104,9 @@ class MessagesFormat:
         return MessagesEncoder(message_id(who), who.model or ctx.model,
                                ctx.extra.get("stops", ()))
 
-    def error(self, exc: ProviderFallbackError, request_id: str | None = None
-              ) -> tuple[int, dict[str, Any]]:
-        body = anthropic_error(exc)
+    def error(self, exc: ProviderFallbackError, request_id: str | None = None,
+              facts: Any = None) -> tuple[int, dict[str, Any]]:
+        body = anthropic_error(exc, facts)
         if request_id:
             body["request_id"] = request_id
         return exc.http_status, body

@@ -94,10 +94,10 @@ class MessagesEncoder:
         out.append(sse("message_stop", {"type": "message_stop"}))
         return b"".join(out)
 
-    def error(self, exc: ProviderFallbackError) -> bytes:
+    def error(self, exc: ProviderFallbackError, facts: Any = None) -> bytes:
         out: list[bytes] = []
         self._close(out)
-        out.append(sse("error", anthropic_error(exc)))
+        out.append(sse("error", anthropic_error(exc, facts)))
         return b"".join(out)
 
     # -- blocks ---------------------------------------------------------------------------

@@ -59,10 +59,10 @@ def anthropic_error_type(exc: ProviderFallbackError) -> str:
     return "timeout_error" if code.startswith("timeout") else "api_error"
 
 
-def anthropic_error(exc: ProviderFallbackError) -> dict[str, Any]:
+def anthropic_error(exc: ProviderFallbackError, facts: Any = None) -> dict[str, Any]:
     """`{"type": "error", "error": {"type": ..., "message": ...}}` plus the registry code,
     provider, model, resolution (and attempts, when every provider failed)."""
-    err = exc.to_openai_error()["error"]
+    err = exc.to_openai_error(facts)["error"]
     err.pop("param", None)
     err["type"] = anthropic_error_type(exc)
     if isinstance(exc, AllProvidersFailedError) and exc.last is not None and exc.last.message:

@@ -128,9 +128,9 @@ class ResponsesFormat:
     def encoder(self, ctx: Context, who: Answered) -> ResponsesEncoder:
         return ResponsesEncoder(ctx, who)
 
-    def error(self, exc: ProviderFallbackError, request_id: str | None = None
-              ) -> tuple[int, dict[str, Any]]:
-        return exc.http_status, exc.to_openai_error()
+    def error(self, exc: ProviderFallbackError, request_id: str | None = None,
+              facts: Any = None) -> tuple[int, dict[str, Any]]:
+        return exc.http_status, exc.to_openai_error(facts)
 
 
 RESPONSES = ResponsesFormat()

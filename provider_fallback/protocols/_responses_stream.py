@@ -131,8 +131,8 @@ class ResponsesEncoder:
         out.append(self._event(kind, response=final))
         return b"".join(out)
 
-    def error(self, exc: ProviderFallbackError) -> bytes:
-        err = exc.to_openai_error()["error"]
+    def error(self, exc: ProviderFallbackError, facts: Any = None) -> bytes:
+        err = exc.to_openai_error(facts)["error"]
         err.pop("param", None)
         err.pop("type", None)
         final = response_envelope(self._ctx, self._who, "failed", self._output())

@@ -35,6 +35,13 @@ class SSEParser:
 
     def feed(self, block: bytes) -> list[bytes]:
         buf = self._tail + block if self._tail else block
+        # the usual block: single-line `data: ` events only, split in three C calls
+        end = buf.rfind(_SEP)
+        if end >= 0 and buf[:6] == b"data: " and b"\r" not in buf:
+            parts = buf[6:end].split(b"\n\ndata: ")
+            if buf.count(b"\n", 0, end) == 2 * (len(parts) - 1):
+                self._tail = buf[end + 2:]
+                return parts
         if b"\r" in buf:
             if buf.endswith(b"\r"):   # its \n may come in the next block
                 buf, keep = buf[:-1], b"\r"

@@ -10,16 +10,15 @@ with the text the client already has: the next eligible target continues the ans
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..config import Config, Target
 from ..errors import AllProvidersFailedError, Attempt, Failure, Fault, UpstreamError, spec
 from ..health import Admission, Blocked, Outcome
 from ..health._tracker import HealthTracker
-from ..limits import estimate_text_tokens
+from ..limits import estimate_prompt_tokens, estimate_text_tokens
 from ..telemetry import EventBus
 from ._accounting import Accounting
 from ._attempt import Attempter, Learned
@@ -56,23 +55,25 @@ class Plan:
     async def route(self, route: Route, disconnected: Disconnected) -> Completion | UpstreamStream:
         """The plan: candidates -> gates -> attempt -> decision; wait for capacity; again."""
         while True:
-            async with contextlib.aclosing(self._candidates(route)) as candidates:
-                async for target, admission in candidates:
-                    answer = await self._attempts(route, target, admission)
-                    if answer is not None:
-                        return answer
+            for target, bypass in self._candidates(route):
+                admission = await self._admit(route, target, bypass)
+                if admission is None:
+                    continue
+                answer = await self._attempts(route, target, admission)
+                if answer is not None:
+                    return answer
             await self._wait_for_capacity(route, disconnected)
 
-    async def _candidates(self, route: Route) -> AsyncIterator[tuple[Target, Admission]]:
-        """The chain's targets that pass every gate now, in order, each admitted; every
-        target passed over is recorded with its reason."""
+    def _candidates(self, route: Route) -> Iterator[tuple[Target, Blocked | None]]:
+        """The chain's targets that pass every gate now, in order (with the block a bypass
+        goes past, if this one is the bypass); every target passed over is recorded with
+        its reason."""
         clock, health, acct = self._clock, self.health, self.accounting
         order = health.order(route.chain, clock())
         bypass = _bypass(order)
         for target, _ in order:
             now = clock()
-            resume = route.resume
-            if resume is not None:
+            if route.resume is not None:
                 if target.key in route.failed:
                     continue   # it failed this answer once already
                 if self.learned.strategy(target) == "off":
@@ -86,24 +87,29 @@ class Plan:
             if gated is not None:
                 route.skip(target, *gated)
                 continue
-            lease = min(target.policy.timeout, route.deadline - now)
             if bypass is not None and target is bypass[0]:
-                block = bypass[1]
-                admitted: Admission | Blocked = await health.admit(target, now, lease, bypass=True)
-                if isinstance(admitted, Admission) and not admitted.note:
-                    admitted = Admission(target, admitted.generations, admitted.trial, True,
-                                         f"bypass: every target unavailable ({block.code or block.reason}, "
-                                         f"{max(0.0, block.until - now):.1f}s left)")
-            else:
-                block = health.blocked(target, now)
-                if block is not None:
-                    route.skip(target, block.reason, _block_detail(block, now))
-                    continue
-                admitted = await health.admit(target, now, lease)
-            if isinstance(admitted, Blocked):
-                route.skip(target, admitted.reason, _block_detail(admitted, now))
+                yield target, bypass[1]
                 continue
-            yield target, admitted
+            block = health.blocked(target, now)
+            if block is not None:
+                route.skip(target, block.reason, _block_detail(block, now))
+                continue
+            yield target, None
+
+    async def _admit(self, route: Route, target: Target, bypass: Blocked | None) -> Admission | None:
+        """The half-open trial when one is due (awaits the shared lease), else a plain
+        admission; None (recorded as skipped) if another request holds the trial."""
+        now = self._clock()
+        lease = min(target.policy.timeout, route.deadline - now)
+        admitted = await self.health.admit(target, now, lease, bypass=bypass is not None)
+        if isinstance(admitted, Blocked):
+            route.skip(target, admitted.reason, _block_detail(admitted, now))
+            return None
+        if bypass is not None and not admitted.note:
+            admitted = Admission(target, admitted.generations, admitted.trial, True,
+                                 f"bypass: every target unavailable ({bypass.code or bypass.reason}, "
+                                 f"{max(0.0, bypass.until - now):.1f}s left)")
+        return admitted
 
     async def _attempts(self, route: Route, target: Target,
                         admission: Admission) -> Completion | UpstreamStream | None:
@@ -272,10 +278,10 @@ class Plan:
                                        last=route.last, skipped=skipped_strings(route))
 
     def settle(self, route: Route, target: Target, reservation: Any,
-                usage: dict[str, Any] | None, chars: int, prompt_estimate: int) -> None:
+               usage: dict[str, Any] | None, chars: int) -> None:
         """Settle one answered attempt: real usage, else an estimate (marked as such)."""
         if not usage or not isinstance(usage.get("prompt_tokens"), int):
-            usage = {"prompt_tokens": prompt_estimate,
+            usage = {"prompt_tokens": estimate_prompt_tokens(route.body),
                      "completion_tokens": estimate_text_tokens(chars)}
             route.estimated = True
         prompt, completion, cost = self.accounting.answered(target, reservation, usage,
@@ -329,7 +335,7 @@ def _block_detail(block: Blocked, now: float) -> str:
 
 
 def skipped_strings(route: Route) -> tuple[str, ...]:
-    return tuple(str(s) for s in route.skipped)
+    return tuple(str(s) for s in route.skipped) if route.skipped else ()
 
 
 def _mentions(text: str, *words: str) -> bool:

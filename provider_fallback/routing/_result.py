@@ -63,7 +63,8 @@ class StreamingCompletion:
     """A stream whose first content chunk has arrived; iterate to relay the rest.
 
     `batches()` yields lists of `(json_bytes, chunk_dict)`, one list per block that arrived
-    from the upstream. When an attempt breaks after content, the router continues the
+    from the upstream (the dict is None for a text chunk relayed unparsed: parse the bytes
+    if you need it). When an attempt breaks after content, the router continues the
     answer on the next eligible target and the batches go on seamlessly; a break it cannot
     mend raises StreamInterruptedError (the server turns it into an in-band error event,
     never a clean `[DONE]`). Iterating the object itself yields the chunk dicts.
@@ -131,8 +132,8 @@ class StreamingCompletion:
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         async for batch in self.batches():
-            for _, obj in batch:
-                yield obj
+            for raw, obj in batch:
+                yield obj if obj is not None else _json.loads(raw)
 
     async def aclose(self) -> None:
         upstream, self.upstream = self.upstream, None

@@ -18,7 +18,6 @@ from typing import Any
 from ..config import Config
 from ..errors import InvalidRequestError, ProviderFallbackError
 from ..health._tracker import HealthTracker
-from ..limits import estimate_prompt_tokens
 from ..providers import Origin, UpstreamClient
 from ..state import RoutingState, make_state
 from ..telemetry import EventBus, RequestListeners, RequestRecord
@@ -65,7 +64,10 @@ class Router:
         self._rand = rand
         self.health = HealthTracker(config, self.state, self.events, clock=clock, rand=rand)
         self._client = UpstreamClient(config.providers)
-        self._want_monitor = config.health.enabled if monitor is None else monitor
+        # probes, and the supervised upstreams (started even with probes off)
+        self._want_monitor = (config.health.enabled or any(
+            p.supervise is not None for p in config.providers.values())) \
+            if monitor is None else monitor
         self.monitor: Any = None
         self.requests = RequestListeners()   # called with a RequestRecord as each request ends
         self.inflight = 0
@@ -217,8 +219,9 @@ class Router:
     # -- bookkeeping ----------------------------------------------------------------------
     def _answered(self, route: Route, answer: Completion, t0: float) -> None:
         target, reservation = answer.accounting
-        self.plan.settle(route, target, reservation, answer.usage, _answer_chars(answer),
-                         estimate_prompt_tokens(route.body))
+        usage = answer.usage
+        self.plan.settle(route, target, reservation, usage,
+                         0 if usage else _answer_chars(answer))
         self._close_record(route, t0)
 
     def _close_record(self, route: Route, t0: float) -> None:

@@ -26,7 +26,7 @@ from ._transcript import Transcript
 
 __all__ = ["Chunk", "UpstreamStream"]
 
-Chunk = tuple[bytes, dict[str, Any]]   # the event's JSON as relayed, and parsed
+Chunk = tuple[bytes, dict[str, Any] | None]   # the event's JSON as relayed, and parsed
 _REASONING = ("reasoning_content", "reasoning")
 
 
@@ -47,7 +47,7 @@ class UpstreamStream:
         self.usage: dict[str, Any] | None = None   # the upstream's own count, if it sent one
         self.content = False        # the first content chunk arrived
         self.ttft: float | None = None
-        self.chars = 0              # characters this attempt generated (estimate basis)
+        self._chars = 0             # characters this attempt generated (estimate basis)
         self.invalid = 0            # events skipped because they were not JSON
         self.ended = False          # [DONE], EOF, or every choice finished and the rest failed
         self.failure: UpstreamError | None = None
@@ -61,6 +61,11 @@ class UpstreamStream:
         self.reservation: Any = None
         self.slot = -1              # its entry in the request's attempt list
         self.note = ""
+
+    @property
+    def chars(self) -> int:
+        """Characters of text, reasoning and tool arguments this attempt generated."""
+        return self._chars
 
     # -- reading ----------------------------------------------------------------------
     async def prime(self) -> None:
@@ -124,6 +129,10 @@ class UpstreamStream:
     def _take(self, events: list[bytes]) -> None:
         cont = self.continuation
         ready = self._ready
+        # after the first content of a one-choice stream, a chunk that only carries text
+        # (the usual one) is relayed as it arrived after one look at its dict
+        fast = cont is None and self.transcript.n == 1
+        text0 = self.transcript.choice(0).text if fast else None
         for data in events:
             if data == DONE:
                 self._end(eof=False)
@@ -133,6 +142,14 @@ class UpstreamStream:
             except _json.JSONDecodeError:
                 self.invalid += 1
                 continue
+            if fast and self.content:
+                text = _only_text(obj)
+                if text is not None:
+                    if text:
+                        text0.append(text)   # type: ignore[union-attr]
+                        self._chars += len(text)
+                    ready.append((data, obj))
+                    continue
             if type(obj) is not dict:
                 self.invalid += 1
                 continue
@@ -157,7 +174,7 @@ class UpstreamStream:
                 if self.content:
                     self._relayable = True
                 continue
-            self.chars += _generated(obj)
+            self._chars += _generated(obj)
             try:
                 outs = cont.feed(obj)
             except Diverged as exc:
@@ -187,7 +204,7 @@ class UpstreamStream:
                 if content and type(content) is str:
                     c.text.append(content)
                     if count:
-                        self.chars += len(content)
+                        self._chars += len(content)
                     if not self.content:
                         self._first_content()
                 calls = delta.get("tool_calls")
@@ -198,14 +215,14 @@ class UpstreamStream:
                             if count:
                                 fn = call.get("function")
                                 if type(fn) is dict:
-                                    self.chars += len(fn.get("arguments") or "")
+                                    self._chars += len(fn.get("arguments") or "")
                     if not self.content:
                         self._first_content()
                 for key in _REASONING:
                     r = delta.get(key)
                     if r and type(r) is str:
                         if count:
-                            self.chars += len(r)
+                            self._chars += len(r)
                         if not self.content:
                             self._first_content()
             finish = choice.get("finish_reason")
@@ -272,6 +289,28 @@ async def _decoded(events: AsyncIterator[list[bytes]],
                 out.append(DONE)
                 break
         yield out
+
+
+def _only_text(obj: Any) -> str | None:
+    """The text of a chunk that carries nothing but text for choice 0 ("" for none), or None
+    if it carries more (an error, usage, a tool call, reasoning, a finish_reason, ...)."""
+    try:
+        choices = obj["choices"]
+        if len(choices) != 1 or "error" in obj or "x_groq" in obj \
+                or obj.get("usage") is not None:   # OpenAI sends "usage": null when asked
+            return None
+        choice = choices[0]
+        if choice.get("finish_reason") is not None or choice.get("index", 0) != 0:
+            return None
+        delta = choice["delta"]
+        content = delta.get("content")
+        if len(delta) > (content is not None) + ("role" in delta):
+            return None   # tool calls, reasoning, refusal, ...
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return None
+    if content is None:
+        return ""
+    return content if type(content) is str else None
 
 
 def _generated(obj: dict[str, Any]) -> int:

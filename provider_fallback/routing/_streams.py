@@ -8,7 +8,6 @@ import logging
 from ..config import Config
 from ..errors import Attempt, Failure, ProviderFallbackError, StreamInterruptedError, UpstreamError
 from ..health import Outcome
-from ..limits import estimate_prompt_tokens
 from ._plan import Plan
 from ._result import StreamingCompletion
 from ._route import Resume, Route
@@ -62,8 +61,7 @@ class StreamDriver:
                         target.key, upstream.invalid,
                         "went on" if failure is None else f"then failed: {code}")
         usage = upstream.usage if failure is None and not abandoned else None
-        self.plan.settle(route, target, upstream.reservation, usage, upstream.chars,
-                     estimate_prompt_tokens(route.body))
+        self.plan.settle(route, target, upstream.reservation, usage, upstream.chars)
         stream.usage = dict(route.usage)
 
     async def continue_stream(self, stream: StreamingCompletion,
@@ -79,6 +77,7 @@ class StreamDriver:
         route.continuations += 1
         route.resume = Resume(stream.transcript, f"{failure.provider}/{failure.model}", failure)
         sent = stream.transcript.chars
+        began = self._clock()
         try:
             upstream = await self.plan.route(route, None)
         except ProviderFallbackError as exc:
@@ -88,7 +87,11 @@ class StreamDriver:
                          to_target=upstream.target.key,
                          strategy=upstream.continuation.strategy if upstream.continuation
                          else "fresh",
-                         chars_sent=sent, reason=failure.code)
+                         chars_sent=sent, reason=failure.code,
+                         # from the break to the first continued chunk, and of that the
+                         # continuing attempt's own time to first token
+                         gap_ms=round((self._clock() - began) * 1000, 2),
+                         ttft_ms=None if upstream.ttft is None else round(upstream.ttft * 1000, 2))
         return upstream
 
     def _interrupted(self, broken: Failure, exc: ProviderFallbackError) -> StreamInterruptedError:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import _json
 from .._secret import Secret
+from ..config._step_facts import FactsBook
 from ..errors import (
     InvalidRequestError,
     ProviderFallbackError,
@@ -60,6 +61,7 @@ class GatewayApp:
         server = router.config.server
         self.master_key: Secret | None = server.master_key
         self._secrets = tuple(config_secrets(router.config))   # masked in every error body
+        self._facts = FactsBook(router.config)                 # fills every error's fix steps
         self.max_body = server.max_body_size
         self.started = time.time()
         self.port: int | None = None          # set by whoever binds the socket
@@ -138,7 +140,8 @@ class GatewayApp:
                 self._authorize(scope)
             await handler(scope, receive, send)
         except ProviderFallbackError as exc:
-            await error_response(send, exc, secrets=self._secrets)
+            await error_response(send, exc, secrets=self._secrets,
+                                 facts=self._facts.of(exc.provider, exc.model))
         except ConnectionResetError:
             return
         except Exception as exc:  # never a traceback on the wire
@@ -221,7 +224,9 @@ class GatewayApp:
             tail = _DONE
         except StreamInterruptedError as exc:
             # Never a truncated success: an in-band error event and no [DONE].
-            tail = b"data: " + error_body(exc, self._secrets) + b"\n\n"
+            tail = (b"data: " + error_body(exc, self._secrets, self._facts.of(exc.provider,
+                                                                              exc.model))
+                    + b"\n\n")
         except asyncio.CancelledError:
             await result.aclose()
             if watcher.done():

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _json
-from ..errors import InvalidRequestError, ProviderFallbackError
+from ..errors import Facts, InvalidRequestError, ProviderFallbackError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -75,17 +75,20 @@ def mask_secrets(body: bytes, secrets: Iterable[str] = ()) -> bytes:
     return body
 
 
-def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = ()) -> bytes:
-    """The OpenAI-format error JSON, with any configured secret value masked."""
-    return mask_secrets(_json.dumps(exc.to_openai_error()), secrets)
+def error_body(exc: ProviderFallbackError, secrets: Iterable[str] = (),
+               facts: Facts | None = None) -> bytes:
+    """The OpenAI-format error JSON, with any configured secret value masked. The resolution
+    steps are filled with `facts` (the provider's URL, its key variable, the config file)
+    in the gateway machine's shell: the steps are about what to do there."""
+    return mask_secrets(_json.dumps(exc.to_openai_error(facts)), secrets)
 
 
 async def error_response(send: Send, exc: ProviderFallbackError,
                          headers: Iterable[tuple[bytes, bytes]] = (),
-                         secrets: Iterable[str] = ()) -> None:
+                         secrets: Iterable[str] = (), facts: Facts | None = None) -> None:
     """An OpenAI-format error body with the registry code, provider, model and fix."""
     extra = list(headers)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         extra.append((b"retry-after", str(max(1, int(retry_after + 0.999))).encode()))
-    await send_bytes(send, exc.http_status, error_body(exc, secrets), extra)
+    await send_bytes(send, exc.http_status, error_body(exc, secrets, facts), extra)

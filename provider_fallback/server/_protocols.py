@@ -168,12 +168,17 @@ class ProtocolEndpoints:
                 f"internal gateway error ({type(exc).__name__}); see the gateway log",
                 code="gateway_error", http_status=500))
 
+    def _facts(self, exc: ProviderFallbackError) -> Any:
+        """The config facts that fill an error's fix steps, as the chat endpoint uses them."""
+        book = getattr(self.app, "_facts", None)
+        return None if book is None else book.of(exc.provider, exc.model)
+
     def _authorize(self, scope: Scope) -> None:
         if self.app.master_key is not None:
             self.app._authorize(scope)
 
     async def _error(self, fmt: WireFormat, send: Send, exc: ProviderFallbackError) -> None:
-        status, body = fmt.error(exc)
+        status, body = fmt.error(exc, facts=self._facts(exc))
         extra = []
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -225,7 +230,7 @@ class ProtocolEndpoints:
             tail = head + encoder.end(result.usage)
         except StreamInterruptedError as exc:
             # never a truncated success: the format's in-band error, no clean end
-            tail = head + mask_secrets(encoder.error(exc), self.app._secrets)
+            tail = head + mask_secrets(encoder.error(exc, self._facts(exc)), self.app._secrets)
         except asyncio.CancelledError:
             await result.aclose()
             if watcher.done():

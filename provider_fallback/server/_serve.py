@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 import uvicorn
@@ -11,7 +12,7 @@ from ..config import Config
 from ..routing import Router
 from ._app import GatewayApp
 
-__all__ = ["build_app", "tune_gc", "uvicorn_config"]
+__all__ = ["LOOP_ENV", "build_app", "event_loop_kind", "tune_gc", "uvicorn_config"]
 
 # Young-generation collections run every 10,000 allocations instead of 700: a request
 # allocates a few hundred objects, so the default runs a collection every couple of
@@ -34,9 +35,19 @@ def build_app(config: Config, *, router: Router | None = None) -> GatewayApp:
     return GatewayApp(router if router is not None else Router(config))
 
 
+LOOP_ENV = "PROVIDER_FALLBACK_LOOP"   # "asyncio": never uvloop (the Windows-like CI pass)
+
+
+def event_loop_kind() -> str:
+    """"uvloop" when installed and not turned off with PROVIDER_FALLBACK_LOOP=asyncio."""
+    if os.environ.get(LOOP_ENV, "").lower() == "asyncio":
+        return "asyncio"
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
 def uvicorn_config(app: Any, host: str, port: int, *, log_level: str = "info",
                    workers: int | None = None) -> uvicorn.Config:
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    loop = event_loop_kind()
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return uvicorn.Config(app, host=host, port=port, loop=loop, http=http, lifespan="on",
                           access_log=False, log_level=log_level.lower(), server_header=False,

@@ -1,16 +1,22 @@
 """`serve --workers N`: N worker processes accept on one listening socket (uvicorn's
-supervisor; it spawns rather than forks on Windows, so each worker re-imports the app
-from an import string and reloads the config file named in the environment)."""
+supervisor; it spawns its workers on every OS, so each worker re-imports the app from an
+import string and reloads the config file named in the environment).
+
+Supervised upstreams run once, in this supervisor process (`SupervisionHost`); the
+workers follow their status through a file named in the environment."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from pathlib import Path
 
+from ..config import Config
 from ._app import GatewayApp
 from ._serve import build_app, tune_gc, uvicorn_config
 
@@ -58,15 +64,32 @@ async def _exit_when_orphaned(parent: int, interval: float = 1.0) -> None:
 
 
 def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
-                log_level: str, log_format: str) -> None:
-    """Run `workers` gateway processes on the already-bound `sock` until interrupted."""
+                log_level: str, log_format: str, config: Config | None = None) -> None:
+    """Run `workers` gateway processes on the already-bound `sock` until interrupted; the
+    config's supervised upstreams run here, once, while they do."""
     from uvicorn.supervisors import Multiprocess
+
+    from ..health._supervision import SUPERVISION_ENV, SupervisionHost
 
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
     os.environ[_LOGGING_ENV] = f"{log_format}:{log_level}"
     os.environ[_SUPERVISOR_ENV] = str(os.getpid())
     host, port = sock.getsockname()[:2]
-    config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
-                            workers=workers)
-    config.factory = True
-    Multiprocess(config, sockets=[sock]).run()
+    uv_config = uvicorn_config(f"{__name__}:app_from_env", host, port, log_level=log_level,
+                               workers=workers)
+    uv_config.factory = True
+    supervision = None
+    run_dir = None
+    if config is not None and any(p.supervise for p in config.providers.values()):
+        run_dir = Path(tempfile.mkdtemp(prefix="provider-fallback-"))
+        supervision = SupervisionHost(config, run_dir / "supervised.json")
+        os.environ[SUPERVISION_ENV] = str(supervision.path)
+        supervision.start()
+    try:
+        Multiprocess(uv_config, sockets=[sock]).run()
+    finally:
+        if supervision is not None:
+            supervision.stop()
+            os.environ.pop(SUPERVISION_ENV, None)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)

@@ -9,6 +9,7 @@ are never copied: they are replaced by `os.environ/` references and reported.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ _ROUTER_MAPPED = {"fallbacks", "context_window_fallbacks", "content_policy_fallb
                   "default_fallbacks", "num_retries", "allowed_fails", "cooldown_time", "timeout"}
 _LITELLM_MAPPED = _ROUTER_MAPPED | {"request_timeout"}
 _GENERAL_MAPPED = {"master_key"}
+# what local servers accept as "a key" because LiteLLM's client insists on one (Ollama's
+# docs say api_key: "ollama", vLLM's "EMPTY", LiteLLM's examples "sk-1234")
+_PLACEHOLDER_KEY = re.compile(
+    r"(?i)ollama|lm-?studio|vllm|empty|none|null|dummy|fake|anything|placeholder|test|key|x+"
+    r"|not[-_ ]?needed|no[-_ ]?key|unused|sk-\d{1,8}|sk-x+|-")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +119,14 @@ class _Converter:
             name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{name}-{host}")
         env_name = f"{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_API_KEY"
         suggested = env_name if custom or not key_env else key_env
-        key = self.secret(params.get("api_key"), f"{where}.api_key", suggested)
+        raw_key = params.get("api_key")
+        if _is_local(base_url) and isinstance(raw_key, str) \
+                and _PLACEHOLDER_KEY.fullmatch(raw_key.strip()):
+            self.note("litellm_setting_unmapped", f"{where}.api_key",
+                      f"the placeholder key {raw_key.strip()!r} of a local server is not "
+                      "needed: the provider gets no key")
+            raw_key = None
+        key = self.secret(raw_key, f"{where}.api_key", suggested)
         if key is None and key_env and prefix in KNOWN and not base:
             key = f"os.environ/{key_env}"   # LiteLLM reads the conventional variable itself
         slot = (base_url, key)
@@ -196,7 +210,8 @@ class _Converter:
                     if not any(_same(t, c) for c in chain):
                         chain.append({k: v for k, v in t.items()
                                       if k not in ("priority", "content_policy_fallback")})
-            chains[group] = [_compact(t) for t in chain]
+            # deep copies: a mapping shared between chains would be written as a YAML anchor
+            chains[group] = [_compact(copy.deepcopy(t)) for t in chain]
         for name, mapping in (("context_window_fallbacks", context), ("content_policy_fallbacks",
                                                                         content)):
             for group in mapping:
@@ -204,6 +219,11 @@ class _Converter:
                     self.note("config_error", f"{where}.{name}",
                               f"'{group}' is not in model_list; its fallbacks were left out")
         return chains
+
+
+def _is_local(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOCAL_HOSTS or host.startswith("127.") or host.endswith(".localhost")
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

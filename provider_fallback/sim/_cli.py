@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from ._faults import Fault
 from ._server import SimProvider
@@ -33,6 +34,8 @@ def run_sim(port: int, models: list[str], flavor: str, fault: str | None, rpm: i
 
 
 def _with_uvloop(main):  # type: ignore[no-untyped-def]
+    if os.environ.get("PROVIDER_FALLBACK_LOOP", "").lower() == "asyncio":
+        return main()
     try:
         import uvloop
     except ImportError:

@@ -29,6 +29,8 @@ __all__ = ["Telemetry"]
 
 log = logging.getLogger("provider_fallback.requests")
 
+SUPERVISOR_ORIGIN = "supervisor"   # health._supervision.ORIGIN (health imports telemetry)
+
 
 class Telemetry:
     def __init__(self, router: Router, *, log_dir: Path | None = None) -> None:
@@ -75,6 +77,8 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics.on_event(event)
         self.history.on_event(event)
+        if event.fields.get("origin") == SUPERVISOR_ORIGIN:
+            return   # the `serve --workers` supervisor process logged and alerted it already
         if self.writer is not None:
             self.writer.add_event(event)
         if self.alerter is not None:

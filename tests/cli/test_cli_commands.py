@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -81,6 +82,10 @@ def test_serve_on_a_busy_port_names_the_error(tmp_path):
     assert proc.returncode == 2
     assert "address_in_use" in proc.stderr and "--port" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # the holder is named and the steps are filled in: this process holds the port
+    if sys.platform.startswith("linux"):
+        assert f"pid {os.getpid()}" in proc.stderr and f"kill {os.getpid()}" in proc.stderr
+    assert f"--config {f}" in " ".join(proc.stderr.split())
 
 
 def test_serve_refuses_public_host_without_master_key(tmp_path):

@@ -58,7 +58,8 @@ async def test_an_unreachable_redis_is_a_warning_that_hides_the_password(tmp_pat
     assert finding.severity is Severity.WARNING and finding.code == "state_unreachable"
     assert "local state" in finding.message
     assert "hunter2-secret" not in str(report.as_dict())
-    assert finding.resolution[0] == spec("state_unreachable").resolution[0]
+    assert finding.resolution[0] == spec("state_unreachable").steps(finding.facts)[0]
+    assert f"-p {url.rsplit(':', 1)[1].split('/')[0]}" in finding.resolution[0]
 
 
 async def test_the_state_check_gives_up_after_its_timeout():

@@ -9,6 +9,7 @@ EXPECTED = {
     "retry_after_seconds", "scrub_secrets", "ErrorSpec", "Failure", "Fault", "Scope",
     "AllProvidersFailedError", "Attempt", "ConfigError", "InvalidRequestError",
     "ProviderFallbackError", "StreamInterruptedError", "UpstreamError",
+    "Facts", "Shell", "Step", "render_steps", "sh",
     "CIRCUIT_RULES", "CircuitRule", "OpenClass", "Strike", "circuit_rule",
 }
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from provider_fallback.errors import REGISTRY, ErrorSpec, Fault, Scope, spec
+from provider_fallback.errors import REGISTRY, ErrorSpec, Fault, Scope, Shell, spec
 from provider_fallback.errors._registry import CATEGORIES, SPECS
 
 SEED_CODES = {
@@ -48,7 +48,7 @@ def test_row_is_complete(row: ErrorSpec) -> None:
     assert row.category in CATEGORIES
     assert isinstance(row.fault, Fault) and isinstance(row.scope, Scope)
     assert row.summary.strip() and "\n" not in row.summary
-    assert row.resolution and all(step.strip() for step in row.resolution)
+    assert row.resolution and all(row.steps(shell=shell) for shell in Shell)
     assert 400 <= row.http_status < 600
     assert row.cooldown_s >= 0
     # A cooldown needs something to apply to, and vice versa.

@@ -15,6 +15,7 @@ S = CircuitSettings(failure_threshold=3, failure_rate=0.5, min_calls=10, window=
                     max_open=1800, multiplier=2, jitter=0.0)
 TRANSIENT = CircuitRule(OpenClass.TRANSIENT, Strike.THRESHOLD)
 ONE = CircuitRule(OpenClass.TRANSIENT, Strike.ONE_IF_ALTERNATIVE)
+TIMER = CircuitRule(OpenClass.TRANSIENT, Strike.ONE_IF_ALTERNATIVE, timer=True)
 HARD_NOW = CircuitRule(OpenClass.HARD, Strike.AT_ONCE)
 
 
@@ -98,17 +99,21 @@ def test_a_late_success_of_an_older_generation_never_closes_an_open_circuit():
     assert (calls, failures) == (2, 1)                # but its statistics count
 
 
-def test_transient_open_periods_double_per_reopen_and_cap():
+@pytest.mark.parametrize(("rule", "expected"), [
+    (TIMER, [5, 10, 20, 40, 60, 60, 60]),    # a timeout: every trial costs the wait again
+    (ONE, [5, 10, 10, 10, 10, 10, 10]),      # a 503 at once: cheap to try, back within 10 s
+])
+def test_transient_open_periods_double_per_reopen_and_cap(rule, expected):
     b, c = fresh()
-    fail(b, c, 100, ONE, alternatives=True)
+    fail(b, c, 100, rule, alternatives=True)
     periods = [c.open_until - 100]
     now = c.open_until
     for _ in range(6):
         b.take_trial(c, now, lease=1)
-        assert fail(b, c, now, ONE, trial=True)
+        assert fail(b, c, now, rule, trial=True)
         periods.append(c.open_until - now)
         now = c.open_until
-    assert periods == [5, 10, 20, 40, 60, 60, 60]
+    assert periods == expected
     b.take_trial(c, now, lease=1)
     assert b.on_success(c, now, c.generation, trial=True)
 
@@ -128,16 +133,17 @@ def test_reopen_within_the_decay_window_keeps_growing_and_decays_after():
 
 def test_hard_failures_keep_their_long_cooldowns():
     b, _ = fresh()
-    assert b.duration(OpenClass.HARD, 1800, 0, None) == 1800
-    assert b.duration(OpenClass.HARD, 30, 10, None) == 1800
-    assert b.duration(OpenClass.HARD, 3600, 3, None) == 3600  # a 402's hour is not cut
-    assert b.duration(OpenClass.TRANSIENT, 5, 10, None) == 60
-    assert b.duration(OpenClass.TRANSIENT, 120, 0, None) == 120  # configured cooldown wins
+    assert b.duration(HARD_NOW, 1800, 0, None) == 1800
+    assert b.duration(HARD_NOW, 30, 10, None) == 1800
+    assert b.duration(HARD_NOW, 3600, 3, None) == 3600  # a 402's hour is not cut
+    assert b.duration(TIMER, 5, 10, None) == 60           # each trial costs a timeout
+    assert b.duration(TRANSIENT, 5, 10, None) == 10       # a fast failure is cheap to retry
+    assert b.duration(TRANSIENT, 120, 0, None) == 120  # configured cooldown wins
 
 
 def test_jitter_stays_within_bounds():
-    lo = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(OpenClass.HARD, 100, 0, None)
-    hi = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 1.0).duration(OpenClass.HARD, 100, 0, None)
+    lo = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(HARD_NOW, 100, 0, None)
+    hi = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 1.0).duration(HARD_NOW, 100, 0, None)
     assert lo == pytest.approx(90) and hi == pytest.approx(110)
 
 
@@ -165,7 +171,7 @@ def test_every_code_that_can_open_a_circuit_has_a_rule_of_its_own():
 ops = st.lists(st.one_of(
     st.tuples(st.just("admit"), st.floats(0.5, 5)),
     st.tuples(st.just("report"), st.integers(0, 30), st.booleans(),
-              st.sampled_from([TRANSIENT, ONE, HARD_NOW]), st.booleans()),
+              st.sampled_from([TRANSIENT, ONE, TIMER, HARD_NOW]), st.booleans()),
     st.tuples(st.just("probe")),
     st.tuples(st.just("tick"), st.floats(0, 40)),
 ), max_size=120)
@@ -226,7 +232,8 @@ def test_property_trials_generations_and_growth(seq):
                 recent = before[5] > 0 and now - before[5] < s.reopen_decay
                 assert c.reopens == (before[3] + 1 if recent else 0)
             if rule.open_class is OpenClass.TRANSIENT:
-                expected = min(s.transient_max_open, 5.0 * 2 ** c.reopens)
+                cap = s.transient_max_open if rule.timer else s.fast_max_open
+                expected = min(cap, 5.0 * 2 ** c.reopens)
             else:
                 expected = min(s.max_open, 5.0 * 2 ** c.reopens)
             assert c.open_until - now == pytest.approx(expected)

@@ -175,3 +175,67 @@ def test_output_option_writes_a_file(tmp_path):
     res = runner.invoke(app, ["import-litellm", str(src), "-o", str(out)])
     assert res.exit_code == 0 and res.stdout == ""
     assert load_config(out, environ=ENV).chains["free"]
+
+
+LOCAL_AND_SHARED = """
+model_list:
+  - model_name: fast
+    litellm_params: {model: groq/llama-3.1-8b-instant, api_key: os.environ/GROQ_API_KEY,
+                     rpm: 30, tpm: 6000}
+  - model_name: smart
+    litellm_params: {model: groq/llama-3.3-70b-versatile, api_key: os.environ/GROQ_API_KEY,
+                     rpm: 30}
+  - model_name: local
+    litellm_params: {model: ollama/qwen2.5-coder, api_base: "http://localhost:11434",
+                     api_key: "ollama"}
+  - model_name: proxy
+    litellm_params: {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:4000/v1",
+                     api_key: "sk-1234"}
+router_settings:
+  fallbacks: [{smart: [fast, local]}, {proxy: [fast]}]
+"""
+
+
+def test_import_writes_plain_yaml_no_placeholder_keys_and_an_env_example(tmp_path):
+    src = tmp_path / "proxy_config.yaml"
+    src.write_text(LOCAL_AND_SHARED, encoding="utf-8")
+    out = tmp_path / "provider_config.yaml"
+    res = runner.invoke(app, ["import-litellm", str(src), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text(encoding="utf-8")
+    assert "&id" not in text and "*id" not in text          # no YAML anchors/aliases
+    data = yaml.safe_load(text)
+    by_name = {p["name"]: p for p in data["providers"]}
+    local = [p for p in data["providers"] if "11434" in p["base_url"]]
+    assert local and "api_key" not in local[0]               # Ollama's "ollama" is no key
+    proxy = [p for p in data["providers"] if ":4000" in p["base_url"]]
+    assert proxy and "api_key" not in proxy[0]               # "sk-1234" on localhost too
+    assert by_name["groq"]["api_key"] == "os.environ/GROQ_API_KEY"
+    env_example = tmp_path / ".env.example"
+    assert env_example.read_text(encoding="utf-8").splitlines()[-1] == "GROQ_API_KEY="
+    assert "OLLAMA" not in env_example.read_text(encoding="utf-8")
+    assert "(see .env.example)" in text
+    assert load_config(out, environ={"GROQ_API_KEY": "gsk_x"}).chains["smart"]
+    # never overwritten without --force
+    out.write_text("# mine\n", encoding="utf-8")
+    res = runner.invoke(app, ["import-litellm", str(src), "-o", str(out)])
+    assert res.exit_code == 1 and "--force" in res.output
+    assert out.read_text(encoding="utf-8") == "# mine\n"
+    res = runner.invoke(app, ["import-litellm", str(src), "-o", str(out), "--force"])
+    assert res.exit_code == 0 and "&id" not in out.read_text(encoding="utf-8")
+
+
+def test_import_to_stdout_names_no_file_it_did_not_write(tmp_path, monkeypatch):
+    src = tmp_path / "proxy_config.yaml"
+    src.write_text(LOCAL_AND_SHARED, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["import-litellm", str(src)])
+    assert res.exit_code == 0
+    assert "(see .env.example)" not in res.output and "-o FILE" in res.output
+    assert not (tmp_path / ".env.example").exists()
+
+
+def test_a_real_looking_local_key_is_still_never_copied():
+    result = convert_litellm(yaml.safe_load(LITELLM))
+    local = [p for p in result.config["providers"] if "8000" in p["base_url"]]
+    assert local[0]["api_key"].startswith("os.environ/")

@@ -24,10 +24,18 @@ BACKUP = {"name": "backup", "models": ["b1"]}
 CHAINS: dict[str, list[Any]] = {"chat": ["primary/m1", "backup/b1"]}
 
 
+# Redis calls on the request path may take this long before the replica serves on local
+# state: generous, so a loaded test machine does not turn a correctness test into one of
+# degradation (the slow-Redis test sets the real 50 ms)
+TEST_TIMEOUT = "1s"
+
+
 def router_config(sims: list[Any], url: str, prefix: str,
-                  chains: dict[str, list[Any]] = CHAINS, **sections: Any) -> Config:
+                  chains: dict[str, list[Any]] = CHAINS, *, timeout: str = TEST_TIMEOUT,
+                  **sections: Any) -> Config:
     """A config over running sims with Redis state polled every 100 ms."""
-    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
+    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms",
+             "timeout": timeout}
     return make_config({s.name: s for s in sims}, chains,
                        sections={"state": state, **sections})
 
@@ -50,7 +58,8 @@ def write_config(path: Path, sims: list[Any], url: str, prefix: str,
                    "request_deadline": 20},
         "health": {"enabled": False},
         "telemetry": {"enabled": False},
-        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"},
+        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms",
+                  "timeout": TEST_TIMEOUT},
         **sections,
     }
     path.write_text(yaml.safe_dump(data))

@@ -22,7 +22,8 @@ def _settings(url: str, prefix: str):  # type: ignore[no-untyped-def]
     cfg = config_from_dict({
         "providers": [{"name": "p", "base_url": "http://127.0.0.1:9/v1"}],
         "models": {"chat": ["p/m"]},
-        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "50ms"}})
+        "state": {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "50ms",
+                  "timeout": "1s"}})
     return cfg.state
 
 

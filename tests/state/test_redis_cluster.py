@@ -182,7 +182,8 @@ async def test_every_call_of_the_state_works_on_the_cluster(redis_cluster: Dedic
                                                             cluster_prefix: str) -> None:
     # polls 10 s apart: what B learns within the test came through pub/sub or the stream
     cfg = config_from_dict({**BASE, "state": {"backend": "redis", "url": redis_cluster.url,
-                                              "prefix": cluster_prefix, "cache_ttl": "10s"}})
+                                              "prefix": cluster_prefix, "cache_ttl": "10s",
+                                              "timeout": "1s"}})
     bus_a, bus_b = EventBus(), EventBus()
     a, b = RedisState(cfg.state, events=bus_a), RedisState(cfg.state, events=bus_b)
     await a.start()

@@ -19,7 +19,8 @@ PRIMARY = {"name": "primary", "models": ["m1"]}
 
 
 def _config(sim: Any, url: str, prefix: str) -> Any:
-    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms"}
+    state = {"backend": "redis", "url": url, "prefix": prefix, "cache_ttl": "100ms",
+             "timeout": "1s"}
     return make_config({sim.name: sim}, {"chat": ["primary/m1"]}, sections={"state": state})
 
 

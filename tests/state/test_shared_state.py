@@ -186,9 +186,9 @@ async def test_a_slow_redis_is_left_off_the_request_path_without_flapping(
     try:
         async with sims_running(PRIMARY, BACKUP) as (p, b), AsyncExitStack() as stack:
             ra = await stack.enter_async_context(Router(router_config(
-                [p, b], link.url, prefix, chains), sleep=Sleeps()))
+                [p, b], link.url, prefix, chains, timeout="50ms"), sleep=Sleeps()))
             rb = await stack.enter_async_context(Router(router_config(
-                [p, b], dedicated_redis.url, prefix, chains), sleep=Sleeps()))
+                [p, b], dedicated_redis.url, prefix, chains, timeout="50ms"), sleep=Sleeps()))
             assert (await ra.chat(model="chat", **CHAT)).provider == "primary"
             link.delay = 0.05            # every round trip now takes 100 ms: over the 50 ms
             loop = asyncio.get_running_loop()
