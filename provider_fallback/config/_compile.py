@@ -210,7 +210,7 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                         optional=model.optional, probe=model.probe,
                         max_connections=model.max_connections, api_key_source=key_source,
                         health_path=model.health_path, validate_calls=model.validate_calls,
-                        supervise=supervise,
+                        supervise=supervise, api=model.api,
                         model_settings=MappingProxyType({
                             mid: MappingProxyType(ms.model_dump(exclude_none=True))
                             for mid, ms in model.models.items()}),

@@ -189,7 +189,8 @@ class SupervisorSpec:
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """One upstream OpenAI-compatible endpoint. Header values from the environment are Secret."""
+    """One upstream endpoint (OpenAI-compatible unless `api` says otherwise). Header values
+    from the environment are Secret."""
 
     name: str
     base_url: str
@@ -211,6 +212,8 @@ class ProviderSpec:
     plan: str | None = None
     # the catalog entry to use: None = found by base URL host, port or name; "none" = no entry
     catalog: str | None = None
+    # the wire format it speaks: "openai" (chat completions) or "anthropic" (Messages)
+    api: str = "openai"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))

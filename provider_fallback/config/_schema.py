@@ -297,6 +297,7 @@ class ProviderModel(_Strict):
     name: str
     base_url: str
     api_key: str | None = None
+    api: typing.Literal["openai", "anthropic"] = "openai"   # the wire format it speaks
     timeout: Timeout | None = None
     connect_timeout: Timeout | None = None
     ttft_timeout: Timeout | None = None

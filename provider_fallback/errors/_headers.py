@@ -6,7 +6,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -17,6 +17,7 @@ __all__ = [
     "parse_duration",
     "ratelimit_reset_seconds",
     "retry_after_seconds",
+    "rfc3339_time",
 ]
 
 # A wait longer than a day is a broken header, not advice; clamp it.
@@ -106,8 +107,9 @@ def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None 
 
     `kind` is "requests", "tokens" or None (unknown: the exhausted window if the
     `x-ratelimit-remaining-*` headers say which, else the longest reset advertised).
-    Reads `x-ratelimit-reset-requests` / `-tokens` (Groq/OpenAI durations) and
-    `x-ratelimit-reset` (OpenRouter: Unix time in ms; small values are durations).
+    Reads `x-ratelimit-reset-requests` / `-tokens` (Groq/OpenAI durations),
+    `x-ratelimit-reset` (OpenRouter: Unix time in ms; small values are durations) and
+    Anthropic's `anthropic-ratelimit-*-reset` (RFC 3339 times).
     """
     h = lower_headers(headers)
     if kind is None:
@@ -120,7 +122,7 @@ def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None 
         return _clamp(max(found))
     reset = h.get("x-ratelimit-reset")
     if reset is None:
-        return None
+        return _anthropic_reset(h, kind, now)
     reset = reset.strip()
     if _NUMBER.fullmatch(reset):
         value = float(reset)
@@ -131,6 +133,36 @@ def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None 
             return _clamp(value - current)
         return _clamp(value)
     return _duration_header(reset)
+
+
+_ANTHROPIC_UNITS = {"requests": ("requests",), "tokens": ("tokens", "input-tokens", "output-tokens")}
+
+
+def _anthropic_reset(h: Mapping[str, str], kind: str | None, now: float | None) -> float | None:
+    """Anthropic's `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-reset`
+    (RFC 3339 times); without a kind, the exhausted window's, else the latest."""
+    units = _ANTHROPIC_UNITS.get(kind or "") or (
+        *_ANTHROPIC_UNITS["requests"], *_ANTHROPIC_UNITS["tokens"])
+    if kind is None:
+        spent = [u for u in units if h.get(f"anthropic-ratelimit-{u}-remaining", "").strip() == "0"]
+        units = tuple(spent) or units
+    current = time.time() if now is None else now
+    found = [t - current for u in units
+             if (t := rfc3339_time(h.get(f"anthropic-ratelimit-{u}-reset"))) is not None]
+    return _clamp(max(found)) if found else None
+
+
+def rfc3339_time(value: str | None) -> float | None:
+    """Unix time of an RFC 3339 timestamp (`2026-12-01T10:00:30Z`), None if it is not one."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def _duration_header(value: str | None) -> float | None:

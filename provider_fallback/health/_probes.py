@@ -16,6 +16,7 @@ from .. import _json
 from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
+from ..providers._dialects import dialect_for
 from ..providers._redirects import REDIRECTS, moved, send
 
 __all__ = ["TIERS", "ProbeResult", "probe"]
@@ -43,7 +44,8 @@ def probe_headers(provider: ProviderSpec, with_key: bool) -> dict[str, str]:
     for name, value in provider.headers.items():
         headers[name] = value.reveal() if isinstance(value, Secret) else value
     if with_key and provider.api_key is not None:
-        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
+        # Bearer for OpenAI-style APIs; x-api-key + anthropic-version for `api: anthropic`
+        headers.update(dialect_for(provider).auth_headers(provider))
     return headers
 
 
@@ -99,10 +101,12 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
                                            failure.message[:200])
                     return ProbeResult(name, tier, True, status=resp.status, ms=ms,
                                        models=model_ids(raw))
-            payload = _json.dumps({"model": model, "max_tokens": 1,
-                                   "messages": [{"role": "user", "content": "ping"}]})
+            dialect = dialect_for(provider)
+            payload = dialect.encode({"model": model, "max_tokens": 1,
+                                      "messages": [{"role": "user", "content": "ping"}]})
             headers = {**probe_headers(provider, True), "Content-Type": "application/json"}
-            resp, url = await send(session, "POST", provider.base_url + "/chat/completions",
+            resp, url = await send(session, "POST",
+                                   provider.base_url + dialect.path("/chat/completions"),
                                    data=payload, headers=headers, proxy=proxy)
             async with resp:
                 raw = await resp.content.read(_BODY_LIMIT)
@@ -125,6 +129,10 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
         failure = classify_exception(exc, provider=name, phase="connect")
         return ProbeResult(name, tier, False, failure.code, None,
                            (time.perf_counter() - started) * 1000, failure.message[:200])
+    except ValueError:   # after ClientError (InvalidURL is one): a header HTTP cannot send
+        return ProbeResult(name, tier, False, "invalid_api_key_format", None,
+                           (time.perf_counter() - started) * 1000,
+                           "the key or a header has a character HTTP cannot send")
 
 
 def model_ids(raw: bytes) -> frozenset[str] | None:

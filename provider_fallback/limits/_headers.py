@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..config import RateLimits
-from ..errors._headers import lower_headers, ratelimit_reset_seconds, retry_after_seconds
+from ..errors._headers import (
+    lower_headers,
+    ratelimit_reset_seconds,
+    retry_after_seconds,
+    rfc3339_time,
+)
 from ..errors._types import RateFact
 
 __all__ = ["Advertised", "RateLimitHeaders", "from_facts", "read_ratelimit_headers", "window_for"]
@@ -20,7 +26,12 @@ _WINDOWS: dict[str, tuple[str, str]] = {"requests": ("rpm", "rpd"), "tokens": ("
 # Any of these present means a response has something to say about rate limits.
 _RATE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
                  "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens",
-                 "x-ratelimit-remaining", "x-ratelimit-limit", "retry-after", "retry-after-ms")
+                 "x-ratelimit-remaining", "x-ratelimit-limit", "retry-after", "retry-after-ms",
+                 "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-tokens-remaining",
+                 "anthropic-ratelimit-input-tokens-remaining")
+# Anthropic's windows (all per minute): `tokens` is the tightest of its input and output
+# token limits; with only `input-tokens` sent, that is the one a request spends first.
+_ANTHROPIC = {"requests": ("requests",), "tokens": ("tokens", "input-tokens")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +76,8 @@ def from_facts(facts: tuple[RateFact, ...], retry_after: float | None = None) ->
 def read_ratelimit_headers(headers: Mapping[str, str] | None,
                            wall: float | None = None) -> RateLimitHeaders:
     """Parse Groq/OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, OpenRouter
-    `x-ratelimit-{limit,remaining,reset}` (reset in Unix ms; counts requests), `retry-after`
+    `x-ratelimit-{limit,remaining,reset}` (reset in Unix ms; counts requests), Anthropic
+    `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`, `retry-after`
     and `retry-after-ms`. `wall` is the current Unix time, for absolute resets and dates.
     """
     if isinstance(headers, CIMultiDictProxy | CIMultiDict) and \
@@ -79,8 +91,25 @@ def read_ratelimit_headers(headers: Mapping[str, str] | None,
     requests = _advertised(h, "requests", wall)
     if requests is None:  # OpenRouter's unsuffixed headers count requests
         requests = _advertised(h, None, wall)
-    tokens = _advertised(h, "tokens", wall)
+    if requests is None:
+        requests = _anthropic(h, "requests", wall)
+    tokens = _advertised(h, "tokens", wall) or _anthropic(h, "tokens", wall)
     return RateLimitHeaders(requests, tokens, retry_after_seconds(h, now=wall))
+
+
+def _anthropic(h: Mapping[str, str], unit: str, wall: float | None) -> Advertised | None:
+    """`anthropic-ratelimit-{unit}-{limit,remaining,reset}`, the reset an RFC 3339 time."""
+    for name in _ANTHROPIC[unit]:
+        prefix = f"anthropic-ratelimit-{name}-"
+        limit, remaining = _count(h.get(prefix + "limit")), _count(h.get(prefix + "remaining"))
+        if limit is None and remaining is None:
+            continue
+        at = rfc3339_time(h.get(prefix + "reset"))
+        reset = None if at is None else max(0.0, at - (time.time() if wall is None else wall))
+        if limit is not None and remaining is not None:
+            remaining = min(remaining, limit)
+        return Advertised(limit, remaining, reset)
+    return None
 
 
 def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:

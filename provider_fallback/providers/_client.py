@@ -22,6 +22,7 @@ from .._redact import REDACTOR
 from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
+from ._dialects import dialect_for
 from ._redirects import REDIRECTS, moved, send
 
 __all__ = ["UpstreamClient", "header_problem", "proxy_for"]
@@ -65,15 +66,6 @@ def proxy_for(base_url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
         return None
     return proxy
-
-
-def _base_headers(provider: ProviderSpec) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    for name, value in provider.headers.items():
-        headers[name] = value.reveal() if isinstance(value, Secret) else value
-    if provider.api_key is not None:
-        headers["Authorization"] = f"Bearer {provider.api_key.reveal()}"
-    return headers
 
 
 class PoolExhausted(Exception):
@@ -140,9 +132,11 @@ class UpstreamClient:
     def __init__(self, providers: Mapping[str, ProviderSpec]) -> None:
         self._providers = providers
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._headers = {name: _base_headers(p) for name, p in providers.items()}
-        self._stream_headers = {name: {**h, "Accept": "text/event-stream"}
-                                for name, h in self._headers.items()}
+        # each provider's static headers in its API's dialect (Bearer, or x-api-key +
+        # anthropic-version), computed once
+        self._headers = {name: dialect_for(p).headers(p, False) for name, p in providers.items()}
+        self._stream_headers = {name: dialect_for(p).headers(p, True)
+                                for name, p in providers.items()}
         # Resolved once: aiohttp's trust_env would re-read the environment and ~/.netrc
         # on a worker thread for every request.
         self._proxies = {name: proxy_for(p.base_url) for name, p in providers.items()}
@@ -169,16 +163,20 @@ class UpstreamClient:
         return session
 
     async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
-                   header_timeout: float | None, connect_timeout: float) -> aiohttp.ClientResponse:
+                   header_timeout: float | None, connect_timeout: float,
+                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
         """Send one request; return the response once a 2xx status and headers arrived.
 
         A non-2xx answer is read (bounded), classified and raised as UpstreamError.
         `header_timeout` bounds the wait for the status line (time to first token for
-        streams); None leaves it to the caller's own deadline.
+        streams); None leaves it to the caller's own deadline. `headers` replaces the
+        provider's static ones (an Anthropic target given the client's anthropic-beta).
+        `path` is the upstream's own (the dialect's `path()`).
         """
         provider = target.provider
         session = self._session(provider)
-        headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
+        if headers is None:
+            headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
         timeout = self._timeouts.get(provider.name)
         if timeout is None or timeout.sock_connect != connect_timeout:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)

@@ -17,7 +17,7 @@ import aiohttp
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
-from ..providers import UpstreamClient, Watchdog
+from ..providers import OPENAI, Dialect, UpstreamClient, Watchdog, dialect_for
 from ._accounting import Accounting
 from ._result import Completion
 from ._route import Route
@@ -69,8 +69,16 @@ class Attempter:
         self.learned = learned
 
     def payload(self, route: Route, target: Target, strategy: str | None) -> tuple[bytes, bool]:
-        """The request body for `target`; and whether it asks for stream usage on its own."""
+        """The request body for `target`, in its API's dialect; and whether it asks for
+        stream usage on its own."""
         body = route.body
+        dialect = dialect_for(target.provider)
+        if dialect is not OPENAI:
+            changes = {"model": target.model}
+            if strategy == "prefill" and route.resume is not None:
+                changes["messages"] = _prefilled(body["messages"], route.resume.transcript)
+            # Messages streams always carry usage: nothing to ask for
+            return dialect.encode({**body, **changes}, route.origin), False
         changes: dict[str, Any] = {"model": target.model}
         injected = False
         if route.stream:
@@ -97,11 +105,19 @@ class Attempter:
         budget = max(0.001, min(policy.timeout, route.deadline - started))
         connect = min(policy.connect_timeout, budget)
         name, model = target.provider.name, target.model
+        dialect = dialect_for(target.provider)
+        path, headers = route.path, None
+        if dialect is not OPENAI:
+            path = dialect.path(route.path)
+            origin = route.origin
+            if origin is not None and origin.headers:   # the client's anthropic-version/-beta
+                headers = dialect.headers(target.provider, route.stream, origin.headers)
         if not route.stream:
             try:
                 async with asyncio.timeout(budget):
-                    resp = await self._client.open(target, route.path, payload, stream=False,
-                                                   header_timeout=None, connect_timeout=connect)
+                    resp = await self._client.open(target, path, payload, stream=False,
+                                                   header_timeout=None, connect_timeout=connect,
+                                                   headers=headers)
                     self._acct.learn(target, resp.headers, self._clock(), reservation)
                     try:
                         raw = await resp.read()
@@ -113,10 +129,11 @@ class Attempter:
             except (aiohttp.ClientError, OSError) as exc:
                 raise UpstreamError(classify_exception(exc, provider=name, model=model,
                                                        phase="stream")) from None
-            return _accept(route.path, raw, resp, name, model)
+            return _accept(route.path, raw, resp, name, model, dialect)
         ttft = min(policy.ttft_timeout, budget)
-        resp = await self._client.open(target, route.path, payload, stream=True,
-                                       header_timeout=ttft, connect_timeout=connect)
+        resp = await self._client.open(target, path, payload, stream=True,
+                                       header_timeout=ttft, connect_timeout=connect,
+                                       headers=headers)
         self._acct.learn(target, resp.headers, self._clock(), reservation)
         loop = asyncio.get_running_loop()
         dog = Watchdog(resp.content, ttft_at=loop.time() + max(0.001, ttft - (self._clock() - started)),
@@ -124,7 +141,8 @@ class Attempter:
         stream = UpstreamStream(resp, target, watchdog=dog,
                                 transcript=transcript if transcript is not None else
                                 Transcript(_choices(route.body)),
-                                continuation=continuation, clock=self._clock, started=started)
+                                continuation=continuation, clock=self._clock, started=started,
+                                decoder=None if dialect is OPENAI else dialect.stream_decoder())
         try:
             await stream.prime()
         except BaseException:
@@ -151,16 +169,19 @@ def _prefilled(messages: list[Any], transcript: Transcript) -> list[Any]:
 
 
 def _accept(path: str, raw: bytes, resp: aiohttp.ClientResponse, name: str,
-            model: str) -> Completion:
-    """The answer if it is one; malformed_response (a failure) if it is not."""
+            model: str, dialect: Dialect = OPENAI) -> Completion:
+    """The answer if it is one; malformed_response (a failure) if it is not. Another API's
+    answer becomes a chat completion first (and `raw` its bytes: that is what is relayed)."""
     def malformed(why: str) -> UpstreamError:
         return UpstreamError(Failure(spec("malformed_response"), provider=name, model=model,
                                      status=resp.status, message=why))
 
     try:
-        parsed = _json.loads(raw)
+        parsed = _json.loads(raw) if dialect is OPENAI else dialect.answer(raw)
     except _json.JSONDecodeError:
         raise malformed("upstream answered 200 with a body that is not JSON") from None
+    if dialect is not OPENAI and not parsed.get("error"):
+        raw = _json.dumps(parsed)
     if not isinstance(parsed, dict):
         raise malformed("upstream answered 200 with JSON that is not an object")
     if path == EMBEDDINGS_PATH:

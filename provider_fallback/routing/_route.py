@@ -66,6 +66,9 @@ class Route:
     continuations: int = 0
     usage: dict[str, int] = field(default_factory=dict)   # every attempt's usage, summed
     estimated: bool = False     # some of `usage` was estimated (no upstream count)
+    # the client's own request when it spoke another format (providers.Origin): an
+    # upstream of that format receives it as it came
+    origin: Any = None
 
     def skip(self, target: Target | None, code: str, detail: str = "") -> None:
         self.skipped.append(Skip(target.key if target is not None else "", code, detail))

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Config
 from ..errors import InvalidRequestError, ProviderFallbackError
 from ..health._tracker import HealthTracker
-from ..providers import UpstreamClient
+from ..providers import Origin, UpstreamClient
 from ..state import RoutingState, make_state
 from ..telemetry import EventBus, RequestListeners, RequestRecord
 from ._accounting import Accounting
@@ -149,7 +149,7 @@ class Router:
     # -- the one request path ---------------------------------------------------------
     async def request(self, path: str, body: dict[str, Any], *,
                       request_id: str | None = None, disconnected: Disconnected = None,
-                      defer_bookkeeping: bool = False,
+                      defer_bookkeeping: bool = False, origin: Origin | None = None,
                       ) -> Completion | StreamingCompletion:
         """Route an OpenAI-format request body (already parsed) to `path` along its chain.
 
@@ -159,6 +159,9 @@ class Router:
 
         `disconnected`, if given, returns when the client has gone away: a request waiting
         in the rate-limit queue is then dropped.
+
+        `origin`: the client's own request when a gateway endpoint translated it from
+        another wire format (Anthropic Messages): a target of that API gets it as it came.
         """
         model = body.get("model")
         stream = bool(body.get("stream"))
@@ -177,7 +180,7 @@ class Router:
                     f"model '{model}' is not configured; known models: "
                     f"{', '.join(self.config.aliases)}", code="model_not_found", http_status=404)
             route = Route(chain, path, body, stream, self.accounting.estimate(body),
-                          t0 + self.config.policy.request_deadline, rec)
+                          t0 + self.config.policy.request_deadline, rec, origin=origin)
             answer = await self.plan.route(route, disconnected)
         except ProviderFallbackError as exc:
             rec.outcome, rec.http_status = exc.code, exc.http_status

@@ -20,7 +20,7 @@ import aiohttp
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
-from ..providers import DONE, Watchdog, WatchdogExpired, read_events
+from ..providers import DONE, StreamDecoder, Watchdog, WatchdogExpired, read_events
 from ._splice import Continuation, Diverged
 from ._transcript import Transcript
 
@@ -36,7 +36,7 @@ class UpstreamStream:
 
     def __init__(self, resp: aiohttp.ClientResponse, target: Target, *, watchdog: Watchdog,
                  transcript: Transcript, continuation: Continuation | None,
-                 clock: Any, started: float) -> None:
+                 clock: Any, started: float, decoder: StreamDecoder | None = None) -> None:
         self.resp = resp
         self.target = target
         self.watchdog = watchdog
@@ -54,6 +54,8 @@ class UpstreamStream:
         self._ready: list[Chunk] = []
         self._relayable = False     # _ready holds something beyond role-only chunks
         self._events = read_events(resp.content, watchdog)
+        if decoder is not None:   # another API's events (Anthropic Messages) as chat chunks
+            self._events = _decoded(self._events, decoder)
         # the router's bookkeeping for this attempt
         self.admission: Any = None
         self.reservation: Any = None
@@ -268,6 +270,25 @@ class UpstreamStream:
     def close(self) -> None:
         self.watchdog.cancel()
         self.resp.release()
+
+
+async def _decoded(events: AsyncIterator[list[bytes]],
+                   decoder: StreamDecoder) -> AsyncIterator[list[bytes]]:
+    """Each block of another API's events as the chat chunks they say (`[DONE]` at the
+    API's own end event); an event that is not JSON is passed on, to be counted invalid."""
+    async for block in events:
+        out: list[bytes] = []
+        for data in block:
+            try:
+                chunks = decoder.feed(data)
+            except _json.JSONDecodeError:
+                out.append(data)
+                continue
+            out.extend(_json.dumps(c) for c in chunks)
+            if decoder.done:
+                out.append(DONE)
+                break
+        yield out
 
 
 def _only_text(obj: Any) -> str | None:

@@ -69,9 +69,12 @@ class GatewayApp:
         REDACTOR.register(self, self._secrets.secrets)
         self._facts = FactsBook(router.config)                 # fills every error's fix steps
         self.max_body = server.max_body_size
+        # paths whose clients speak another format: how to answer them an error
+        self.error_formats: dict[str, Callable[[Send, ProviderFallbackError],
+                                               Awaitable[None]]] = {}
         self._guarded = OriginGuard(self._http, host=server.host,
                                     master_key=server.master_key is not None,
-                                    cors_origins=server.cors_origins)
+                                    cors_origins=server.cors_origins, refuse=self.send_error)
         self.started = time.time()
         self.port: int | None = None          # set by whoever binds the socket
         self.base_url: str | None = None
@@ -93,6 +96,18 @@ class GatewayApp:
         from ._wiring import install_extensions
 
         install_extensions(self)
+
+    async def send_error(self, scope: Scope, send: Send, exc: ProviderFallbackError) -> None:
+        """An error in the format of the client that asked (by path), masked and with its
+        fix steps filled."""
+        path = scope["path"]
+        render = self.error_formats.get(path[:-1] if len(path) > 1 and path.endswith("/")
+                                        else path)
+        if render is not None:
+            await render(send, exc)
+            return
+        await error_response(send, exc, secrets=self._secrets,
+                             facts=self._facts.of(exc.provider, exc.model))
 
     def add_route(self, method: str, path: str, handler: Handler, *, public: bool = False) -> None:
         """Serve `handler(scope, receive, send)` at `path`; `public` skips the master key."""

@@ -16,7 +16,7 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 __all__ = ["Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
-           "read_body", "send_bytes", "send_json"]
+           "mask_secrets", "read_body", "send_bytes", "send_json"]
 
 JSON_CT = (b"content-type", b"application/json")
 
@@ -82,6 +82,16 @@ def error_body(exc: ProviderFallbackError, secrets: Iterable[str] | Redactor = (
     redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
     doc = REDACTOR.current.mask_value(redactor.mask_value(exc.to_openai_error(facts)))
     return _json.dumps(doc)
+
+
+def mask_secrets(body: bytes, secrets: Iterable[str] | Redactor = ()) -> bytes:
+    """`body` (an encoded error: JSON, or a format's SSE error event) with every configured
+    secret, and every 12+ character piece of one, masked (an upstream may echo a key back
+    in a message shape no pattern recognises)."""
+    redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+    text = body.decode("utf-8", "replace")
+    masked = REDACTOR.current.mask(redactor.mask(text))
+    return body if masked == text else masked.encode("utf-8")
 
 
 async def error_response(send: Send, exc: ProviderFallbackError,

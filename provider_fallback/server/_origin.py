@@ -19,11 +19,11 @@ Clients outside a browser (SDKs, curl, agents) send no Origin and are not affect
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..config._bind import is_loopback
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, ProviderFallbackError
 from ._http import Message, Receive, Scope, Send, error_response
 
 __all__ = ["OriginGuard"]
@@ -62,8 +62,12 @@ class OriginGuard:
     """`OriginGuard(app, host=..., master_key=..., cors_origins=...)`."""
 
     def __init__(self, app: Any, *, host: str, master_key: bool,
-                 cors_origins: Iterable[str] = ()) -> None:
+                 cors_origins: Iterable[str] = (),
+                 refuse: Callable[[Scope, Send, ProviderFallbackError], Awaitable[None]]
+                 | None = None) -> None:
         self.app = app
+        # answers a refusal in the asking client's own format (Anthropic's on /v1/messages)
+        self.refuse = refuse or (lambda scope, send, exc: error_response(send, exc))
         self.check_host = not master_key
         name = host.strip().strip("[]").lower().rstrip(".")
         self.hosts = frozenset({name} - {"0.0.0.0", "::", ""})
@@ -84,7 +88,7 @@ class OriginGuard:
         if self.check_host and host is not None:
             name = _host_name(host)
             if name not in self.hosts and not _loopback_name(name):
-                return await error_response(send, _refusal(
+                return await self.refuse(scope, send, _refusal(
                     f"Host '{host.decode('latin-1')[:100]}' is not this gateway's: without "
                     "server.master_key only loopback names and server.host are served",
                     "forbidden_host"))
@@ -93,7 +97,7 @@ class OriginGuard:
         if origin is not None:
             allowed = self._cors_origin(origin)
             if allowed is None and method not in _SAFE and not _same_origin(origin, host):
-                return await error_response(send, _refusal(
+                return await self.refuse(scope, send, _refusal(
                     f"requests from the web page at {origin.decode('latin-1')[:100]} are not "
                     "allowed (server.cors_origins)", "forbidden_origin"))
             if method == "OPTIONS" and allowed is not None and _header(
@@ -101,7 +105,7 @@ class OriginGuard:
                 return await _preflight(scope, send, allowed)
         if has_body and method not in _SAFE and not _is_json(content_type):
             shown = content_type.decode("latin-1")[:100] if content_type else "none"
-            return await error_response(send, _refusal(
+            return await self.refuse(scope, send, _refusal(
                 f"request bodies must be JSON (Content-Type: application/json), got {shown}",
                 "unsupported_media_type", 415))
         if allowed is None:

@@ -16,7 +16,9 @@ __all__ = ["install_extensions"]
 def install_extensions(app: GatewayApp) -> None:
     """Called once from GatewayApp.__init__."""
     from ._observe import install_observability
+    from ._protocols import install_protocols
     from ._reload import install_reload
 
     install_observability(app)  # /metrics, /admin/status, /admin/events/stream, /dashboard
     install_reload(app)         # POST /admin/reload, server.watch_config, workers' token
+    install_protocols(app)      # /v1/messages, /v1/responses, /v1/models per format, HEAD /

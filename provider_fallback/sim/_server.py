@@ -17,6 +17,7 @@ from .. import _json
 from ._bodies import error_body, groq_rate_message, openrouter_rate_body
 from ._buckets import Bucket, fmt_reset
 from ._faults import Fault
+from ._replies import Responder, SimReply, ToolCall, default_reply
 from ._script import continuation_of, prefill_of
 from ._stream import StreamPlan, write_stream
 
@@ -34,6 +35,7 @@ class SimRequest:
     status: int
     fault: str
     body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None   # kept with keep_bodies (agent tests record them)
 
 
 class SimProvider:
@@ -49,7 +51,7 @@ class SimProvider:
                  reject_stream_options: bool = False, tool_args: str = "{}",
                  tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
                  seed: int = 0, redirect_to: str | None = None,
-                 redirect_status: int = 308) -> None:
+                 redirect_status: int = 308, responder: Responder | None = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -74,6 +76,7 @@ class SimProvider:
         self.tool_chunks = tool_chunks
         self.reasoning = reasoning          # reasoning_content streamed before the answer
         self.rng = random.Random(seed)
+        self.responder = responder   # a test's script: body -> SimReply (None: the default)
         self.log: deque[SimRequest] = deque(maxlen=10_000)
         self._limits = {"rpm": rpm, "rpd": rpd, "tpm": tpm}
         self._buckets: dict[tuple[str, str], Bucket] = {}
@@ -94,6 +97,9 @@ class SimProvider:
         app.router.add_get("/health", self._health)
         app.router.add_get("/health/liveliness", self._health)
         app.router.add_get("/health/readiness", self._health)
+        from ._anthropic import add_messages_routes
+
+        add_messages_routes(self, app)   # POST /v1/messages (+ count_tokens), Anthropic's format
         self._app = app
 
     # -- lifecycle ----------------------------------------------------------------
@@ -185,12 +191,14 @@ class SimProvider:
                 fault: Fault | None, body: dict[str, Any] | None) -> None:
         self.log.append(SimRequest(time.time(), request.path, model, stream, status,
                                    fault.name if fault else "none",
-                                   body if self.keep_bodies else None))
+                                   body if self.keep_bodies else None,
+                                   dict(request.headers) if self.keep_bodies else None))
 
     def _error(self, status: int, model: str, fault: Fault | None = None, *,
                code: str | None = None, message: str | None = None,
-               headers: dict[str, str] | None = None) -> web.Response:
-        flavor = (fault.flavor if fault and fault.flavor else None) or self.flavor
+               headers: dict[str, str] | None = None, api: str = "openai") -> web.Response:
+        flavor = (fault.flavor if fault and fault.flavor else None) or (
+            "anthropic" if api == "anthropic" else self.flavor)
         body = error_body(flavor, status, model, code=code or (fault.code if fault else None),
                           message=message or (fault.message if fault else None))
         hdrs = dict(headers or {})
@@ -254,22 +262,44 @@ class SimProvider:
         return web.Response(status=self.redirect_status, headers={"Location": target})
 
     # -- handlers -----------------------------------------------------------------
-    async def _preamble(self, request: web.Request) -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
+    def reply_for(self, body: dict[str, Any], model: str) -> SimReply:
+        """The test's scripted answer for this request, else the canned one (a call of the
+        first tool with `tool_args` when tools are offered, else the reply text)."""
+        scripted = self.responder(body) if self.responder is not None else None
+        if scripted is not None:
+            return scripted
+        reply = default_reply(self.reply.format(name=self.name, model=model), body)
+        if not reply.tool_calls:
+            return SimReply(reply.text, reasoning=self.reasoning or "")
+        try:
+            arguments = _json.loads(self.tool_args)
+        except _json.JSONDecodeError:
+            arguments = {"_raw_arguments": self.tool_args}
+        call = ToolCall(reply.tool_calls[0].name, arguments if isinstance(arguments, dict) else {})
+        return SimReply(self.tool_text, (call,), self.reasoning or "")
+
+    def _authorized(self, request: web.Request, api: str) -> bool:
+        if self.api_key is None:
+            return True
+        if api == "anthropic":
+            return request.headers.get("x-api-key") == self.api_key
+        return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+
+    async def _preamble(self, request: web.Request, api: str = "openai") -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
         """Parse, authenticate and apply faults that act before any answer."""
         try:
             body = _json.loads(await request.read())
         except (_json.JSONDecodeError, ValueError):
             self._record(request, None, False, 400, None, None)
-            return None, self._error(400, "", message="We could not parse the JSON body of your request."), None
+            return None, self._error(400, "", message="We could not parse the JSON body of your request.", api=api), None
         if not isinstance(body, dict):
-            return None, self._error(400, "", message="body must be a JSON object"), None
+            return None, self._error(400, "", message="body must be a JSON object", api=api), None
         model = str(body.get("model", ""))
         stream = bool(body.get("stream"))
-        if self.api_key is not None:
-            auth = request.headers.get("Authorization", "")
-            if auth != f"Bearer {self.api_key}":
-                self._record(request, model, stream, 401, None, body)
-                return body, self._error(401, model, code="invalid_api_key"), None
+        if not self._authorized(request, api):
+            self._record(request, model, stream, 401, None, body)
+            return body, self._error(401, model, code="invalid_api_key"
+                                     if api == "openai" else None, api=api), None
         fault = self._fault_for(model)
         if fault is not None:
             if fault.reset:
@@ -290,11 +320,13 @@ class SimProvider:
                     openrouter_rate_body(limit, 0, fault.body_reset))), fault
             if fault.status is not None:
                 self._record(request, model, stream, fault.status, fault, body)
-                return body, self._error(fault.status, model, fault), fault
+                return body, self._error(fault.status, model, fault, api=api), fault
         if model not in self.models:
             self._record(request, model, stream, 404, fault, body)
+            if api == "anthropic":
+                return body, self._error(404, model, message=f"model: {model}", api=api), fault
             return body, self._error(404, model, code="model_not_found",
-                                     message=f"The model `{model}` does not exist or you do not have access to it."), fault
+                                     message=f"The model `{model}` does not exist or you do not have access to it.", api=api), fault
         return body, None, fault
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -304,7 +336,9 @@ class SimProvider:
             return early
         model = str(body["model"])
         stream = bool(body.get("stream"))
-        text = self.reply.format(name=self.name, model=model)
+        scripted = self.responder(body) if self.responder is not None else None
+        text = scripted.text if scripted is not None else self.reply.format(name=self.name,
+                                                                             model=model)
         prefix = prefill_of(body.get("messages"))
         if prefix is not None:
             if not self.prefill:
@@ -334,6 +368,16 @@ class SimProvider:
             await resp.prepare(request)
             n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
             name = (tool or {}).get("function", {}).get("name", "tool") if tool else None
+            if scripted is not None:
+                return await write_stream(request, resp, StreamPlan(
+                    model, text, self.chunk_count, prompt_tokens, tools=[
+                        {"name": c.name, "arguments": _json.dumps(c.arguments).decode(),
+                         "id": scripted.call_id(k)} for k, c in enumerate(scripted.tool_calls)],
+                    tool_chunks=self.tool_chunks, chunk_delay=self.chunk_delay,
+                    reasoning=scripted.reasoning or None,
+                    include_usage=self.stream_usage and bool(
+                        (body.get("stream_options") or {}).get("include_usage"))),
+                    fault, self.rng)
             plan = StreamPlan(
                 model, self.tool_text if tool else text, self.chunk_count, prompt_tokens, n=n,
                 tool={"name": name, "arguments": self.tool_args} if tool else None,
@@ -344,13 +388,23 @@ class SimProvider:
             return await write_stream(request, resp, plan, fault, self.rng)
         if fault is not None and fault.garbage is not None:
             return web.Response(body=fault.garbage, content_type=_JSON, headers=rl_headers)
-        return self._complete(model, text, tool, prompt_tokens, rl_headers)
+        return self._complete(model, text, tool, prompt_tokens, rl_headers, scripted)
 
     def _complete(self, model: str, text: str, tool: Any, prompt_tokens: int,
-                  headers: dict[str, str]) -> web.Response:
+                  headers: dict[str, str], scripted: SimReply | None = None) -> web.Response:
         completion_tokens = max(1, len(text) // 4)
-        if tool:
-            message: dict[str, Any] = {"role": "assistant", "content": self.tool_text or None,
+        if scripted is not None:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if scripted.tool_calls:
+                message["tool_calls"] = [
+                    {"id": scripted.call_id(k), "type": "function",
+                     "function": {"name": c.name, "arguments": _json.dumps(c.arguments).decode()}}
+                    for k, c in enumerate(scripted.tool_calls)]
+            if scripted.reasoning:
+                message["reasoning_content"] = scripted.reasoning
+            finish = scripted.finish
+        elif tool:
+            message = {"role": "assistant", "content": self.tool_text or None,
                                        "tool_calls": [{
                 "id": "call_sim_1", "type": "function",
                 "function": {"name": tool.get("function", {}).get("name", "tool"),
@@ -389,7 +443,7 @@ class SimProvider:
         fault = self._standing.get("*")
         if fault is not None and fault.on_models and fault.status is not None:
             return self._error(fault.status, "", fault)
-        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        if not (self._authorized(request, "openai") or self._authorized(request, "anthropic")):
             return self._error(401, "", code="invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": self.name} for m in self.models]
         return web.Response(body=_json.dumps({"object": "list", "data": data}), content_type=_JSON)

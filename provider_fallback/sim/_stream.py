@@ -29,6 +29,7 @@ class StreamPlan:
     prompt_tokens: int
     n: int = 1
     tool: dict[str, Any] | None = None      # {"name": ..., "arguments": "..."}
+    tools: list[dict[str, Any]] | None = None   # several calls: {"name", "arguments", "id"}
     tool_chunks: int = 3
     include_usage: bool = False              # the request asked and the sim supports it
     chunk_delay: float = 0.0
@@ -59,15 +60,17 @@ async def write_stream(request: web.Request, resp: web.StreamResponse, plan: Str
     chunks: list[bytes] = []
     if plan.reasoning:
         chunks += [each({"reasoning_content": p}) for p in pieces(plan.reasoning, 0)]
-    if plan.tool is not None:
+    calls = plan.tools or ([plan.tool] if plan.tool is not None else [])
+    if calls:
         if plan.text:
             chunks += [each({"content": p}) for p in pieces(plan.text, plan.chunk_count)]
-        args = split_args(plan.tool.get("arguments", "{}"), plan.tool_chunks)
-        call = {"index": 0, "id": "call_sim_1", "type": "function",
-                "function": {"name": plan.tool["name"], "arguments": args[0]}}
-        chunks.append(each({"tool_calls": [call]}))
-        chunks += [each({"tool_calls": [{"index": 0, "function": {"arguments": a}}]})
-                   for a in args[1:]]
+        for k, tool in enumerate(calls):
+            args = split_args(tool.get("arguments", "{}"), plan.tool_chunks)
+            call = {"index": k, "id": tool.get("id") or f"call_sim_{k + 1}", "type": "function",
+                    "function": {"name": tool["name"], "arguments": args[0]}}
+            chunks.append(each({"tool_calls": [call]}))
+            chunks += [each({"tool_calls": [{"index": k, "function": {"arguments": a}}]})
+                       for a in args[1:]]
         finish = "tool_calls"
     else:
         chunks += [each({"content": p}) for p in pieces(plan.text, plan.chunk_count)]

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from ._events import Event
 from ._exposition import text_format
-from ._records import RequestRecord
+from ._records import PROTOCOLS, RequestRecord
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram"]
 
@@ -136,7 +136,7 @@ class GatewayMetrics(Collector):
         self._targets = targets
         self._status = status
         self._inflight = inflight
-        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.requests: dict[tuple[str, str, str, str, str], int] = {}
         self.attempts: dict[tuple[str, str, str], int] = {}
         self.attempt_latency: dict[tuple[str, str, str], Histogram] = {}
         self.ttft: dict[tuple[str, str], Histogram] = {}
@@ -175,7 +175,8 @@ class GatewayMetrics(Collector):
             h.observe(a.ms / 1000)
             if a.code == "ok":
                 provider, model = a.provider, am
-        key = (alias, provider, model, rec.outcome)
+        protocol = rec.protocol if rec.protocol in PROTOCOLS else OTHER
+        key = (alias, provider, model, rec.outcome, protocol)
         self.requests[key] = self.requests.get(key, 0) + 1
         h = self.request_latency.get(alias)
         if h is None:
@@ -255,8 +256,9 @@ class GatewayMetrics(Collector):
 
     def _counters(self) -> Iterator[Metric]:
         c = CounterMetricFamily("provider_fallback_requests", "Client requests by alias, the "
-                                "provider/model that answered and the outcome (ok or registry code)",
-                                labels=["alias", "provider", "model", "outcome"])
+                                "provider/model that answered, the outcome (ok or registry code) "
+                                "and the client's wire format",
+                                labels=["alias", "provider", "model", "outcome", "protocol"])
         for k, v in list(self.requests.items()):
             c.add_metric(list(k), v)
         yield c

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Attempt
 
-__all__ = ["RequestListeners", "RequestRecord"]
+__all__ = ["CLIENT_PROTOCOL", "PROTOCOLS", "RequestListeners", "RequestRecord"]
 
 log = logging.getLogger("provider_fallback.telemetry")
+
+# The client wire format of the request being routed ("messages", "responses"), set by the
+# gateway's endpoint around `router.request`; a record made without it takes its endpoint.
+CLIENT_PROTOCOL: ContextVar[str | None] = ContextVar("provider_fallback_protocol", default=None)
+PROTOCOLS = frozenset({"chat", "embeddings", "messages", "responses"})   # bounded label values
 
 
 @dataclass(slots=True)
@@ -41,6 +47,11 @@ class RequestRecord:
     usage_estimated: bool = False    # some tokens were estimated (the upstream sent no usage)
     continuations: int = 0           # times a broken stream was continued on another target
     content: dict[str, Any] | None = field(default=None, repr=False)
+    protocol: str = ""               # the client's wire format: chat | embeddings | messages | responses
+
+    def __post_init__(self) -> None:
+        if not self.protocol:
+            self.protocol = CLIENT_PROTOCOL.get() or self.endpoint
 
     @property
     def overhead_ms(self) -> float:
@@ -58,7 +69,8 @@ class RequestRecord:
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 2),
             "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd, "skipped": list(self.skipped),
-            "usage_estimated": self.usage_estimated, "continuations": self.continuations}
+            "usage_estimated": self.usage_estimated, "continuations": self.continuations,
+            "protocol": self.protocol}
         if self.content is not None:
             d["content"] = self.content
         return d

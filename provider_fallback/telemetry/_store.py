@@ -85,7 +85,9 @@ def _request_row(rec: RequestRecord, log_content: bool) -> tuple[Any, ...]:
     content = (json.dumps(rec.content, separators=(",", ":"))
                if log_content and rec.content is not None else None)
     skipped = json.dumps(list(rec.skipped), separators=(",", ":")) if rec.skipped else None
-    return (rec.request_id, rec.started, rec.alias[:200], rec.endpoint, int(rec.stream),
+    # `endpoint` is the API the client called: chat, embeddings, messages or responses
+    endpoint = rec.protocol if rec.endpoint == "chat" else rec.endpoint
+    return (rec.request_id, rec.started, rec.alias[:200], endpoint, int(rec.stream),
             rec.outcome, rec.http_status, rec.provider, rec.model, len(rec.attempts), chain,
             round(rec.latency_ms, 3), round(rec.upstream_ms, 3), round(rec.overhead_ms, 3),
             rec.ttft_ms, rec.prompt_tokens, rec.completion_tokens, rec.cost_usd, content,
