@@ -110,10 +110,10 @@ class Catalog:
             for entry in self.entries.values():
                 if port is not None and port in entry.ports:
                     return Match(entry, f"local port {port}")
-        lowered = provider.name.lower()
+        lowered = provider.family.lower()
         for entry in self.entries.values():
             if lowered in entry.names:
-                return Match(entry, f"provider name {provider.name}")
+                return Match(entry, f"provider name {provider.family}")
         return None
 
     # -- what a target inherits -----------------------------------------------------------

@@ -122,4 +122,6 @@ def validate(file: Annotated[Path, typer.Argument(help="Config file to check")])
     for warning in cfg.warnings:
         err_console.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
     console.print(describe(cfg), markup=False, soft_wrap=True)
-    console.print(f"[green]ok[/] {file}: {len(cfg.providers)} providers, {len(cfg.chains)} models")
+    keys = "" if len(cfg.families) == len(cfg.providers) else f" ({len(cfg.providers)} keys)"
+    console.print(f"[green]ok[/] {file}: {len(cfg.families)} providers{keys}, "
+                  f"{len(cfg.chains)} models")

@@ -174,8 +174,9 @@ def _providers(parsed: Parsed, policy: Policy,
                                     f"(also {where})", "give every provider a unique name"))
             continue
         first_index[model.name] = index
-        providers[model.name] = _provider(model, path, policy, parsed.sources, problems,
-                                          parsed.warnings)
+        spec = _provider(model, path, policy, parsed.sources, problems, parsed.warnings)
+        for each in _keys(spec, model, path, parsed.sources):
+            providers[each.name] = each
     if not providers and not parsed.skipped and not parsed.invalid_provider_names:
         problems.append(Problem("providers", "no providers configured",
                                 "add at least one `- name: ...\n    base_url: ...` entry"))
@@ -197,8 +198,10 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                                 or is_sensitive_header(name, value)) else value
         for name, value in model.headers.items()
     }
-    api_key = Secret(model.api_key) if model.api_key else None
-    key_source = sources.get(f"{path}.api_key", "literal") if api_key else None
+    first = model.api_key[0] if isinstance(model.api_key, list) else model.api_key
+    api_key = Secret(first) if first else None
+    key_source = sources.get(f"{path}.api_key" if first == model.api_key else f"{path}.api_key[0]",
+                             "literal") if api_key else None
     sup = model.supervise
     supervise = None if sup is None else SupervisorSpec(
         command=tuple(sup.command), cwd=sup.cwd, env=MappingProxyType(dict(sup.env)),
@@ -215,6 +218,22 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                             mid: MappingProxyType(ms.model_dump(exclude_none=True))
                             for mid, ms in model.models.items()}),
                         plan=model.plan, catalog=model.catalog)
+
+
+def _keys(spec: ProviderSpec, model: ProviderModel, path: str,
+          sources: Mapping[str, str]) -> list[ProviderSpec]:
+    """One ProviderSpec per key of `api_key: [...]`: `name` for the first, `name#2`, ...
+    for the others; each has its own circuits and rate ledger. A supervised upstream is
+    started once (by the first)."""
+    keys = model.api_key if isinstance(model.api_key, list) else None
+    if keys is None or len(keys) < 2:
+        return [spec]
+    count = len(keys)
+    return [dataclasses.replace(
+        spec, name=spec.name if i == 0 else f"{spec.name}#{i + 1}", family=spec.name,
+        key_index=i + 1, key_count=count, api_key=Secret(key),
+        api_key_source=sources.get(f"{path}.api_key[{i}]", "literal"),
+        supervise=spec.supervise if i == 0 else None) for i, key in enumerate(keys)]
 
 
 def _check_catalog(model: ProviderModel, path: str, problems: list[Problem],
@@ -263,7 +282,8 @@ def _check_catalog(model: ProviderModel, path: str, problems: list[Problem],
 def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
             problems: list[Problem]) -> dict[str, Chain]:
     chains: dict[str, Chain] = {}
-    known = sorted(set(providers) | parsed.invalid_provider_names | set(parsed.skipped))
+    known = sorted({p.family for p in providers.values()} | parsed.invalid_provider_names
+                   | set(parsed.skipped))
     for alias, entries in parsed.chains.items():
         path = f"models.{alias}"
         targets: list[Target] = []
@@ -281,21 +301,8 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
                                                       known))
                 continue
             problems.extend(_check_cooldowns(entry, f"{path}[{j}]"))
-            facts = provider.model_settings.get(entry.model, {})
-            own = entry.model_dump(exclude_none=True, include=set(CAPABILITY_KEYS))
-            shipped = catalog_facts(provider, entry.model)
-            targets.append(Target(provider=provider, model=entry.model,
-                                  context=entry.context or facts.get("context")  # type: ignore[arg-type]
-                                  or shipped.context,
-                                  priority=entry.priority,
-                                  limits=limits_of(entry.limits.model_dump(exclude_none=True)
-                                                   if entry.limits else None,
-                                                   facts.get("limits")),  # type: ignore[arg-type]
-                                  price=price_of_facts(entry.price.model_dump()
-                                                       if entry.price else None,
-                                                       entry.free, facts),
-                                  policy=merge_policy(provider.policy, entry.overrides()),
-                                  **capabilities(own, facts, shipped)))
+            for each in _family(providers, provider):
+                targets.append(_target(each, entry))
         if targets:
             chains[alias] = Chain(alias, tuple(targets),
                                   continuation=parsed.chain_continuation.get(alias))
@@ -305,6 +312,32 @@ def _chains(parsed: Parsed, providers: Mapping[str, ProviderSpec],
         elif dropped and not broken:
             problems.append(_emptied(path, dropped, parsed.skipped))
     return chains
+
+
+def _family(providers: Mapping[str, ProviderSpec], provider: ProviderSpec) -> list[ProviderSpec]:
+    """A target on a provider with several keys is one target per key, side by side (the
+    router tries the one with most headroom first); `name#2` pins one key."""
+    if provider.key_count < 2 or provider.name != provider.family:
+        return [provider]
+    return [provider] + [providers[f"{provider.family}#{i}"]
+                         for i in range(2, provider.key_count + 1)]
+
+
+def _target(provider: ProviderSpec, entry: TargetModel) -> Target:
+    facts = provider.model_settings.get(entry.model, {})
+    own = entry.model_dump(exclude_none=True, include=set(CAPABILITY_KEYS))
+    shipped = catalog_facts(provider, entry.model)
+    return Target(provider=provider, model=entry.model,
+                  context=entry.context or facts.get("context")  # type: ignore[arg-type]
+                  or shipped.context,
+                  priority=entry.priority,
+                  limits=limits_of(entry.limits.model_dump(exclude_none=True)
+                                   if entry.limits else None,
+                                   facts.get("limits")),  # type: ignore[arg-type]
+                  price=price_of_facts(entry.price.model_dump() if entry.price else None,
+                                       entry.free, facts),
+                  policy=merge_policy(provider.policy, entry.overrides()),
+                  **capabilities(own, facts, shipped))
 
 
 def _unknown_provider(key: str, name: str, known: list[str]) -> Problem:

@@ -29,8 +29,10 @@ def describe(config: Config) -> str:
     lines.append(f"policy: {_policy_text(config.policy, None)}")
     lines.append("providers:")
     for provider in config.providers.values():
+        key = "api_key" if provider.key_count < 2 else \
+            f"api_key {provider.key_index} of {provider.key_count}"
         parts = [f"  {provider.name}  {provider.base_url}",
-                 f"api_key: {_key_status(provider.api_key, provider.api_key_source)}"]
+                 f"{key}: {_key_status(provider.api_key, provider.api_key_source)}"]
         if provider.headers:
             parts.append(f"headers: {', '.join(provider.headers)}")
         if provider.optional:

@@ -217,4 +217,5 @@ def _join(path: str, key: object) -> str:
 
 
 def _leaf(path: str) -> str:
-    return path.rsplit(".", 1)[-1]
+    """The key a path ends in, without a list index: `providers[0].api_key[1]` -> api_key."""
+    return re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])

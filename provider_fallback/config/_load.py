@@ -213,6 +213,8 @@ def _parse_providers(entries: Any, resolver: EnvResolver, parsed: Parsed) -> lis
         name = entry.get("name") if isinstance(entry, dict) else None
         label = name if isinstance(name, str) else path
         missing = resolver.missing[before:]
+        if missing and isinstance(resolved, dict):
+            missing = _spare_keys(resolved, path, missing, resolver, before, parsed, label)
         if missing and isinstance(entry, dict) and entry.get("optional") is True:
             del resolver.missing[before:]
             variables = ", ".join(sorted({var for _, var, _ in missing}))
@@ -229,6 +231,32 @@ def _parse_providers(entries: Any, resolver: EnvResolver, parsed: Parsed) -> lis
             continue
         parsed.providers.append((i, model))
     return problems
+
+
+def _spare_keys(resolved: dict[str, Any], path: str, missing: list[tuple[str, str, str]],
+                resolver: EnvResolver, before: int, parsed: Parsed,
+                label: str) -> list[tuple[str, str, str]]:
+    """Of several keys (`api_key: [...]`), those whose variable is unset are left out with
+    a warning, as long as one is set; the rest of `missing` is returned."""
+    keys = resolved.get("api_key")
+    if not isinstance(keys, list) or len(keys) < 2:
+        return missing
+    prefix = f"{path}.api_key["
+    gone = {int(p[len(prefix):-1]) for p, _, _ in missing if p.startswith(prefix)}
+    if not gone or len(gone) == len(keys):
+        return missing
+    kept = [i for i in range(len(keys)) if i not in gone]
+    resolved["api_key"] = [keys[i] for i in kept]
+    old = {i: resolver.sources.pop(f"{prefix}{i}]", None) for i in range(len(keys))}
+    for new, i in enumerate(kept):
+        if old[i] is not None:
+            resolver.sources[f"{prefix}{new}]"] = old[i]  # type: ignore[assignment]
+    rest = [m for m in missing if not m[0].startswith(prefix)]
+    resolver.missing[before:] = rest
+    variables = ", ".join(sorted({var for p, var, _ in missing if p.startswith(prefix)}))
+    parsed.warnings.append(f"provider '{label}': {variables} not set; it uses "
+                           f"{len(keys) - len(gone)} of its {len(keys)} keys")
+    return rest
 
 
 def _parse_models(models: Any, resolver: EnvResolver, parsed: Parsed) -> list[Problem]:

@@ -214,9 +214,16 @@ class ProviderSpec:
     catalog: str | None = None
     # the wire format it speaks: "openai" (chat completions) or "anthropic" (Messages)
     api: str = "openai"
+    # Several keys (`api_key: [...]`): one ProviderSpec per key, named `groq`, `groq#2`, ...
+    # `family` is the configured name, `key_index` this key's place (1-based) of `key_count`.
+    family: str = ""
+    key_index: int = 1
+    key_count: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if not self.family:
+            object.__setattr__(self, "family", self.name)
         if not isinstance(self.headers, MappingProxyType):
             object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
@@ -301,14 +308,17 @@ class Config:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     state: StateSettings = field(default_factory=StateSettings)
     continuation: ContinuationSettings = field(default_factory=ContinuationSettings)
-    # bare model id -> its single target, when exactly one provider serves that id
-    _by_model: Mapping[str, Target] = field(init=False, repr=False, compare=False)
-    # "provider/model" -> the first configured target with that key
-    _by_key: Mapping[str, Target] = field(init=False, repr=False, compare=False)
+    # bare model id -> its targets (one per key), when exactly one provider serves that id
+    _by_model: Mapping[str, tuple[Target, ...]] = field(init=False, repr=False, compare=False)
+    # "provider/model" -> the first configured target with that key, one per key of the
+    # provider when it has several (`groq/m` -> groq/m, groq#2/m)
+    _by_key: Mapping[str, tuple[Target, ...]] = field(init=False, repr=False, compare=False)
     # "provider/model" pass-through targets in no chain, built once per key (the rate ledger
     # and the health tracker see the same object every time); every one has routing state
     # (circuit, stats, rate windows), so there are at most server.max_passthrough_models
-    _passing: dict[str, Target] = field(init=False, repr=False, compare=False)
+    _passing: dict[str, tuple[Target, ...]] = field(init=False, repr=False, compare=False)
+    _families: Mapping[str, tuple[ProviderSpec, ...]] = field(init=False, repr=False,
+                                                              compare=False)
 
     def __post_init__(self) -> None:
         for name in ("providers", "chains"):
@@ -319,6 +329,17 @@ class Config:
         object.__setattr__(self, "_by_model", by_model)
         object.__setattr__(self, "_by_key", by_key)
         object.__setattr__(self, "_passing", {})
+        families: dict[str, list[ProviderSpec]] = {}
+        for spec in self.providers.values():
+            families.setdefault(spec.family, []).append(spec)
+        object.__setattr__(self, "_families", MappingProxyType({
+            name: tuple(sorted(specs, key=lambda p: p.key_index))
+            for name, specs in families.items()}))
+
+    @property
+    def families(self) -> Mapping[str, tuple[ProviderSpec, ...]]:
+        """Configured provider name -> its ProviderSpecs, one per key, in key order."""
+        return self._families
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -334,16 +355,16 @@ class Config:
         chain = self.chains.get(model)
         if chain is not None:
             return chain
-        target = self._by_model.get(model)
-        if target is None:
-            target = self._by_key.get(model)
-        if target is None:
+        targets = self._by_model.get(model)
+        if targets is None:
+            targets = self._by_key.get(model)
+        if targets is None:
             name, sep, model_id = model.partition("/")
             provider = self.providers.get(name) if sep and model_id else None
             if provider is None:
                 return None
-            target = self._passing.get(model)
-            if target is None:
+            targets = self._passing.get(model)
+            if targets is None:
                 limit = self.server.max_passthrough_models
                 if len(self._passing) >= limit:
                     from ..errors import InvalidRequestError
@@ -355,16 +376,28 @@ class Config:
                         provider=name)
                 from ._facts import provider_target
 
-                target = self._passing[model] = provider_target(provider, model_id)
-        return Chain(model, (target,))
+                keys = (provider,) if provider.name != provider.family else \
+                    self._families[name]
+                targets = self._passing[model] = tuple(provider_target(p, model_id)
+                                                       for p in keys)
+        return Chain(model, targets)
 
 
-def _lookups(chains: Iterable[Chain]) -> tuple[Mapping[str, Target], Mapping[str, Target]]:
-    by_key: dict[str, Target] = {}
+def _lookups(chains: Iterable[Chain]) -> tuple[Mapping[str, tuple[Target, ...]],
+                                               Mapping[str, tuple[Target, ...]]]:
+    """By "family/model" (every key's target of it, in key order) and by bare model id
+    (when one family serves it)."""
+    by_key: dict[str, dict[str, Target]] = {}
     served_by: dict[str, set[str]] = {}
     for chain in chains:
         for target in chain.targets:
-            by_key.setdefault(target.key, target)
-            served_by.setdefault(target.model, set()).add(target.provider.name)
-    by_model = {t.model: t for t in by_key.values() if len(served_by[t.model]) == 1}
-    return MappingProxyType(by_model), MappingProxyType(by_key)
+            family = target.provider.family
+            by_key.setdefault(f"{family}/{target.model}", {}).setdefault(target.key, target)
+            if family != target.provider.name:   # `groq#2/m` pins that key
+                by_key.setdefault(target.key, {}).setdefault(target.key, target)
+            served_by.setdefault(target.model, set()).add(family)
+    keyed = {k: tuple(v.values()) for k, v in by_key.items()}
+    by_model = {ts[0].model: ts for k, ts in keyed.items()
+                if k == f"{ts[0].provider.family}/{ts[0].model}"
+                and len(served_by[ts[0].model]) == 1}
+    return MappingProxyType(by_model), MappingProxyType(keyed)

@@ -296,7 +296,8 @@ class SuperviseModel(_Strict):
 class ProviderModel(_Strict):
     name: str
     base_url: str
-    api_key: str | None = None
+    # one key, or several (one account's projects): each its own circuit and rate ledger
+    api_key: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
     api: typing.Literal["openai", "anthropic"] = "openai"   # the wire format it speaks
     timeout: Timeout | None = None
     connect_timeout: Timeout | None = None
@@ -422,8 +423,11 @@ def _path(prefix: str, loc: tuple[Any, ...]) -> str:
     return out
 
 
+_SECRET_PATH = re.compile(r"(?:api_key|master_key)(?:\[\d+\])?$")
+
+
 def _secretish(path: str) -> bool:
-    return path.endswith(("api_key", "master_key")) or ".headers." in path
+    return bool(_SECRET_PATH.search(path)) or ".headers." in path
 
 
 def _echoable(value: Any) -> bool:

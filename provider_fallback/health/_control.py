@@ -34,20 +34,31 @@ class ManualControl:
                                       f"{', '.join(self.config.providers)}",
                                       code="not_found", http_status=404)
 
-    def disable(self, provider: str, seconds: float | None = None) -> None:
+    def _members(self, provider: str) -> tuple[str, ...]:
+        """A provider with several keys acts as one (`groq` is groq, groq#2, ...);
+        `groq#2` is that key alone."""
         self._known(provider)
+        family = self.config.families.get(provider)
+        return (provider,) if family is None else tuple(p.name for p in family)
+
+    def disable(self, provider: str, seconds: float | None = None) -> None:
         now = self.clock()
-        self.state.set_disabled(provider, math.inf if seconds is None else now + seconds)
+        for name in self._members(provider):
+            self.state.set_disabled(name, math.inf if seconds is None else now + seconds)
         self.events.emit("PROVIDER_DISABLED", provider=provider, for_s=seconds)
 
     def enable(self, provider: str) -> None:
-        self._known(provider)
-        self.state.set_disabled(provider, None)
+        for name in self._members(provider):
+            self.state.set_disabled(name, None)
         self.events.emit("PROVIDER_ENABLED", provider=provider)
 
     def restore(self, provider: str) -> None:
         """Close every circuit of the provider (forgetting their growth) and lift a disable."""
-        self._known(provider)
+        for name in self._members(provider):
+            self._restore(name)
+        self.events.emit("RESTORED", provider=provider, target=None, manual=True)
+
+    def _restore(self, provider: str) -> None:
         now = self.clock()
         self.state.set_disabled(provider, None)
         for key in [provider, *(t.key for t in self._targets[provider])]:
@@ -58,7 +69,6 @@ class ManualControl:
                 self.state.put_circuit(c)
                 self.events.emit("CIRCUIT_CLOSED", key=key, downtime_s=round(now - opened_at, 3),
                                  was="manual", generation=c.generation)
-        self.events.emit("RESTORED", provider=provider, target=None, manual=True)
 
     def force(self, provider: str | None) -> None:
         if provider is not None:

@@ -27,6 +27,8 @@ __all__ = ["HealthTracker"]
 
 # Categories no probe can disprove: they keep their own clock (the advertised reset).
 OWN_CLOCK = frozenset({"rate_limit", "quota"})
+# Failures of one key, not of the host: another key of the same provider may still work.
+KEY_OWN = frozenset({"auth", "quota", "rate_limit"})
 
 
 class HealthTracker(ManualControl, StatusViews):
@@ -41,6 +43,10 @@ class HealthTracker(ManualControl, StatusViews):
         self._wall = wall
         self.breaker = Breaker(config.circuit, rand)
         self._targets: dict[str, list[Target]] = {name: [] for name in config.providers}
+        # the other keys of a provider with several: a host-level circuit of one holds all
+        self._siblings: dict[str, tuple[str, ...]] = {
+            p.name: tuple(q.name for q in config.families[p.family] if q is not p)
+            for p in config.providers.values() if p.key_count > 1}
         seen: set[str] = set()
         for chain in config.chains.values():
             for t in chain.targets:
@@ -62,7 +68,7 @@ class HealthTracker(ManualControl, StatusViews):
         targets: Iterable[Target] = chain.targets
         forced = self.state.forced()
         if forced is not None:
-            pinned = [t for t in chain.targets if t.provider.name == forced]
+            pinned = [t for t in chain.targets if forced in (t.provider.name, t.provider.family)]
             if pinned:
                 targets = pinned
         if self._degraded:
@@ -82,6 +88,20 @@ class HealthTracker(ManualControl, StatusViews):
                 why = self.breaker.blocked(c, now)
                 if why is not None:
                     return Blocked(why[1], why[0], c.code, key)
+        siblings = self._siblings.get(name)
+        return None if siblings is None else self._host_blocked(siblings, now)
+
+    def _host_blocked(self, siblings: tuple[str, ...], now: float) -> Blocked | None:
+        """Another key's provider circuit open for the host (a refused connection, a
+        timeout, 5xx), not for that key (auth, quota, rate limit), blocks this key too."""
+        for key in siblings:
+            c = self.state.circuit(key)
+            if c is None or c.state is CircuitState.CLOSED or c.code is None \
+                    or spec(c.code).category in KEY_OWN:
+                continue
+            why = self.breaker.blocked(c, now)
+            if why is not None:
+                return Blocked(why[1], why[0], c.code, key)
         return None
 
     def _generations(self, target: Target) -> tuple[tuple[str, int], ...]:

@@ -19,6 +19,7 @@ from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
 from ..limits import (
+    WINDOWS,
     LimitFacts,
     RateLedger,
     Reservation,
@@ -298,6 +299,17 @@ class Accounting:
     # -- status ---------------------------------------------------------------------------
     def limits_view(self, target: Target, now: float) -> dict[str, Any]:
         return self.limits.view(target, now)
+
+    def headroom(self, target: Target, now: float) -> tuple[float, int]:
+        """How much `target` has left, to compare keys of one provider: the smallest share
+        left of any known window (0 while blocked), then the fewest requests this minute."""
+        view = self.limits.view(target, now, resets=False)
+        share = 0.0 if view["blocked_s"] > 0 else 1.0
+        for window in WINDOWS:
+            w = view[window]
+            if w["limit"]:
+                share = min(share, (w["remaining"] or 0) / w["limit"])
+        return share, -int(view["rpm"]["used"])
 
     def budget_view(self) -> dict[str, Any] | None:
         return None if self.budget is None else self.budget.view()

@@ -70,6 +70,8 @@ class Plan:
         its reason."""
         clock, health, acct = self._clock, self.health, self.accounting
         order = health.order(route.chain, clock())
+        if any(t.provider.key_count > 1 for t, _ in order):
+            order = self._most_headroom_first(order, clock())
         bypass = _bypass(order)
         for target, _ in order:
             now = clock()
@@ -95,6 +97,26 @@ class Plan:
                 route.skip(target, block.reason, _block_detail(block, now))
                 continue
             yield target, None
+
+    def _most_headroom_first(self, order: list[tuple[Target, Blocked | None]],
+                             now: float) -> list[tuple[Target, Blocked | None]]:
+        """Side-by-side targets on the keys of one provider (the same model), the key with
+        most headroom first; a 429 or 401 on one moves to the next key before the next
+        provider."""
+        out: list[tuple[Target, Blocked | None]] = []
+        i = 0
+        while i < len(order):
+            t = order[i][0]
+            j = i + 1
+            while j < len(order) and order[j][0].provider.family == t.provider.family \
+                    and order[j][0].model == t.model:
+                j += 1
+            run = order[i:j]
+            if len(run) > 1:
+                run.sort(key=lambda item: self.accounting.headroom(item[0], now), reverse=True)
+            out += run
+            i = j
+        return out
 
     async def _admit(self, route: Route, target: Target, bypass: Blocked | None) -> Admission | None:
         """The half-open trial when one is due (awaits the shared lease), else a plain

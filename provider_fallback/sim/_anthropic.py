@@ -49,13 +49,13 @@ def _reset_at(seconds: float) -> str:
     return datetime.fromtimestamp(time.time() + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _rate_check(sim: SimProvider, model: str, tokens: int
+def _rate_check(sim: SimProvider, model: str, tokens: int, key: str = ""
                 ) -> tuple[web.Response | None, dict[str, str]]:
     """Anthropic's per-minute buckets and headers: requests, then (input) tokens."""
     headers: dict[str, str] = {}
     denied = None
-    for unit, bucket, amount in (("requests", sim._bucket(model, "rpm"), 1),
-                                 ("tokens", sim._bucket(model, "tpm"), tokens)):
+    for unit, bucket, amount in (("requests", sim._bucket(model, "rpm", key), 1),
+                                 ("tokens", sim._bucket(model, "tpm", key), tokens)):
         if bucket is None:
             continue
         if denied is None and not bucket.take(amount):
@@ -89,7 +89,7 @@ async def _messages(sim: SimProvider, request: web.Request) -> web.StreamRespons
         sim._record(request, model, stream, 400, fault, body)
         return sim._error(400, model, message="max_tokens: Field required", api="anthropic")
     prompt = _prompt_tokens(body)
-    limited, headers = _rate_check(sim, model, prompt)
+    limited, headers = _rate_check(sim, model, prompt, sim.presented_key(request, "anthropic"))
     if limited is not None:
         sim._record(request, model, stream, 429, fault, body)
         return limited

@@ -36,6 +36,7 @@ class SimRequest:
     fault: str
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None   # kept with keep_bodies (agent tests record them)
+    key: int | None = None   # which of `api_keys` (1-based, sorted) it carried, when several
 
 
 class SimProvider:
@@ -51,13 +52,18 @@ class SimProvider:
                  reject_stream_options: bool = False, tool_args: str = "{}",
                  tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
                  seed: int = 0, redirect_to: str | None = None,
-                 redirect_status: int = 308, responder: Responder | None = None) -> None:
+                 redirect_status: int = 308, responder: Responder | None = None,
+                 api_keys: Sequence[str] = ()) -> None:
         self.name = name
         self.host = host
         self.port = port
         self.models = list(models)
         self.flavor = flavor
         self.api_key = api_key
+        # several accepted keys (a provider account with several projects): each has its
+        # own rate buckets; a key added to `revoked` answers 401 from then on
+        self.api_keys = set(api_keys)
+        self.revoked: set[str] = set()
         self.latency = latency
         self.models_latency = models_latency   # GET /models answers this late (slow-provider doctor test)
         self.chunk_count = max(0, chunk_count)   # 0: one chunk per word
@@ -79,7 +85,7 @@ class SimProvider:
         self.responder = responder   # a test's script: body -> SimReply (None: the default)
         self.log: deque[SimRequest] = deque(maxlen=10_000)
         self._limits = {"rpm": rpm, "rpd": rpd, "tpm": tpm}
-        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._buckets: dict[tuple[str, str, str], Bucket] = {}
         self._standing: dict[str, Fault] = {}
         self._queued: dict[str, deque[Fault]] = {}
         self._runner: web.AppRunner | None = None
@@ -192,7 +198,16 @@ class SimProvider:
         self.log.append(SimRequest(time.time(), request.path, model, stream, status,
                                    fault.name if fault else "none",
                                    body if self.keep_bodies else None,
-                                   dict(request.headers) if self.keep_bodies else None))
+                                   dict(request.headers) if self.keep_bodies else None,
+                                   self._key_number(request)))
+
+    def _key_number(self, request: web.Request) -> int | None:
+        if not self.api_keys:
+            return None
+        key = self.presented_key(request, "anthropic" if "x-api-key" in request.headers
+                                 else "openai")
+        ordered = sorted(self.api_keys)
+        return ordered.index(key) + 1 if key in ordered else None
 
     def _error(self, status: int, model: str, fault: Fault | None = None, *,
                code: str | None = None, message: str | None = None,
@@ -208,20 +223,23 @@ class SimProvider:
                 hdrs["retry-after"] = str(math.ceil(fault.retry_after))
         return web.Response(status=status, body=_json.dumps(body), content_type=_JSON, headers=hdrs)
 
-    def _bucket(self, model: str, kind: str) -> Bucket | None:
+    def _bucket(self, model: str, kind: str, key: str = "") -> Bucket | None:
+        """The `kind` bucket of `model` for the presented key (each key has its own)."""
         limit = self._limits[kind]
         if limit is None:
             return None
-        b = self._buckets.get((model, kind))
+        b = self._buckets.get((key, model, kind))
         if b is None:
             window = {"rpm": 60.0, "rpd": 86400.0, "tpm": 60.0}[kind]
-            b = self._buckets[(model, kind)] = Bucket(limit, window, self.clock, 0, self.clock())
+            b = self._buckets[(key, model, kind)] = Bucket(limit, window, self.clock, 0,
+                                                           self.clock())
         return b
 
-    def _rate_check(self, model: str, tokens: int) -> tuple[web.Response | None, dict[str, str]]:
+    def _rate_check(self, model: str, tokens: int,
+                    key: str = "") -> tuple[web.Response | None, dict[str, str]]:
         headers: dict[str, str] = {}
-        req = self._bucket(model, "rpm") or self._bucket(model, "rpd")
-        tok = self._bucket(model, "tpm")
+        req = self._bucket(model, "rpm", key) or self._bucket(model, "rpd", key)
+        tok = self._bucket(model, "tpm", key)
         denied: tuple[str, Bucket] | None = None
         if req is not None:
             kind = "requests per minute (RPM)" if self._limits["rpm"] else "requests per day (RPD)"
@@ -278,12 +296,21 @@ class SimProvider:
         call = ToolCall(reply.tool_calls[0].name, arguments if isinstance(arguments, dict) else {})
         return SimReply(self.tool_text, (call,), self.reasoning or "")
 
-    def _authorized(self, request: web.Request, api: str) -> bool:
-        if self.api_key is None:
-            return True
+    @staticmethod
+    def presented_key(request: web.Request, api: str = "openai") -> str:
+        """The key the request carries (`x-api-key` for Anthropic's format)."""
         if api == "anthropic":
-            return request.headers.get("x-api-key") == self.api_key
-        return request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+            return request.headers.get("x-api-key", "")
+        auth = request.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else ""
+
+    def _authorized(self, request: web.Request, api: str) -> bool:
+        key = self.presented_key(request, api)
+        if key in self.revoked:
+            return False
+        if self.api_keys:
+            return key in self.api_keys
+        return self.api_key is None or key == self.api_key
 
     async def _preamble(self, request: web.Request, api: str = "openai") -> tuple[dict[str, Any] | None, web.StreamResponse | None, Fault | None]:
         """Parse, authenticate and apply faults that act before any answer."""
@@ -354,7 +381,8 @@ class SimProvider:
             return self._error(400, model, message="Unrecognized request argument supplied: "
                                                    "stream_options")
         prompt_tokens = max(1, len(_json.dumps(body.get("messages", []))) // 4)
-        limited, rl_headers = self._rate_check(model, prompt_tokens + int(body.get("max_tokens") or 16))
+        limited, rl_headers = self._rate_check(model, prompt_tokens + int(body.get("max_tokens") or 16),
+                                               self.presented_key(request))
         if limited is not None:
             self._record(request, model, stream, 429, fault, body)
             return limited
