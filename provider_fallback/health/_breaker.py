@@ -222,7 +222,10 @@ class Breaker:
         """Open period: an advertised Retry-After exactly, else base x multiplier^step,
         capped (transient failures at `transient_max_open` when they cost a timer, else at
         `fast_max_open`; the others at `max_open`, but never below the code's own base),
-        with +-jitter so replicas don't probe in lockstep."""
+        lengthened by up to `jitter` so replicas don't probe in lockstep; never shortened:
+        the period said is the least a circuit stays open (a target down for 6 s with a
+        5 s period gets its trial after it is back, not at 4.5 s, which would re-open it
+        for the doubled period)."""
         if retry_after is not None:
             return retry_after
         s = self.settings
@@ -231,7 +234,7 @@ class Breaker:
         else:
             cap = s.max_open
         d = min(max(cap, base), base * (s.multiplier ** min(step, 64)))
-        return max(0.0, d * (1 + s.jitter * (2 * self._rand() - 1)))
+        return max(0.0, d * (1 + s.jitter * self._rand()))
 
     def base(self, open_class: OpenClass, registry_cooldown: float) -> float:
         """The first open period of a class when the config sets none for the code."""

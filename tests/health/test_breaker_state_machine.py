@@ -141,10 +141,14 @@ def test_hard_failures_keep_their_long_cooldowns():
     assert b.duration(TRANSIENT, 120, 0, None) == 120  # configured cooldown wins
 
 
-def test_jitter_stays_within_bounds():
+def test_jitter_stays_within_bounds_and_never_shortens_the_period():
     lo = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(HARD_NOW, 100, 0, None)
     hi = Breaker(CircuitSettings(jitter=0.1), rand=lambda: 1.0).duration(HARD_NOW, 100, 0, None)
-    assert lo == pytest.approx(90) and hi == pytest.approx(110)
+    assert lo == pytest.approx(100) and hi == pytest.approx(110)
+    # a 5 s transient period never ends before 5 s (seen: 4.56 s, so a trial 4.8 s into a
+    # 6 s outage failed and re-opened the circuit for 10 s)
+    assert Breaker(CircuitSettings(jitter=0.1), rand=lambda: 0.0).duration(
+        TRANSIENT, 5, 0, None) >= 5
 
 
 def test_a_probe_moves_open_to_half_open_never_to_closed():

@@ -33,7 +33,7 @@ class Clock:
 def _router(sims, *, clock=None, health=None, policy=None):
     cfg = make_config({s.name: s for s in sims}, CHAIN, health=health, policy=policy)
     kw = {} if clock is None else {"clock": clock}
-    return Router(cfg, sleep=Sleeps(), rand=lambda: 0.5, **kw)
+    return Router(cfg, sleep=Sleeps(), rand=lambda: 0.0, **kw)
 
 
 def _circuit(router, key="primary/m"):
