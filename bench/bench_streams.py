@@ -115,7 +115,7 @@ def _config(path: Path, primary: int, fallback: int, *, restart: bool, relaxed: 
         "queue": {"size": 10000},
     }
     if relaxed:
-        cfg["circuit"] = {"transient_open": 0.1, "transient_max_open": 0.1}
+        cfg["circuit"] = {"transient_open": 0.1, "transient_max_open": 0.1, "fast_max_open": 0.1}
     if baseline:   # the old gateway knows neither the circuit keys nor the capability
         cfg.pop("circuit", None)
         for t in cfg["models"]["bench"]:
