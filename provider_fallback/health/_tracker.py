@@ -89,12 +89,13 @@ class HealthTracker(ManualControl, StatusViews):
                 if why is not None:
                     return Blocked(why[1], why[0], c.code, key)
         siblings = self._siblings.get(name)
-        return None if siblings is None else self._host_blocked(siblings, now)
+        return None if siblings is None else self._host_blocked(siblings, target.model, now)
 
-    def _host_blocked(self, siblings: tuple[str, ...], now: float) -> Blocked | None:
-        """Another key's provider circuit open for the host (a refused connection, a
-        timeout, 5xx), not for that key (auth, quota, rate limit), blocks this key too."""
-        for key in siblings:
+    def _host_blocked(self, siblings: tuple[str, ...], model: str, now: float) -> Blocked | None:
+        """Another key's circuit open for the host or the model (a refused connection, a
+        timeout, 5xx, a model not found), not for that key (auth, quota, rate limit),
+        blocks this key too."""
+        for key in (k for sibling in siblings for k in (sibling, f"{sibling}/{model}")):
             c = self.state.circuit(key)
             if c is None or c.state is CircuitState.CLOSED or c.code is None \
                     or spec(c.code).category in KEY_OWN:

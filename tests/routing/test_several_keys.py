@@ -206,3 +206,17 @@ async def test_a_key_added_to_the_file_is_used_after_a_reload(tmp_path):
             assert await served_by() == "groq#2"     # the new key's own minute
             await client.close()
             assert K2 in gw.app._secrets.secrets
+
+
+async def test_a_model_the_provider_does_not_have_is_not_asked_again_on_every_key():
+    spec = {"name": "groq", "models": ["other"], "api_keys": [K1, K2]}
+    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
+        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
+                          providers={"groq": KEYS}, environ=ENV)
+        async with gateway_running(cfg) as gw:
+            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+            raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
+            await client.close()
+    assert raw.headers["x-provider-fallback-provider"] == "backup"
+    assert [(x.key, x.status) for x in groq.log] == [(1, 404)]
+    assert "groq#2/m: circuit_open: model_not_found" in raw.headers["x-provider-fallback-skipped"]
