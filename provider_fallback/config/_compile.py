@@ -198,10 +198,11 @@ def _provider(model: ProviderModel, path: str, policy: Policy, sources: Mapping[
                                 or is_sensitive_header(name, value)) else value
         for name, value in model.headers.items()
     }
-    first = model.api_key[0] if isinstance(model.api_key, list) else model.api_key
+    several = isinstance(model.api_key, list)
+    first = model.api_key[0] if several else model.api_key   # type: ignore[index]
     api_key = Secret(first) if first else None
-    key_source = sources.get(f"{path}.api_key" if first == model.api_key else f"{path}.api_key[0]",
-                             "literal") if api_key else None
+    key_path = f"{path}.api_key[0]" if several else f"{path}.api_key"
+    key_source = sources.get(key_path, "literal") if api_key else None
     sup = model.supervise
     supervise = None if sup is None else SupervisorSpec(
         command=tuple(sup.command), cwd=sup.cwd, env=MappingProxyType(dict(sup.env)),

@@ -264,6 +264,12 @@ class Chain:
     alias: str
     targets: tuple[Target, ...]
     continuation: bool | None = None   # False: this alias never continues a broken stream
+    # some target is on a provider with several keys (the router orders keys by headroom)
+    several_keys: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "several_keys",
+                           any(t.provider.key_count > 1 for t in self.targets))
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ class Plan:
         its reason."""
         clock, health, acct = self._clock, self.health, self.accounting
         order = health.order(route.chain, clock())
-        if any(t.provider.key_count > 1 for t, _ in order):
+        if route.chain.several_keys:
             order = self._most_headroom_first(order, clock())
         bypass = _bypass(order)
         for target, _ in order:

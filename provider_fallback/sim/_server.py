@@ -36,7 +36,7 @@ class SimRequest:
     fault: str
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None   # kept with keep_bodies (agent tests record them)
-    key: int | None = None   # which of `api_keys` (1-based, sorted) it carried, when several
+    key: int | None = None   # which of `api_keys` (1-based, in the order given) it carried
 
 
 class SimProvider:
@@ -63,6 +63,7 @@ class SimProvider:
         # several accepted keys (a provider account with several projects): each has its
         # own rate buckets; a key added to `revoked` answers 401 from then on
         self.api_keys = set(api_keys)
+        self._key_numbers = {key: i + 1 for i, key in enumerate(api_keys)}
         self.revoked: set[str] = set()
         self.latency = latency
         self.models_latency = models_latency   # GET /models answers this late (slow-provider doctor test)
@@ -206,8 +207,7 @@ class SimProvider:
             return None
         key = self.presented_key(request, "anthropic" if "x-api-key" in request.headers
                                  else "openai")
-        ordered = sorted(self.api_keys)
-        return ordered.index(key) + 1 if key in ordered else None
+        return self._key_numbers.get(key)
 
     def _error(self, status: int, model: str, fault: Fault | None = None, *,
                code: str | None = None, message: str | None = None,

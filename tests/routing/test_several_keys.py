@@ -5,6 +5,7 @@ moves to the next key before the next provider, and keys are named by index, nev
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from openai import AsyncOpenAI
 
 from provider_fallback import ConfigError
 from provider_fallback.config import config_from_dict
+from provider_fallback.sim import Fault
 
 K1, K2 = "gsk_first_key_aaaaaaaaaaaaaaaaaaaa", "gsk_second_key_bbbbbbbbbbbbbbbbbbb"
 ENV = {"GROQ_KEY_1": K1, "GROQ_KEY_2": K2}
@@ -70,43 +72,50 @@ def test_an_empty_key_list_is_refused_and_literal_keys_in_a_list_are_caught():
     assert "literal secret" in str(err.value) and K2 not in str(err.value)
 
 
+@asynccontextmanager
+async def _two_keys(chain=("groq/m", "backup/m"), policy=None, **sim):
+    """A sim accepting K1 and K2 (`sim` overrides its settings), a backup, and the gateway
+    with `groq` configured with both keys."""
+    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2], **sim}
+    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
+        cfg = make_config({"groq": groq, "backup": backup}, {"chat": list(chain)},
+                          providers={"groq": KEYS}, environ=ENV, policy=policy)
+        async with gateway_running(cfg) as gw:
+            yield groq, backup, gw
+
+
+async def _ask(gw, times=1):
+    """`times` chat requests through the gateway; their raw responses."""
+    async with AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0) as client:
+        return [await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
+                for _ in range(times)]
+
+
+def _served_by(raw):
+    return raw.headers["x-provider-fallback-provider"]
+
+
 async def test_the_key_with_most_headroom_goes_first():
     """Two keys with 2 requests a minute each: four requests are answered by the provider,
     two on each key, none by the backup."""
-    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2], "rpm": 2, "flavor": "groq"}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
-                          providers={"groq": KEYS}, environ=ENV)
-        async with gateway_running(cfg) as gw:
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-            answered = []
-            for _ in range(4):
-                raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-                answered.append(raw.headers["x-provider-fallback-provider"])
-            await client.close()
+    async with _two_keys(rpm=2, flavor="groq") as (groq, backup, gw):
+        answered = [_served_by(raw) for raw in await _ask(gw, 4)]
     assert sorted(answered) == ["groq", "groq", "groq#2", "groq#2"]
     assert sorted(r.key for r in groq.log) == [1, 1, 2, 2]
     assert all(r.status == 200 for r in groq.log) and not backup.log
 
 
 async def test_a_rate_limited_then_revoked_key_falls_over_key_by_key_then_provider():
-    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2], "flavor": "groq"}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
-                          providers={"groq": KEYS}, environ=ENV,
-                          policy={"rate_limit_max_wait": 0})
-        from provider_fallback.sim import Fault
-
+    async with _two_keys(policy={"rate_limit_max_wait": 0}, flavor="groq") as (groq, _, gw):
         groq.revoked.add(K2)
         groq.push_fault(Fault(status=429, retry_after=30))
-        async with gateway_running(cfg) as gw:
-            async with aiohttp.ClientSession() as s, \
-                    s.post(gw.url + "/chat/completions", json={"model": "chat", **CHAT}) as r:
-                assert r.status == 200
-                assert r.headers["x-provider-fallback-provider"] == "backup"
-                attempts = r.headers["x-provider-fallback-attempts"]
-            status = gw.router.status()
-            events = [json.dumps(e.as_dict(), default=str) for e in gw.router.events.recent(200)]
+        async with aiohttp.ClientSession() as s, \
+                s.post(gw.url + "/chat/completions", json={"model": "chat", **CHAT}) as r:
+            assert r.status == 200
+            assert r.headers["x-provider-fallback-provider"] == "backup"
+            attempts = r.headers["x-provider-fallback-attempts"]
+        status = gw.router.status()
+        events = [json.dumps(e.as_dict(), default=str) for e in gw.router.events.recent(200)]
     assert [(x.key, x.status) for x in groq.log] == [(1, 429), (2, 401)]
     assert attempts == "3"   # key 1, key 2, then the next provider
     # each key has its own circuit: the rate-limited key and the revoked key
@@ -119,61 +128,39 @@ async def test_a_rate_limited_then_revoked_key_falls_over_key_by_key_then_provid
 
 
 async def test_a_revoked_first_key_moves_to_the_second_key_before_the_next_provider():
-    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2]}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
-                          providers={"groq": KEYS}, environ=ENV)
+    async with _two_keys() as (groq, backup, gw):
         groq.revoked.add(K1)
-        async with gateway_running(cfg) as gw:
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-            for _ in range(3):
-                raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-                assert raw.headers["x-provider-fallback-provider"] == "groq#2"
-            await client.close()
+        assert [_served_by(raw) for raw in await _ask(gw, 3)] == ["groq#2"] * 3
     # the revoked key is tried once; its auth circuit keeps it out of the next requests
     assert [(x.key, x.status) for x in groq.log] == [(1, 401), (2, 200), (2, 200), (2, 200)]
     assert not backup.log
 
 
 async def test_a_host_that_refuses_connections_holds_every_key():
-    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2]}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
-                          providers={"groq": KEYS}, environ=ENV)
+    async with _two_keys() as (groq, _, gw):
         await groq.close_listener()
-        async with gateway_running(cfg) as gw:
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-            await client.chat.completions.create(model="chat", **CHAT)
-            raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-            await client.close()
-    assert raw.headers["x-provider-fallback-provider"] == "backup"
+        raw = (await _ask(gw, 2))[-1]
+    assert _served_by(raw) == "backup"
     skipped = raw.headers["x-provider-fallback-skipped"]
     assert "groq/m: circuit_open: connection_refused" in skipped
     assert "groq#2/m: circuit_open: connection_refused" in skipped
 
 
 async def test_disable_and_force_by_the_provider_name_act_on_every_key():
-    spec = {"name": "groq", "models": ["m"], "api_keys": [K1, K2]}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["backup/m", "groq/m"]},
-                          providers={"groq": KEYS}, environ=ENV)
-        async with gateway_running(cfg) as gw:
-            router = gw.router
-            router.health.force("groq")
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-            raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-            assert raw.headers["x-provider-fallback-provider"] in ("groq", "groq#2")
-            router.health.force(None)
-            router.health.disable("groq")
-            now = router._clock()
-            targets = router.config.chains["chat"].targets
-            assert all(router.health.blocked(t, now) is not None for t in targets[1:])
-            router.health.enable("groq")
-            assert all(router.health.blocked(t, now) is None for t in targets)
-            router.health.disable("groq#2")
-            assert router.health.blocked(targets[1], now) is None
-            assert router.health.blocked(targets[2], now) is not None
-            await client.close()
+    async with _two_keys(chain=("backup/m", "groq/m")) as (_, _, gw):
+        router = gw.router
+        router.health.force("groq")
+        assert _served_by((await _ask(gw))[0]) in ("groq", "groq#2")
+        router.health.force(None)
+        router.health.disable("groq")
+        now = router._clock()
+        targets = router.config.chains["chat"].targets
+        assert all(router.health.blocked(t, now) is not None for t in targets[1:])
+        router.health.enable("groq")
+        assert all(router.health.blocked(t, now) is None for t in targets)
+        router.health.disable("groq#2")
+        assert router.health.blocked(targets[1], now) is None
+        assert router.health.blocked(targets[2], now) is not None
 
 
 async def test_a_key_added_to_the_file_is_used_after_a_reload(tmp_path):
@@ -193,30 +180,17 @@ async def test_a_key_added_to_the_file_is_used_after_a_reload(tmp_path):
 
         async with gateway_running(load_config(config("os.environ/GROQ_KEY_1"),
                                                environ={})) as gw:
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-
-            async def served_by():
-                raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-                return raw.headers["x-provider-fallback-provider"]
-
-            assert [await served_by(), await served_by()] == ["groq", "backup"]
+            assert [_served_by(raw) for raw in await _ask(gw, 2)] == ["groq", "backup"]
             config(KEYS["api_key"])
             status, answer = await post_reload(gw.base_url)
             assert status == 200, answer
-            assert await served_by() == "groq#2"     # the new key's own minute
-            await client.close()
+            assert _served_by((await _ask(gw))[0]) == "groq#2"   # the new key's own minute
             assert K2 in gw.app._secrets.secrets
 
 
 async def test_a_model_the_provider_does_not_have_is_not_asked_again_on_every_key():
-    spec = {"name": "groq", "models": ["other"], "api_keys": [K1, K2]}
-    async with sims_running(spec, {"name": "backup", "models": ["m"]}) as (groq, backup):
-        cfg = make_config({"groq": groq, "backup": backup}, {"chat": ["groq/m", "backup/m"]},
-                          providers={"groq": KEYS}, environ=ENV)
-        async with gateway_running(cfg) as gw:
-            client = AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0)
-            raw = await client.chat.completions.with_raw_response.create(model="chat", **CHAT)
-            await client.close()
-    assert raw.headers["x-provider-fallback-provider"] == "backup"
+    async with _two_keys(models=["other"]) as (groq, _, gw):
+        raw = (await _ask(gw))[0]
+    assert _served_by(raw) == "backup"
     assert [(x.key, x.status) for x in groq.log] == [(1, 404)]
     assert "groq#2/m: circuit_open: model_not_found" in raw.headers["x-provider-fallback-skipped"]
