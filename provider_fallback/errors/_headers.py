@@ -13,6 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "MAX_WAIT_S",
+    "duration_header",
     "lower_headers",
     "parse_duration",
     "ratelimit_reset_seconds",
@@ -117,7 +118,7 @@ def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None 
                      if h.get(f"x-ratelimit-remaining-{k}", "").strip() == "0"]
         kind = exhausted[0] if len(exhausted) == 1 else None
     kinds = (kind,) if kind else ("requests", "tokens")
-    found = [d for k in kinds if (d := _duration_header(h.get(f"x-ratelimit-reset-{k}"))) is not None]
+    found = [d for k in kinds if (d := duration_header(h.get(f"x-ratelimit-reset-{k}"))) is not None]
     if found:
         return _clamp(max(found))
     reset = h.get("x-ratelimit-reset")
@@ -132,7 +133,7 @@ def ratelimit_reset_seconds(headers: Mapping[str, str] | None, kind: str | None 
         if value > 1e9:    # Unix time in seconds
             return _clamp(value - current)
         return _clamp(value)
-    return _duration_header(reset)
+    return duration_header(reset)
 
 
 _ANTHROPIC_UNITS = {"requests": ("requests",), "tokens": ("tokens", "input-tokens", "output-tokens")}
@@ -165,7 +166,8 @@ def rfc3339_time(value: str | None) -> float | None:
     return when.timestamp()
 
 
-def _duration_header(value: str | None) -> float | None:
+def duration_header(value: str | None) -> float | None:
+    """Seconds in a duration header value (`parse_duration`), clamped; None if unreadable."""
     if value is None:
         return None
     seconds = parse_duration(value)

@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..config import RateLimits
 from ..errors._headers import (
+    duration_header,
     lower_headers,
     ratelimit_reset_seconds,
     retry_after_seconds,
@@ -112,17 +113,23 @@ def _anthropic(h: Mapping[str, str], unit: str, wall: float | None) -> Advertise
     return None
 
 
+_NAMES = {unit: (f"x-ratelimit-limit{sfx}", f"x-ratelimit-remaining{sfx}", f"x-ratelimit-reset{sfx}")
+          for unit, sfx in (("requests", "-requests"), ("tokens", "-tokens"), (None, ""))}
+
+
 def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:
-    suffix = f"-{unit}" if unit else ""
-    limit = _count(h.get(f"x-ratelimit-limit{suffix}"))
-    remaining = _count(h.get(f"x-ratelimit-remaining{suffix}"))
-    reset_name = f"x-ratelimit-reset{suffix}"
-    reset = None
-    if reset_name in h:
-        # only this window's own header: the shared function would borrow another's
-        reset = ratelimit_reset_seconds({reset_name: h[reset_name]}, unit, now=wall)
+    limit_name, remaining_name, reset_name = _NAMES[unit]
+    limit = _count(h.get(limit_name))
+    remaining = _count(h.get(remaining_name))
     if limit is None and remaining is None:
         return None
+    value = h.get(reset_name)
+    reset = None
+    if value is not None:
+        # only this window's own header: the shared function would borrow another's
+        # (a suffixed reset is a duration, the usual case parsed directly)
+        reset = duration_header(value) if unit else \
+            ratelimit_reset_seconds({reset_name: value}, unit, now=wall)
     if limit is not None and remaining is not None:
         remaining = min(remaining, limit)
     return Advertised(limit, remaining, reset)
@@ -131,6 +138,8 @@ def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> A
 def _count(value: str | None) -> int | None:
     if value is None:
         return None
+    if value.isdigit() and value.isascii():   # the usual "14400"
+        return int(value)
     value = value.strip()
     if not _NUMBER.fullmatch(value):
         return None

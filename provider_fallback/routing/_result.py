@@ -108,13 +108,17 @@ class StreamingCompletion:
                         self.failure = final.failure
                         raise
                     continue
+                last = upstream.rest()
                 upstream.close()
                 self.upstream = None
                 driver.attempt_ended(self, upstream, None)
                 break
             if self._want_usage and self.usage:
-                yield [self._usage_chunk()]
+                last.append(self._usage_chunk())
+            # set before the last batch is yielded: a relay sends it with the stream's end
             self.completed = True
+            if last:
+                yield last
         finally:
             await self.aclose()
 

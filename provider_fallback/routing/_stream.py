@@ -12,6 +12,7 @@ when every expected choice reached its finish_reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,6 +54,8 @@ class UpstreamStream:
         self.failure: UpstreamError | None = None
         self._ready: list[Chunk] = []
         self._relayable = False     # _ready holds something beyond role-only chunks
+        # the bytes before and after the text of a text-only chunk (see _shape_of)
+        self._shape: tuple[bytes, bytes] | None = None
         self._events = read_events(resp.content, watchdog)
         if decoder is not None:   # another API's events (Anthropic Messages) as chat chunks
             self._events = _decoded(self._events, decoder)
@@ -81,9 +84,12 @@ class UpstreamStream:
 
     async def batches(self) -> AsyncIterator[list[Chunk]]:
         """What to relay, a batch per block that arrived; raises UpstreamError(stream_*)
-        after yielding what came before the breakage."""
+        after yielding what came before the breakage. The block that completed the stream
+        is not yielded but left for `rest()`, so the caller can send it with its end."""
         while True:
             if self._ready:
+                if self.ended and self.failure is None:
+                    return
                 ready, self._ready = self._ready, []
                 yield ready
             if self.failure is not None:
@@ -91,6 +97,11 @@ class UpstreamStream:
             if self.ended:
                 return
             await self._pull()
+
+    def rest(self) -> list[Chunk]:
+        """After `batches()` ended cleanly: the last block's chunks, not yet relayed."""
+        ready, self._ready = self._ready, []
+        return ready
 
     async def _pull(self) -> None:
         try:
@@ -133,7 +144,17 @@ class UpstreamStream:
         # (the usual one) is relayed as it arrived after one look at its dict
         fast = cont is None and self.transcript.n == 1
         text0 = self.transcript.choice(0).text if fast else None
+        tpl = self._shape if fast and self.content else None
         for data in events:
+            if tpl is not None and data.startswith(tpl[0]) and data.endswith(tpl[1]):
+                # the same bytes around a different text: no parse, only the text decoded
+                text = _text_between(data, len(tpl[0]), len(data) - len(tpl[1]))
+                if text is not None:
+                    if text:
+                        text0.append(text)   # type: ignore[union-attr]
+                        self._chars += len(text)
+                    ready.append((data, None))
+                    continue
             if data == DONE:
                 self._end(eof=False)
                 return
@@ -148,6 +169,8 @@ class UpstreamStream:
                     if text:
                         text0.append(text)   # type: ignore[union-attr]
                         self._chars += len(text)
+                        if tpl is None:
+                            tpl = self._shape = _shape_of(data)
                     ready.append((data, obj))
                     continue
             if type(obj) is not dict:
@@ -311,6 +334,50 @@ def _only_text(obj: Any) -> str | None:
     if content is None:
         return ""
     return content if type(content) is str else None
+
+
+_CONTENT = b'"content":"'
+_SPECIAL = re.compile(rb'["\\\x00-\x1f]')
+
+
+def _shape_of(data: bytes) -> tuple[bytes, bytes] | None:
+    """A text-only chunk's bytes before and after its text (the JSON string's contents),
+    or None if they cannot be told apart with certainty (no or several `"content":"`).
+
+    Providers send every text chunk of a stream with the same id, created and model, so
+    the next chunks are usually these bytes around another text: checked with
+    `startswith`/`endswith`, such a chunk is a text-only chunk without being parsed.
+    """
+    if data.count(_CONTENT) != 1:
+        return None
+    start = data.index(_CONTENT) + len(_CONTENT)
+    end = start
+    while True:   # the string's closing quote: the first one not escaped
+        end = data.find(b'"', end)
+        if end < 0:
+            return None
+        slashes = 0
+        while data[end - 1 - slashes] == 0x5C:   # backslash
+            slashes += 1
+        if not slashes & 1:
+            break
+        end += 1
+    return data[:start], data[end:]
+
+
+def _text_between(data: bytes, start: int, end: int) -> str | None:
+    """The text of a JSON string's contents `data[start:end]`; None if it is not one."""
+    mid = data[start:end]
+    if _SPECIAL.search(mid) is None:   # no quote, backslash or control byte: plain text
+        try:
+            return mid.decode()
+        except UnicodeDecodeError:
+            return None
+    try:
+        text = _json.loads(b'"' + mid + b'"')   # escapes: orjson decodes the string alone
+    except _json.JSONDecodeError:
+        return None
+    return text if type(text) is str else None
 
 
 def _generated(obj: dict[str, Any]) -> int:

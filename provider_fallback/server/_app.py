@@ -24,7 +24,17 @@ from ..routing import Completion, Router, StreamingCompletion
 from ..telemetry._logging import config_secrets
 from ._admin import AdminAPI
 from ._body import json_object
-from ._http import Receive, Scope, Send, error_body, error_response, header, read_body, send_json
+from ._http import (
+    Receive,
+    Scope,
+    Send,
+    error_body,
+    error_response,
+    header,
+    on_disconnect,
+    read_body,
+    send_json,
+)
 from ._origin import OriginGuard
 from ._protocol import install_accept_guard
 
@@ -207,7 +217,7 @@ class GatewayApp:
             raise InvalidRequestError("'stream' must be a boolean", code="invalid_request")
         await self._relay(await self.router.request(
             "/chat/completions", body, disconnected=lambda: _disconnect(receive),
-            defer_bookkeeping=True), receive, send)
+            defer_bookkeeping=True), scope, receive, send)
 
     async def _embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await self._parse(scope, receive)
@@ -216,10 +226,10 @@ class GatewayApp:
         body.pop("stream", None)
         await self._relay(await self.router.request(
             "/embeddings", body, disconnected=lambda: _disconnect(receive),
-            defer_bookkeeping=True), receive, send)
+            defer_bookkeeping=True), scope, receive, send)
 
-    async def _relay(self, result: Completion | StreamingCompletion, receive: Receive,
-                     send: Send) -> None:
+    async def _relay(self, result: Completion | StreamingCompletion, scope: Scope,
+                     receive: Receive, send: Send) -> None:
         if isinstance(result, Completion):
             body = result.raw
             headers = [(b"content-type", b"application/json"), *_route_headers(result),
@@ -227,26 +237,36 @@ class GatewayApp:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        await self._relay_stream(result, receive, send)
+        await self._relay_stream(result, scope, receive, send)
 
-    async def _relay_stream(self, result: StreamingCompletion, receive: Receive, send: Send) -> None:
+    async def _relay_stream(self, result: StreamingCompletion, scope: Scope, receive: Receive,
+                            send: Send) -> None:
+        # the head leaves with the first batch (the front door holds it for the next write)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
         relay = asyncio.current_task()
+        gone = False
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+        def left() -> None:
+            nonlocal gone
+            gone = True
             if relay is not None:
                 relay.cancel()
 
-        watcher = asyncio.create_task(watch_disconnect())
+        stop_watching = on_disconnect(scope, receive, left)
         try:
-            # one send per block that arrived, its events kept apart
+            # one send per block that arrived, its events kept apart; the last one (the
+            # stream is complete) carries the usage chunk and [DONE] with it
+            tail = _DONE
             async for batch in result.batches():
                 body = b"data: " + b"\n\ndata: ".join([raw for raw, _ in batch]) + b"\n\n"
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            tail = _DONE
+                if result.completed:   # the last batch: the generator ends after it
+                    body, tail = body + tail, b""
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                else:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            if not tail:
+                return
         except StreamInterruptedError as exc:
             # Never a truncated success: an in-band error event and no [DONE].
             tail = (b"data: " + error_body(exc, self._secrets, self._facts.of(exc.provider,
@@ -254,11 +274,11 @@ class GatewayApp:
                     + b"\n\n")
         except asyncio.CancelledError:
             await result.aclose()
-            if watcher.done():
+            if gone:
                 return  # client went away; nothing left to tell it
             raise
         finally:
-            watcher.cancel()
+            stop_watching()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:

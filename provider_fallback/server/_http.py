@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -15,10 +16,36 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-__all__ = ["Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
-           "mask_secrets", "read_body", "send_bytes", "send_json"]
+__all__ = ["DISCONNECT_HOOK", "Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
+           "mask_secrets", "on_disconnect", "read_body", "send_bytes", "send_json"]
 
 JSON_CT = (b"content-type", b"application/json")
+
+
+# scope key set by the front door (server/_protocol.py): `scope[DISCONNECT_HOOK](callback)`
+# calls `callback()` once if the connection is lost before the response completes, and
+# returns a function that cancels the watch
+DISCONNECT_HOOK = "provider_fallback.on_disconnect"
+
+
+def on_disconnect(scope: Scope, receive: Receive,
+                  callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback()` once if the client goes away before the response is complete;
+    returns the function that stops watching (call it when the response is done).
+
+    Under the gateway's front door this is a callback from the connection itself; under
+    any other ASGI server, a task that waits for `http.disconnect`.
+    """
+    hook = scope.get(DISCONNECT_HOOK)
+    if hook is not None:
+        return hook(callback)  # type: ignore[no-any-return]
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        callback()
+
+    return asyncio.create_task(watch()).cancel
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _json
 from ..telemetry import CONTENT_TYPE, Event, Telemetry
 from ._admin import int_param, query
-from ._http import Receive, Scope, Send, send_json
+from ._http import Receive, Scope, Send, on_disconnect, send_json
 from ._limits import REJECTED
 
 if TYPE_CHECKING:
@@ -110,13 +110,11 @@ async def event_stream(app: GatewayApp, scope: Scope, receive: Receive, send: Se
         (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no")]})
 
-    async def watch_disconnect() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
+    def left() -> None:
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(None)
 
-    watcher = asyncio.create_task(watch_disconnect())
+    stop_watching = on_disconnect(scope, receive, left)
     try:
         last = since
         await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
@@ -142,7 +140,7 @@ async def event_stream(app: GatewayApp, scope: Scope, receive: Receive, send: Se
         return
     finally:
         unsubscribe()
-        watcher.cancel()
+        stop_watching()
 
 
 def _sse(event: Event) -> bytes:

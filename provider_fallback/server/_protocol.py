@@ -17,6 +17,12 @@ that is still sending it. This subclass, set with `uvicorn.Config(http=...)`, ad
   thrown away for at most `linger_timeout` and `linger_size` bytes, then the socket is
   closed, so a client still writing reads the answer instead of a connection reset.
 
+Two things for speed, none for limits: a response's head (status line and headers) is
+held until the application's next write and leaves with it in one `send` (or, if no write
+follows in the same loop step, on its own at the end of the step: never held longer); and
+the application can ask to be told when the client goes away (`DISCONNECT_HOOK` in the
+scope) instead of running a task per response that waits for `http.disconnect`.
+
 Everything here is per connection and O(1) per chunk; a keep-alive request whose head
 and body arrive in one read sets no timer at all.
 """
@@ -34,7 +40,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ..errors import InvalidRequestError, ProviderFallbackError
-from ._http import error_body
+from ._http import DISCONNECT_HOOK, error_body
 from ._limits import REJECTED, FrontDoorLimits
 
 __all__ = ["FrontDoorConfig", "FrontDoorProtocol", "install_accept_guard"]
@@ -65,19 +71,39 @@ class _GuardedTransport:
     """The connection's transport as uvicorn sees it: `close()` asks the protocol, which
     lingers when the client may still be sending a body."""
 
-    __slots__ = ("_protocol", "real")
+    __slots__ = ("_held", "_loop", "_protocol", "real")
 
-    def __init__(self, real: asyncio.Transport, protocol: FrontDoorProtocol) -> None:
+    def __init__(self, real: asyncio.Transport, protocol: FrontDoorProtocol,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.real = real
         self._protocol = protocol
+        self._loop = loop
+        self._held = b""
 
     def write(self, data: bytes) -> None:
-        self.real.write(data)
+        held = self._held
+        if held:
+            self._held = b""
+            self.real.write(held + data)
+        elif data[:7] == b"HTTP/1.":
+            # a response head: it leaves with the first body write, one send instead of
+            # two; flushed at the end of this loop step if nothing follows
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self.real.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held:
+            self._held = b""
+            self.real.write(held)
 
     def is_closing(self) -> bool:
         return self.real.is_closing()
 
     def close(self) -> None:
+        self.flush()
         self._protocol._close_requested()
 
     def pause_reading(self) -> None:
@@ -114,11 +140,15 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._body_seen = 0.0
         self._lost = False
         self._real: asyncio.Transport | None = None
+        self._guarded: _GuardedTransport | None = None
+        self._watchers: dict[int, Any] = {}
+        self._watch_seq = 0
 
     # -- connection ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._real = transport
-        super().connection_made(_GuardedTransport(transport, self))  # type: ignore[arg-type]
+        self._guarded = _GuardedTransport(transport, self, self.loop)
+        super().connection_made(self._guarded)  # type: ignore[arg-type]
         open_now = len(self.connections)
         limit = self.limits.max_connections
         if open_now > limit:
@@ -144,6 +174,19 @@ class FrontDoorProtocol(HttpToolsProtocol):
             log.info("client %s closed the connection before the answer to %s %s was sent",
                      _peer(self.client), cycle.scope.get("method"), cycle.scope.get("path"))
         super().connection_lost(exc)
+        if self._watchers:
+            watchers, self._watchers = self._watchers, {}
+            for callback in watchers.values():
+                callback()
+
+    def _watch(self, callback: Any) -> Any:
+        """DISCONNECT_HOOK: call `callback` if the connection is lost; returns the cancel."""
+        if self._lost:
+            self.loop.call_soon(callback)
+            return _nothing
+        key = self._watch_seq = self._watch_seq + 1
+        self._watchers[key] = callback
+        return lambda: self._watchers.pop(key, None)
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer, self._linger_end):
@@ -193,6 +236,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope[DISCONNECT_HOOK] = self._watch  # type: ignore[literal-required]
         self._stage = _HEAD
         self._began = True
         self._head_bytes = self._head_count = self._head_raw = 0
@@ -294,6 +338,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         real = self._real
         if real is None or real.is_closing():
             return
+        self._flush()
         body = error_body(exc)
         real.write(b"".join((STATUS_LINE[status], b"content-type: application/json\r\n",
                              b"content-length: ", str(len(body)).encode(), b"\r\n", extra,
@@ -326,6 +371,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
             self._close_now()
             return
         self._cancel_timers()
+        self._flush()
         self._linger_left = size
         self._linger_end = self.loop.call_later(timeout, self._close_now)
         try:
@@ -342,7 +388,12 @@ class FrontDoorProtocol(HttpToolsProtocol):
             self._linger_end = None
         real = self._real
         if real is not None and not real.is_closing():
+            self._flush()
             real.close()
+
+    def _flush(self) -> None:
+        if self._guarded is not None:
+            self._guarded.flush()
 
     # eof_received (uvicorn's) returns None: on the client's FIN the transport closes, which
     # also ends a lingering close once the client has sent everything
@@ -357,6 +408,10 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
 
 _last_logged: dict[str, tuple[float, int]] = {}
+
+
+def _nothing() -> None:
+    return None
 
 
 def _log_refusal(reason: str, status: int, client: Any, message: str,

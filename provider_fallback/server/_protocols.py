@@ -31,7 +31,16 @@ from ..telemetry._records import CLIENT_PROTOCOL
 
 # the chat endpoint's own pieces, so every format carries the same headers
 from ._app import _SSE_HEADERS, _disconnect, _route_headers
-from ._http import Receive, Scope, Send, header, mask_secrets, send_bytes, send_json
+from ._http import (
+    Receive,
+    Scope,
+    Send,
+    header,
+    mask_secrets,
+    on_disconnect,
+    send_bytes,
+    send_json,
+)
 
 if TYPE_CHECKING:
     from ..config import Target
@@ -162,7 +171,7 @@ class ProtocolEndpoints:
                 await send_bytes(send, 200, fmt.answer(result.body, ctx, who),
                                  _route_headers(result))
             else:
-                await self._relay_stream(fmt, ctx, who, result, receive, send)
+                await self._relay_stream(fmt, ctx, who, result, scope, receive, send)
         except ProviderFallbackError as exc:
             await self._error(fmt, send, exc)
         except ConnectionResetError:
@@ -191,7 +200,8 @@ class ProtocolEndpoints:
         await send_bytes(send, status, mask_secrets(_json.dumps(body), self.app._secrets), extra)
 
     async def _relay_stream(self, fmt: WireFormat, ctx: Context, who: Answered,
-                            result: StreamingCompletion, receive: Receive, send: Send) -> None:
+                            result: StreamingCompletion, scope: Scope, receive: Receive,
+                            send: Send) -> None:
         encoder = fmt.encoder(ctx, who)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
@@ -216,18 +226,21 @@ class ProtocolEndpoints:
                 idle = 0.0
             timer = loop.call_later(max(0.0, interval - idle), keep_alive)
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+        gone = False
+
+        def left() -> None:
+            nonlocal gone
+            gone = True
             if relay is not None:
                 relay.cancel()
 
-        watcher = asyncio.create_task(watch_disconnect())
+        stop_watching = on_disconnect(scope, receive, left)
         timer = loop.call_later(interval, keep_alive)
         head = encoder.start()   # sent with the first chunk's events: one write, not two
         try:
             async for batch in result.batches():   # one write per block that arrived
-                data = b"".join([encoder.feed(chunk) for _, chunk in batch])
+                data = b"".join([encoder.feed(_json.loads(raw) if chunk is None else chunk)
+                                 for raw, chunk in batch])
                 if data:
                     if head:
                         data, head = head + data, b""
@@ -238,7 +251,7 @@ class ProtocolEndpoints:
             tail = head + mask_secrets(encoder.error(exc, self._facts(exc)), self.app._secrets)
         except asyncio.CancelledError:
             await result.aclose()
-            if watcher.done():
+            if gone:
                 return  # client went away; nothing left to tell it
             raise
         except Exception as exc:  # an answer we could not encode must not end as a success
@@ -248,7 +261,7 @@ class ProtocolEndpoints:
                 f"internal gateway error ({type(exc).__name__}) while relaying the stream",
                 code="gateway_error"))
         finally:
-            watcher.cancel()
+            stop_watching()
             timer.cancel()
             if pinging is not None and not pinging.done():
                 with contextlib.suppress(asyncio.CancelledError, OSError):

@@ -94,6 +94,25 @@ async def test_prefill_sends_exactly_the_text_so_far():
     assert REPLY.startswith(prefix["content"]) and len(prefix["content"].split()) == 6
 
 
+TRICKY = ('Print "hi" \\ then a\nnewline, a\ttab, café 漢字 🙂, {"json": [1, 2]} and '
+          '\u2028 more words to cut across')
+
+
+async def test_text_taken_by_its_bytes_is_the_text_so_far_with_escapes_and_unicode():
+    """After the first text chunk the relay recognises text chunks by their bytes (no
+    parse): the text it keeps for a prefill must be exactly what the client was sent."""
+    reply = TRICKY.replace("{", "{{").replace("}", "}}")   # the sim formats its reply
+    async with sims_running(_sim("primary", "m1", reply=reply),
+                            _sim("backup", "b1", reply=reply, keep_bodies=True)) as (p, b):
+        p.set_fault(Fault(cut_after=9))
+        async with Router(_config(p, b)) as router:
+            chunks, error = await _read(await router.chat_stream(model="chat", **CHAT))
+    assert error is None and _text(chunks) == TRICKY
+    prefix = b.log[-1].body["messages"][-1]
+    assert prefix["role"] == "assistant"
+    assert TRICKY.startswith(prefix["content"]) and len(prefix["content"].split()) == 9
+
+
 async def test_a_rejected_prefill_is_learned_and_the_request_restarts():
     async with sims_running(_sim("primary", "m1"), _sim("backup", "b1", prefill=False)) as (p, b):
         p.set_fault(Fault(cut_after=5))

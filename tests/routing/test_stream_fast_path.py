@@ -54,3 +54,63 @@ def test_the_usual_text_chunk_passes():
     obj["choices"][0]["finish_reason"] = "stop"
     assert _only_text(obj) is None
     assert _only_text([1]) is None
+
+
+# -- the byte look: a chunk recognised by the bytes around its text, never parsed -------------
+
+from provider_fallback.routing._stream import _shape_of, _text_between  # noqa: E402
+
+
+def _dumps(obj: dict, ascii_only: bool) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=ascii_only).encode()
+
+
+def _usual(content: str) -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": content}, "logprobs": None,
+                         "finish_reason": None}]}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(min_size=1, max_size=20), chunk, st.booleans())
+def test_a_chunk_taken_by_its_bytes_is_a_text_only_chunk(first, other, ascii_only):
+    shape = _shape_of(_dumps(_usual(first), ascii_only))
+    assert shape is not None
+    data = _dumps(other, ascii_only)
+    pre, suf = shape
+    if data.startswith(pre) and data.endswith(suf) and len(data) >= len(pre) + len(suf):
+        text = _text_between(data, len(pre), len(data) - len(suf))
+        if text is not None:
+            assert _text_only(other)
+            assert text == (other["choices"][0]["delta"].get("content") or "")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=24))
+def test_any_bytes_between_are_text_only_when_taken(middle):
+    """Whatever an upstream puts between the bytes of the shape, a text the look returns
+    is what a JSON parser reads there, and the chunk is a valid text-only chunk."""
+    pre, suf = _shape_of(_dumps(_usual("Hello"), True))
+    data = pre + middle + suf
+    text = _text_between(data, len(pre), len(data) - len(suf))
+    if text is not None:
+        obj = json.loads(data)   # strict: no raw control characters, valid escapes
+        assert _only_text(obj) == text
+
+
+def test_escapes_quotes_and_unicode_are_decoded():
+    pre, suf = _shape_of(_dumps(_usual("x"), True))
+    for text in ['say "hi"', "back\\slash", "line\nnext", "tab\t", "é ü 漢字 🙂", "\\", '"']:
+        for ascii_only in (True, False):
+            data = _dumps(_usual(text), ascii_only)
+            assert data.startswith(pre) and data.endswith(suf)
+            assert _text_between(data, len(pre), len(data) - len(suf)) == text
+
+
+def test_no_shape_when_content_is_ambiguous():
+    twice = b'{"a":{"content":"x"},"choices":[{"index":0,"delta":{"content":"y"}}]}'
+    assert _shape_of(twice) is None
+    assert _shape_of(b'{"choices":[{"delta":{"content": "spaced"}}]}') is None
+    escaped_end = _dumps(_usual('ends with a quote "'), True)
+    pre, suf = _shape_of(escaped_end)
+    assert suf.startswith(b'"}')

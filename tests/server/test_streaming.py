@@ -3,6 +3,8 @@ continue on the next target, or (continuation off, or nothing can continue) an i
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -123,3 +125,27 @@ async def test_all_fail_before_first_byte_is_a_503_json_error(env):
         err = (await r.json())["error"]
     assert err["code"] == "all_providers_failed"
     assert [a["code"] for a in err["attempts"]] == ["service_unavailable", "stream_cut"]
+
+
+async def test_a_client_that_leaves_mid_stream_abandons_the_upstream_at_once():
+    """The front door tells the relay the connection is gone (no task per stream waits
+    for it): the upstream stream is dropped then, not when it would have ended."""
+    async with sims_running({"name": "slow", "models": ["m"], "chunk_count": 40,
+                             "chunk_delay": 0.1}) as (s,):
+        cfg = make_config({"slow": s}, {"chat": ["slow/m"]})
+        async with gateway_running(cfg) as gw:
+            records = []
+            gw.router.requests.add(records.append)
+            body = {"model": "chat", "stream": True, **CHAT}
+            async with aiohttp.ClientSession() as session:
+                resp = await session.post(gw.url + "/chat/completions", json=body)
+                assert resp.status == 200
+                await resp.content.readuntil(b"\n\n")   # the first event
+                resp.close()                            # the client hangs up
+            loop = asyncio.get_running_loop()
+            left = loop.time()
+            while not records and loop.time() - left < 2.0:
+                await asyncio.sleep(0.02)
+            assert records and records[-1].outcome == "client_disconnected"
+            assert loop.time() - left < 1.0   # the whole stream would take 4 s
+            assert gw.router.inflight == 0
