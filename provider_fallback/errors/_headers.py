@@ -56,16 +56,21 @@ def parse_duration(text: str) -> float | None:
         return None
     if _NUMBER.fullmatch(s):
         return float(s)
-    if s[-1] == "s" and s[-2:-1].isdigit() and "m" not in s and "h" not in s:
-        try:   # the usual "7.66s" without the regexes
-            value = float(s[:-1])
-        except ValueError:
-            pass
-        else:
-            return value if value >= 0 and math.isfinite(value) else None
+    if s[-1] == "s" and s[-2:-1].isdigit() and "h" not in s:
+        # the usual "7.66s" and "2m59.56s" without the regexes
+        minutes, sep, seconds = s[:-1].rpartition("m")
+        if (not sep or minutes.isdigit()) and _plain_number(seconds):
+            return (int(minutes) * 60.0 if sep else 0.0) + float(seconds)
     if not _DURATION.fullmatch(s):
         return None
     return sum(float(num) * _UNIT_S[unit] for num, unit in _PART.findall(s))
+
+
+def _plain_number(text: str) -> bool:
+    """Digits with at most one decimal point between digits (what _NUMBER matches)."""
+    whole, point, frac = text.partition(".")
+    return whole.isdigit() and whole.isascii() and (not point or (frac.isdigit()
+                                                                   and frac.isascii()))
 
 
 def _clamp(seconds: float) -> float | None:

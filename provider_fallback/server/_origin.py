@@ -18,6 +18,7 @@ Clients outside a browser (SDKs, curl, agents) send no Origin and are not affect
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -38,6 +39,7 @@ _WANTED = frozenset({b"host", b"origin", b"content-type", b"content-length",
                      b"transfer-encoding"})
 
 
+@functools.lru_cache(maxsize=256)   # bounded: a flood of made-up names only evicts
 def _host_name(host: bytes) -> str:
     """The name part of a Host header value: 'localhost:4100' -> 'localhost'."""
     text = host.decode("latin-1").strip().lower()
@@ -48,6 +50,7 @@ def _host_name(host: bytes) -> str:
     return text.rstrip(".")
 
 
+@functools.lru_cache(maxsize=256)
 def _loopback_name(name: str) -> bool:
     if name == "localhost" or name.endswith(".localhost"):
         return True   # RFC 6761: browsers resolve these to loopback without DNS

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from provider_fallback.errors import parse_duration, retry_after_seconds
@@ -54,3 +56,26 @@ def test_ratelimit_reset() -> None:
     assert ratelimit_reset_seconds({"x-ratelimit-reset": "12"}, now=NOW) == 12.0
     assert ratelimit_reset_seconds({"x-ratelimit-reset": "1m"}, now=NOW) == 60.0
     assert ratelimit_reset_seconds({}, "requests") is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.from_regex(r"\A[0-9]{1,3}m[0-9]{1,2}(\.[0-9]{1,3})?s\Z"),
+    st.from_regex(r"\A[0-9]{1,4}(\.[0-9]{1,3})?(s|ms|m)\Z"),
+    st.text(alphabet="0123456789.msh٣ ", min_size=1, max_size=8)))
+def test_the_quick_duration_read_agrees_with_the_full_grammar(text):
+    """"2m59.56s" and "7.66s" skip the regexes; they must read as the grammar reads them."""
+    from provider_fallback.errors._headers import _DURATION, _NUMBER, _PART, _UNIT_S
+    s = text.strip().lower()
+    if not s:
+        expected = None
+    elif _NUMBER.fullmatch(s):
+        expected = float(s)
+    elif _DURATION.fullmatch(s):
+        expected = sum(float(n) * _UNIT_S[u] for n, u in _PART.findall(s))
+    else:
+        expected = None
+    got = parse_duration(text)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert abs(got - expected) < 1e-9 * max(1.0, expected)
