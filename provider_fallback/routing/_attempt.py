@@ -118,7 +118,6 @@ class Attempter:
                     resp = await self._client.open(target, path, payload, stream=False,
                                                    header_timeout=None, connect_timeout=connect,
                                                    headers=headers)
-                    self._acct.learn(target, resp.headers, self._clock(), reservation)
                     try:
                         raw = await resp.read()
                     finally:
@@ -129,7 +128,11 @@ class Attempter:
             except (aiohttp.ClientError, OSError) as exc:
                 raise UpstreamError(classify_exception(exc, provider=name, model=model,
                                                        phase="stream")) from None
-            return _accept(route.path, raw, resp, name, model, dialect)
+            answer = _accept(route.path, raw, resp, name, model, dialect)
+            # its rate-limit headers are learned with the rest of the bookkeeping, after
+            # the answer is written (Router._answered), not on the client's critical path
+            answer.learn = resp.headers
+            return answer
         ttft = min(policy.ttft_timeout, budget)
         resp = await self._client.open(target, path, payload, stream=True,
                                        header_timeout=ttft, connect_timeout=connect,

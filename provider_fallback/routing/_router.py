@@ -219,6 +219,9 @@ class Router:
     # -- bookkeeping ----------------------------------------------------------------------
     def _answered(self, route: Route, answer: Completion, t0: float) -> None:
         target, reservation = answer.accounting
+        if answer.learn is not None:   # before settling: the headers answer this request
+            headers, answer.learn = answer.learn, None
+            self.accounting.learn(target, headers, self._clock(), reservation)
         usage = answer.usage
         self.plan.settle(route, target, reservation, usage,
                          0 if usage else _answer_chars(answer))
