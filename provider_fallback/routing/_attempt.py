@@ -95,7 +95,7 @@ class Attempter:
         out = {**body, **changes}
         if out.get("stream_options", 0) is None:
             del out["stream_options"]
-        return _json.dumps(out), injected
+        return _json.dumps_kept(out), injected
 
     async def send(self, route: Route, target: Target, payload: bytes,
                    reservation: Any, continuation: Continuation | None,
