@@ -45,3 +45,43 @@ def test_upstream_bodies_are_of_their_own_size(body: dict[str, Any]) -> None:
         payload, size = allocated(lambda d=dialect: d.encode(body))
         assert _json.loads(payload)
         assert size <= len(payload) + 256, dialect
+
+
+# -- what a gateway process keeps loaded ---------------------------------------------
+
+def _loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (a subprocess: this
+    test process has imported everything already)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+# imported by other commands only (tables, the simulator's web server, service files)
+NOT_FOR_SERVE = ("rich", "aiohttp.web", "provider_fallback.sim", "plistlib", "xml.sax")
+
+
+def _offenders(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+def test_the_command_line_imports_no_rich_nor_simulator() -> None:
+    """`provider-fallback serve` imports the command line, then stays up for good: what
+    only other commands use is imported by them, when they run."""
+    assert _offenders(_loaded_after("import provider_fallback.cli"), NOT_FOR_SERVE) == []
+
+
+def test_the_server_imports_no_command_line() -> None:
+    """(click comes with uvicorn: its own command line.)"""
+    loaded = _loaded_after("import provider_fallback.server")
+    assert _offenders(loaded, NOT_FOR_SERVE + ("typer", "provider_fallback.cli")) == []
+
+
+def test_the_console_imports_rich_on_first_use() -> None:
+    """The console is rich's, made on first use."""
+    loaded = _loaded_after("from provider_fallback.cli._common import console\n"
+                           "console.print('[bold]x[/]')")
+    assert "rich.console" in loaded
