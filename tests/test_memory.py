@@ -85,3 +85,17 @@ def test_the_console_imports_rich_on_first_use() -> None:
     loaded = _loaded_after("from provider_fallback.cli._common import console\n"
                            "console.print('[bold]x[/]')")
     assert "rich.console" in loaded
+
+
+def test_the_telemetry_writer_keeps_a_small_page_cache(tmp_path: Any) -> None:
+    """It appends: the last pages are all it touches. A reader keeps SQLite's default."""
+    from provider_fallback.telemetry._store import WRITER_CACHE_KIB, TelemetryStore
+
+    writer = TelemetryStore(tmp_path / "t.sqlite3")
+    reader = TelemetryStore(tmp_path / "t.sqlite3", readonly=True)
+    try:
+        assert writer._db.execute("PRAGMA cache_size").fetchone()[0] == -WRITER_CACHE_KIB
+        assert reader._db.execute("PRAGMA cache_size").fetchone()[0] == -2000
+    finally:
+        writer.close()
+        reader.close()
