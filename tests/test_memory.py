@@ -99,3 +99,39 @@ def test_the_telemetry_writer_keeps_a_small_page_cache(tmp_path: Any) -> None:
     finally:
         writer.close()
         reader.close()
+
+
+# -- after a burst -------------------------------------------------------------------
+
+def test_a_burst_is_cleaned_up_once_nothing_is_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provider_fallback import _memory
+
+    collected: list[int] = []
+    monkeypatch.setattr(_memory.gc, "collect", lambda: collected.append(1) or 0)
+    trim = _memory.BurstTrim(burst=3)
+    for n in (1, 2, 3):
+        trim.rose(n)
+    trim.fell(2)
+    trim.fell(1)
+    assert collected == []              # still in flight: never on a busy gateway
+    trim.fell(0)
+    assert collected == [1] and trim.done == 1
+    for n in (1, 2, 3):                 # a second burst at once: not again within GAP
+        trim.rose(n)
+    trim.fell(0)
+    assert trim.done == 1
+    small = _memory.BurstTrim(burst=3)
+    small.rose(1)
+    small.rose(2)
+    small.fell(0)                       # not a burst
+    assert small.done == 0
+
+
+def test_malloc_trim_is_a_no_op_where_there_is_none() -> None:
+    import sys
+
+    from provider_fallback import _memory
+
+    assert _memory.malloc_trim() in (True, False)
+    if sys.platform == "win32" or sys.platform == "darwin":
+        assert _memory.malloc_trim() is False
