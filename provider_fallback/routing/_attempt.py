@@ -118,7 +118,8 @@ class Attempter:
         if not route.stream:
             try:
                 async with asyncio.timeout(budget):
-                    slot, _ = await self._gates.enter(target, connect * POOL_WAIT_SHARE, connect)
+                    slot = self._gates.take(target) or await self._gates.wait(
+                        target, connect * POOL_WAIT_SHARE, connect)
                     try:
                         resp = await self._client.open(target, path, payload, stream=False,
                                                        header_timeout=None,
@@ -141,11 +142,14 @@ class Attempter:
         loop = asyncio.get_running_loop()
         # the wait for a pooled connection ends as aiohttp's did: at the pool-wait share of
         # the connect timeout, or at the time to first token if that comes first
-        share = connect * POOL_WAIT_SHARE
-        entered = loop.time()
-        slot, waited = await self._gates.enter(target, min(share, ttft),
-                                               connect if share <= ttft else ttft)
-        header_timeout = ttft if not waited else max(0.001, ttft - (loop.time() - entered))
+        slot = self._gates.take(target)
+        header_timeout = ttft
+        if slot is None:   # the pool is busy: the wait counts against the time to first token
+            share = connect * POOL_WAIT_SHARE
+            entered = loop.time()
+            slot = await self._gates.wait(target, min(share, ttft),
+                                          connect if share <= ttft else ttft)
+            header_timeout = max(0.001, ttft - (loop.time() - entered))
         try:
             resp = await self._client.open(target, path, payload, stream=True,
                                            header_timeout=header_timeout,

@@ -16,6 +16,8 @@ connection the health probes hold still makes a request wait there, as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections import deque
 from typing import Any
 
 from ..config import Target
@@ -24,19 +26,42 @@ from ..providers._client import _pool_exhausted
 
 __all__ = ["PoolGates", "Slot"]
 
+# a waiter's timer needs none of the request's context variables: no copy of them
+_NO_CONTEXT = contextvars.Context()
+
+
+class _Gate:
+    """A provider's free connections and the requests waiting for one (oldest first).
+    Nobody waits while one is free: a slot given back goes to the oldest live waiter."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[Slot]] = deque()
+
+    def give(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():   # not timed out, not cancelled
+                waiter.set_result(Slot(self))
+                return
+        self.free += 1
+
 
 class Slot:
     """One pooled connection's worth of a provider's gate; given back once."""
 
     __slots__ = ("_gate",)
 
-    def __init__(self, gate: asyncio.Semaphore) -> None:
-        self._gate: asyncio.Semaphore | None = gate
+    def __init__(self, gate: _Gate) -> None:
+        self._gate: _Gate | None = gate
 
     def __call__(self) -> None:
         gate, self._gate = self._gate, None
         if gate is not None:
-            gate.release()
+            gate.give()
 
     def hold(self, resp: Any) -> None:
         """Keep the slot until `resp`'s connection is released or closed."""
@@ -47,26 +72,44 @@ class Slot:
             connection.add_callback(self)
 
 
+def _expire(waiter: asyncio.Future[Slot], target: Target, waited: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(UpstreamError(_pool_exhausted(target, waited)))
+
+
 class PoolGates:
     """One gate per provider, sized to its pool (`max_connections`)."""
 
     def __init__(self) -> None:
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, _Gate] = {}
 
-    async def enter(self, target: Target, wait: float, waited: float) -> tuple[Slot, bool]:
-        """A slot of `target`'s provider, waiting at most `wait` seconds for one; and
-        whether it had to wait. Past `wait`: gateway_overloaded (the gateway's own limit,
-        `waited` the figure its message gives), never the provider's fault."""
+    def take(self, target: Target) -> Slot | None:
+        """A free slot of `target`'s provider, or None: then `wait` for one."""
         provider = target.provider
         gate = self._gates.get(provider.name)
         if gate is None:
-            gate = self._gates[provider.name] = asyncio.Semaphore(provider.max_connections)
-        if not gate.locked():
-            await gate.acquire()   # a slot is free: returns without suspending
-            return Slot(gate), False
+            gate = self._gates[provider.name] = _Gate(provider.max_connections)
+        if gate.free > 0:
+            gate.free -= 1
+            return Slot(gate)
+        return None
+
+    async def wait(self, target: Target, wait: float, waited: float) -> Slot:
+        """The next slot given back, waiting at most `wait` seconds. Past that:
+        gateway_overloaded (the gateway's own limit, `waited` the figure its message
+        gives), never the provider's fault. (Call after `take` said None.)"""
+        gate = self._gates[target.provider.name]
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Slot] = loop.create_future()
+        gate.waiters.append(waiter)
+        timer = loop.call_at(loop.time() + wait, _expire, waiter, target, waited,
+                             context=_NO_CONTEXT)
         try:
-            async with asyncio.timeout(wait):
-                await gate.acquire()
-        except TimeoutError:
-            raise UpstreamError(_pool_exhausted(target, waited)) from None
-        return Slot(gate), True
+            return await waiter
+        except BaseException:
+            # cancelled just as a slot (or the timeout) came: give the slot back
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                waiter.result()()
+            raise
+        finally:
+            timer.cancel()
