@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.table import Table
 
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import BudgetSettings
@@ -76,6 +74,9 @@ def _usd(value: float | None) -> str:
 
 
 def _show(view: dict[str, Any], rows: list[dict[str, Any]], path: Path, days: int) -> None:
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=f"spend, last {days} day(s) (UTC)", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     table.add_column("day", no_wrap=True)

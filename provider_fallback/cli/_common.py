@@ -1,20 +1,25 @@
-"""What every command shares: the console and turning our errors into clean exits."""
+"""What every command shares: the console and turning our errors into clean exits.
+
+rich is imported on first use, not with the command line: `serve` prints one plain line
+and stays up for good, and rich's modules would stay in its memory (~2 MiB).
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from ..errors import Facts, ProviderFallbackError, Shell
 
-__all__ = ["ShellOpt", "console", "err_console", "fail", "friendly_errors", "never_crash_output",
-           "shell_of"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["ShellOpt", "console", "err_console", "escape", "fail", "friendly_errors",
+           "never_crash_output", "shell_of"]
 
 ShellOpt = Annotated[str | None, typer.Option(
     "--shell", help="Shell of the fix commands: powershell, cmd or bash (default: PowerShell on "
@@ -31,8 +36,44 @@ def shell_of(name: str | None) -> Shell:
         raise fail(str(exc), code="invalid_request", fix="--shell powershell|cmd|bash",
                    exit_code=2) from None
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _LazyConsole:
+    """A rich Console made on first use (rich is imported then)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def _made(self) -> Console:
+        made = self._console
+        if made is None:
+            from rich.console import Console
+
+            made = self._console = Console(**self._options)
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for what this object lacks: everything of the Console
+        return getattr(self._made(), name)
+
+    # special methods are looked up on the type, not through __getattr__ (rich's Live, a
+    # Progress bar, enters its console)
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._made().__exit__(*exc)   # type: ignore[arg-type]
+
+
+console = cast("Console", _LazyConsole(highlight=False))
+err_console = cast("Console", _LazyConsole(stderr=True, highlight=False))
+
+
+def escape(markup: str) -> str:
+    """rich.markup.escape, importing rich only when called."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(markup)
 
 
 def never_crash_output() -> None:

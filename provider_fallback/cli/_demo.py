@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import aiohttp
 import typer
-from rich.table import Table
 
 from ..config import Config, config_from_dict
-from ..server import running_gateway
-from ..sim import SimProvider
 from ._common import console, friendly_errors
 from ._serve import bind_socket
+
+if TYPE_CHECKING:   # the simulator (aiohttp's web server) is imported by `demo` only
+    from ..sim import SimProvider
 
 __all__ = ["demo"]
 
@@ -50,6 +49,9 @@ def _skipped(status: dict[str, Any], answered: str) -> str:
 
 
 async def _burst(base: str, n: int) -> None:
+    import aiohttp
+    from rich.table import Table
+
     table = Table(title=f"{n} requests to model '{ALIAS}'", show_lines=False)
     for col in ("#", "status", "answered by", "attempts (provider/model=code)", "why others were skipped", "ms"):
         table.add_column(col, overflow="fold")
@@ -93,6 +95,9 @@ Try it yourself (the gateway keeps running until Ctrl-C):
 
 
 async def _run(port: int, requests: int, wait: bool) -> None:
+    from ..server import running_gateway
+    from ..sim import SimProvider
+
     groq = SimProvider("groq", models=["llama-3.3-70b-versatile"], flavor="groq", rpm=3)
     litellm = SimProvider("litellm", models=["groq-70b"], flavor="litellm")
     openrouter = SimProvider("openrouter", models=["minimax/minimax-m2.1:free"],

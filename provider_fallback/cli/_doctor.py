@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..config import Config
 from ..doctor import (
@@ -23,7 +20,7 @@ from ..doctor import (
     startup_findings,
 )
 from ..errors import Shell
-from ._common import ShellOpt, console, err_console, fail, shell_of
+from ._common import ShellOpt, console, err_console, escape, fail, shell_of
 
 __all__ = ["check", "doctor", "print_report", "report_startup_problems"]
 
@@ -46,6 +43,8 @@ def doctor(config: ConfigOpt = Path("provider_config.yaml"),
         report = asyncio.run(run_doctor(config, port=port, timeout=timeout, slow_threshold=slow))
         print(json.dumps(report.as_dict(chosen), indent=2))
         raise typer.Exit(report.exit_code)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("checking", total=None)
@@ -60,6 +59,8 @@ def doctor(config: ConfigOpt = Path("provider_config.yaml"),
 
 
 def print_report(report: Report, *, verbose: bool = False, shell: Shell | None = None) -> None:
+    from rich.table import Table
+
     table = Table(show_lines=True, title=f"provider-fallback doctor ({report.seconds:.2f}s)")
     for column in ("", "check", "code", "finding", "what to do"):
         table.add_column(column, overflow="fold")

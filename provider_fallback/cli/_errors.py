@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..errors import REGISTRY, ErrorSpec, Facts, Shell
 from ..errors._lookup import find_codes
@@ -41,6 +40,8 @@ def errors(code: Annotated[str | None, typer.Argument(
                "--provider", "-p", help="Fill the steps with this provider's URL and key "
                "variable")] = None) -> None:
     """List every failure the gateway knows, or explain one and how to fix it."""
+    from rich.table import Table
+
     chosen = shell_of(shell)
     if code:
         found = find_codes(code)

@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from ._common import console, friendly_errors
+from ._common import console, escape, friendly_errors
 from ._telemetry_common import ConfigOpt, LogDirOpt, open_store, since_seconds
 
 __all__ = ["events"]

@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 import yaml
-from rich.markup import escape
 
 from ..config import config_from_dict
 from ..config._text import NOT_TEXT_FIX, read_text_file
 from ..setup import render_yaml
 from ..setup._litellm import convert_litellm
-from ._common import err_console, fail, friendly_errors
+from ._common import err_console, escape, fail, friendly_errors
 
 __all__ = ["import_litellm"]
 

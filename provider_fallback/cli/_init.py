@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..setup import (
     CATALOG,
@@ -17,7 +16,7 @@ from ..setup import (
     with_plan,
     write_files,
 )
-from ._common import console, fail, friendly_errors
+from ._common import console, escape, fail, friendly_errors
 
 __all__ = ["init"]
 

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from ._common import console
+from ._common import console, escape
 from ._gateway import call, resolve_gateway
 
 __all__ = ["providers_app"]
@@ -29,6 +27,8 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config f
 
 
 def _show(status: dict[str, Any]) -> None:
+    from rich.table import Table
+
     colors = {"HEALTHY": "green", "DEGRADED": "yellow", "UNHEALTHY": "red", "UNKNOWN": "dim"}
     table = Table(title="providers")
     for col in ("provider", "status", "circuit", "reliability", "why", "probes"):
@@ -61,6 +61,8 @@ def _show(status: dict[str, Any]) -> None:
 
 def _show_limits(status: dict[str, Any]) -> None:
     """Rate-limit headroom per target: remaining/limit per window and when it resets."""
+    from rich.table import Table
+
     t3 = Table(title="rate limits (remaining/limit, reset in)")
     for col in ("target", "rpm", "rpd", "tpm", "tpd", "blocked"):
         t3.add_column(col, overflow="fold")

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
-from ._common import console, fail
+from ._common import console, escape, fail
 from ._providers import ConfigOpt, KeyEnvOpt, UrlOpt
 
 __all__ = ["reload"]

@@ -10,13 +10,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.markup import escape
 
 from ..config import check_bind, describe, load_config
 from ..server._limits import raise_descriptor_limit
 from ..server._serve import build_app, tune_gc, uvicorn_config
 from ..telemetry import config_secrets, configure_logging
-from ._common import console, err_console, fail, friendly_errors
+from ._common import console, err_console, escape, fail, friendly_errors
 from ._doctor import report_startup_problems
 
 __all__ = ["bind_socket", "serve", "validate"]
@@ -90,9 +89,11 @@ def serve(config: ConfigOpt = Path("provider_config.yaml"),
                    "--log-format console|json", exit_code=2)
     raise_descriptor_limit()   # before the connection limit is derived from it
     sock = bind_socket(bind_host, bind_port, config=config)
-    console.print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
-                  f"({len(cfg.chains)} models, {len(cfg.providers)} providers"
-                  f"{f', {workers} workers' if workers > 1 else ''})")
+    # plain print, not rich's console: the line has no markup, and rich would stay loaded
+    # in the gateway's memory for it (~2 MiB)
+    print(f"provider-fallback gateway on http://{bind_host}:{bind_port}/v1 "
+          f"({len(cfg.chains)} models, {len(cfg.providers)} providers"
+          f"{f', {workers} workers' if workers > 1 else ''})", flush=True)
     if workers > 1:
         if cfg.state.backend == "memory":
             err_console.print(f"[yellow]warning[/] {workers} workers with `state: {{backend: "

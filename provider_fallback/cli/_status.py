@@ -7,10 +7,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from ._common import console
+from ._common import console, escape
 from ._gateway import call, resolve_gateway
 from ._providers import ConfigOpt, KeyEnvOpt, UrlOpt, _show
 
@@ -40,6 +38,8 @@ def state_line(st: dict[str, Any]) -> str:
 
 
 def _show_summary(snap: dict[str, Any]) -> None:
+    from rich.table import Table
+
     d = snap.get("last_24h") or {}
     g = snap.get("gateway") or {}
     table = Table(title="last 24 hours")

@@ -65,8 +65,8 @@ class AnthropicDialect:
                 origin.chat_messages is None or chat_body.get("messages") is origin.chat_messages
                 or chat_body.get("messages") == origin.chat_messages):
             body = {**origin.body, "model": chat_body.get("model", origin.body.get("model"))}
-            return _json.dumps(_without_unsigned_thinking(body))
-        return _json.dumps(to_messages(chat_body))
+            return _json.dumps_kept(_without_unsigned_thinking(body))
+        return _json.dumps_kept(to_messages(chat_body))
 
     def answer(self, raw: bytes) -> dict[str, Any]:
         parsed = _json.loads(raw)

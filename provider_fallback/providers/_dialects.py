@@ -114,7 +114,7 @@ class OpenAIDialect:
                 **static_headers(provider), **self.auth_headers(provider)}
 
     def encode(self, chat_body: Mapping[str, Any], origin: Origin | None = None) -> bytes:
-        return _json.dumps(chat_body)
+        return _json.dumps_kept(chat_body)   # the upstream body: kept through the attempt
 
     def answer(self, raw: bytes) -> dict[str, Any]:
         parsed = _json.loads(raw)

@@ -18,7 +18,9 @@ from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
 from ..providers import OPENAI, Dialect, UpstreamClient, Watchdog, dialect_for
+from ..providers._client import POOL_WAIT_SHARE
 from ._accounting import Accounting
+from ._gate import PoolGates
 from ._result import Completion
 from ._route import Route
 from ._splice import Continuation
@@ -67,6 +69,7 @@ class Attempter:
         self._acct = accounting
         self._clock = clock
         self.learned = learned
+        self._gates = PoolGates()   # the wait for a pooled connection (see _gate.py)
 
     def payload(self, route: Route, target: Target, strategy: str | None) -> tuple[bytes, bool]:
         """The request body for `target`, in its API's dialect; and whether it asks for
@@ -95,7 +98,7 @@ class Attempter:
         out = {**body, **changes}
         if out.get("stream_options", 0) is None:
             del out["stream_options"]
-        return _json.dumps(out), injected
+        return _json.dumps_kept(out), injected
 
     async def send(self, route: Route, target: Target, payload: bytes,
                    reservation: Any, continuation: Continuation | None,
@@ -115,13 +118,18 @@ class Attempter:
         if not route.stream:
             try:
                 async with asyncio.timeout(budget):
-                    resp = await self._client.open(target, path, payload, stream=False,
-                                                   header_timeout=None, connect_timeout=connect,
-                                                   headers=headers)
+                    slot = self._gates.take(target) or await self._gates.wait(
+                        target, connect * POOL_WAIT_SHARE, connect)
                     try:
-                        raw = await resp.read()
+                        resp = await self._client.open(target, path, payload, stream=False,
+                                                       header_timeout=None,
+                                                       connect_timeout=connect, headers=headers)
+                        try:
+                            raw = await resp.read()
+                        finally:
+                            resp.release()
                     finally:
-                        resp.release()
+                        slot()
             except TimeoutError:
                 raise UpstreamError(Failure(spec("timeout_total"), provider=name, model=model,
                                             message=f"no complete answer within {budget:g}s")) from None
@@ -134,11 +142,26 @@ class Attempter:
             answer.learn = resp.headers
             return answer
         ttft = min(policy.ttft_timeout, budget)
-        resp = await self._client.open(target, path, payload, stream=True,
-                                       header_timeout=ttft, connect_timeout=connect,
-                                       headers=headers)
-        self._acct.learn(target, resp.headers, self._clock(), reservation)
         loop = asyncio.get_running_loop()
+        # the wait for a pooled connection ends as aiohttp's did: at the pool-wait share of
+        # the connect timeout, or at the time to first token if that comes first
+        slot = self._gates.take(target)
+        header_timeout = ttft
+        if slot is None:   # the pool is busy: the wait counts against the time to first token
+            share = connect * POOL_WAIT_SHARE
+            entered = loop.time()
+            slot = await self._gates.wait(target, min(share, ttft),
+                                          connect if share <= ttft else ttft)
+            header_timeout = max(0.001, ttft - (loop.time() - entered))
+        try:
+            resp = await self._client.open(target, path, payload, stream=True,
+                                           header_timeout=header_timeout,
+                                           connect_timeout=connect, headers=headers)
+        except BaseException:
+            slot()
+            raise
+        slot.hold(resp)   # given back when the stream's connection is released or closed
+        self._acct.learn(target, resp.headers, self._clock(), reservation)
         dog = Watchdog(resp.content, ttft_at=loop.time() + max(0.001, ttft - (self._clock() - started)),
                        stall=policy.stall_timeout, loop=loop)
         stream = UpstreamStream(resp, target, watchdog=dog,

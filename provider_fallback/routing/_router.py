@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from .._memory import BurstTrim
 from ..config import Config
 from ..errors import InvalidRequestError, ProviderFallbackError
 from ..health._tracker import HealthTracker
@@ -71,6 +72,7 @@ class Router:
         self.monitor: Any = None
         self.requests = RequestListeners()   # called with a RequestRecord as each request ends
         self.inflight = 0
+        self._trim = BurstTrim()   # the C heap back to the OS after a burst (_memory.py)
         # rate-limit ledger and budget (the spend ledger opens in `start`)
         self.accounting = Accounting(config, self.events, clock)
         if getattr(self.state, "shared", False):
@@ -169,6 +171,7 @@ class Router:
                             "embeddings" if path == EMBEDDINGS_PATH else "chat", stream, time.time())
         t0 = self._clock()
         self.inflight += 1
+        self._trim.rose(self.inflight)
         route: Route | None = None
         try:
             if not isinstance(model, str) or not model:
@@ -190,6 +193,7 @@ class Router:
             raise
         except BaseException:
             self.inflight -= 1
+            self._trim.fell(self.inflight)
             raise
         skipped = rec.skipped = skipped_strings(route)
         if isinstance(answer, Completion):
@@ -243,6 +247,7 @@ class Router:
 
     def _finish(self, rec: RequestRecord, t0: float) -> None:
         self.inflight -= 1
+        self._trim.fell(self.inflight)
         rec.latency_ms = (self._clock() - t0) * 1000
         rec.upstream_ms = sum(a.ms for a in rec.attempts)
         if self.requests:

@@ -278,7 +278,7 @@ class ProtocolEndpoints:
             async with asyncio.timeout(min(_COUNT_TIMEOUT_S, target.policy.timeout)):
                 async with self._session.post(
                         provider.base_url + "/messages/count_tokens",
-                        data=_json.dumps({**body, "model": target.model}),
+                        data=_json.dumps_kept({**body, "model": target.model}),
                         headers=ANTHROPIC.headers(provider, False, headers),
                         proxy=proxy_for(provider.base_url)) as resp:
                     raw = await resp.read()

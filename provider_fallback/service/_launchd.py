@@ -4,7 +4,6 @@ alive when it exits with an error."""
 from __future__ import annotations
 
 import os
-import plistlib
 import sys
 from pathlib import Path
 
@@ -32,6 +31,8 @@ def launchd_plist(plan: ServicePlan) -> str:
         "StandardOutPath": plan.log_file,
         "StandardErrorPath": plan.log_file,
     }
+    import plistlib  # here: the gateway process imports this module, never renders a plist
+
     return plistlib.dumps(agent, sort_keys=False).decode("utf-8")
 
 

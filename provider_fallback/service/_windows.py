@@ -11,10 +11,16 @@ the program exits non-zero.
 from __future__ import annotations
 
 import subprocess
-from xml.sax.saxutils import escape
 
 from ._actions import Action
 from ._plan import ServicePlan, native_path
+
+
+def escape(text: str) -> str:
+    """XML text escaping (xml.sax.saxutils' own, imported when a task is rendered)."""
+    from xml.sax.saxutils import escape as xml_escape
+
+    return xml_escape(text)
 
 __all__ = ["task_xml", "windows_actions", "windows_status_args"]
 

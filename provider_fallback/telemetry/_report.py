@@ -3,7 +3,6 @@ timeline, active provider, impact and recovery time, from stored events and requ
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +56,8 @@ def _detail(e: dict[str, Any]) -> str:
 def outage_report(events: list[dict[str, Any]], requests: list[dict[str, Any]], *,
                   since: float, until: float, source: str = "") -> str:
     """Markdown for the window [since, until]. `events`/`requests` come from TelemetryStore."""
+    import statistics  # here: the gateway imports this module, `report` runs it
+
     lines = [f"# Outage report: {_t(since)} to {_t(until)} UTC", ""]
     if source:
         lines += [f"Source: `{source}`. Generated {_t(until)} UTC by `provider-fallback report`.", ""]
