@@ -25,7 +25,7 @@ from ..errors import Failure, UpstreamError, classify_exception, classify_respon
 from ._dialects import dialect_for
 from ._redirects import REDIRECTS, moved, send
 
-__all__ = ["UpstreamClient", "header_problem", "proxy_for"]
+__all__ = ["UpstreamClient", "header_problem", "pool_exhausted", "proxy_for"]
 
 _ERROR_BODY_LIMIT = 64 * 1024
 # What HTTP/1.1 cannot carry in a header value (aiohttp refuses to send it): CR, LF, NUL
@@ -111,7 +111,7 @@ class _PoolConnector(aiohttp.TCPConnector):
         return False
 
 
-def _pool_exhausted(target: Target, waited: float | None) -> Failure:
+def pool_exhausted(target: Target, waited: float | None) -> Failure:
     provider = target.provider
     return Failure(spec("gateway_overloaded"), provider=provider.name, model=target.model,
                    message=f"all {provider.max_connections} pooled connections to "
@@ -194,14 +194,14 @@ class UpstreamClient:
                 async with asyncio.timeout(header_timeout):
                     resp, url = await post
         except PoolExhausted:
-            raise UpstreamError(_pool_exhausted(target, connect_timeout)) from None
+            raise UpstreamError(pool_exhausted(target, connect_timeout)) from None
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
         except TimeoutError as exc:
             connector = session.connector
             if isinstance(connector, _PoolConnector) and connector.waited():
-                raise UpstreamError(_pool_exhausted(target, header_timeout)) from None
+                raise UpstreamError(pool_exhausted(target, header_timeout)) from None
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
         except (aiohttp.ClientError, OSError) as exc:

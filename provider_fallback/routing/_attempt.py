@@ -139,7 +139,7 @@ class Attempter:
             answer = _accept(route.path, raw, resp, name, model, dialect)
             # its rate-limit headers are learned with the rest of the bookkeeping, after
             # the answer is written (Router._answered), not on the client's critical path
-            answer.learn = resp.headers
+            answer.rate_headers = resp.headers
             return answer
         ttft = min(policy.ttft_timeout, budget)
         loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import Target
 from ..errors import UpstreamError
-from ..providers._client import _pool_exhausted
+from ..providers._client import pool_exhausted
 
 __all__ = ["PoolGates", "Slot"]
 
@@ -75,7 +75,7 @@ class Slot:
 
 def _expire(waiter: asyncio.Future[Slot], target: Target, waited: float) -> None:
     if not waiter.done():
-        waiter.set_exception(UpstreamError(_pool_exhausted(target, waited)))
+        waiter.set_exception(UpstreamError(pool_exhausted(target, waited)))
 
 
 class PoolGates:

@@ -28,7 +28,7 @@ class Completion:
     request_id: str = ""
     skipped: tuple[str, ...] = ()     # "provider/model: code: detail" for targets not tried
     accounting: Any = field(default=None, repr=False)   # router-internal
-    learn: Any = field(default=None, repr=False)        # router-internal: headers
+    rate_headers: Any = field(default=None, repr=False)  # router-internal: learned later
 
     @property
     def body(self) -> dict[str, Any]:

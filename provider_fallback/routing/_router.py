@@ -223,8 +223,8 @@ class Router:
     # -- bookkeeping ----------------------------------------------------------------------
     def _answered(self, route: Route, answer: Completion, t0: float) -> None:
         target, reservation = answer.accounting
-        if answer.learn is not None:   # before settling: the headers answer this request
-            headers, answer.learn = answer.learn, None
+        if answer.rate_headers is not None:   # before settling: they answer this request
+            headers, answer.rate_headers = answer.rate_headers, None
             self.accounting.learn(target, headers, self._clock(), reservation)
         usage = answer.usage
         self.plan.settle(route, target, reservation, usage,

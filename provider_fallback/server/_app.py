@@ -26,12 +26,12 @@ from ._admin import AdminAPI
 from ._body import json_object
 from ._http import (
     Receive,
+    RelayWatch,
     Scope,
     Send,
     error_body,
     error_response,
     header,
-    on_disconnect,
     read_body,
     send_json,
 )
@@ -244,16 +244,7 @@ class GatewayApp:
         # the head leaves with the first batch (the front door holds it for the next write)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
-        relay = asyncio.current_task()
-        gone = False
-
-        def left() -> None:
-            nonlocal gone
-            gone = True
-            if relay is not None:
-                relay.cancel()
-
-        stop_watching = on_disconnect(scope, receive, left)
+        watch = RelayWatch(scope, receive)
         try:
             # one send per block that arrived, its events kept apart; the last one (the
             # stream is complete) carries the usage chunk and [DONE] with it
@@ -274,11 +265,11 @@ class GatewayApp:
                     + b"\n\n")
         except asyncio.CancelledError:
             await result.aclose()
-            if gone:
+            if watch.gone:
                 return  # client went away; nothing left to tell it
             raise
         finally:
-            stop_watching()
+            watch.stop()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,7 +16,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
-__all__ = ["DISCONNECT_HOOK", "Headers", "Message", "Receive", "Scope", "Send", "error_body", "error_response", "header",
+__all__ = ["DISCONNECT_HOOK", "Headers", "Message", "Receive", "RelayWatch", "Scope", "Send", "error_body", "error_response", "header",
            "mask_secrets", "on_disconnect", "read_body", "send_bytes", "send_json"]
 
 JSON_CT = (b"content-type", b"application/json")
@@ -46,6 +46,23 @@ def on_disconnect(scope: Scope, receive: Receive,
         callback()
 
     return asyncio.create_task(watch()).cancel
+
+
+class RelayWatch:
+    """`RelayWatch(scope, receive)`: cancels the current task (a relay) if the client goes
+    away; `gone` says whether that is why it was cancelled; `stop()` when it is done."""
+
+    __slots__ = ("_task", "gone", "stop")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self._task = asyncio.current_task()
+        self.gone = False
+        self.stop = on_disconnect(scope, receive, self._left)
+
+    def _left(self) -> None:
+        self.gone = True
+        if self._task is not None:
+            self._task.cancel()
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import time
 from typing import Any
@@ -141,8 +142,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._lost = False
         self._real: asyncio.Transport | None = None
         self._guarded: _GuardedTransport | None = None
-        self._watchers: dict[int, Any] = {}
-        self._watch_seq = 0
+        self._watchers: set[Any] = set()   # DISCONNECT_HOOK callbacks
 
     # -- connection ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -175,8 +175,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
                      _peer(self.client), cycle.scope.get("method"), cycle.scope.get("path"))
         super().connection_lost(exc)
         if self._watchers:
-            watchers, self._watchers = self._watchers, {}
-            for callback in watchers.values():
+            watchers, self._watchers = self._watchers, set()
+            for callback in watchers:
                 callback()
 
     def _watch(self, callback: Any) -> Any:
@@ -184,9 +184,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
         if self._lost:
             self.loop.call_soon(callback)
             return _nothing
-        key = self._watch_seq = self._watch_seq + 1
-        self._watchers[key] = callback
-        return lambda: self._watchers.pop(key, None)
+        self._watchers.add(callback)
+        return functools.partial(self._watchers.discard, callback)
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer, self._linger_end):

@@ -33,11 +33,11 @@ from ..telemetry._records import CLIENT_PROTOCOL
 from ._app import _SSE_HEADERS, _disconnect, _route_headers
 from ._http import (
     Receive,
+    RelayWatch,
     Scope,
     Send,
     header,
     mask_secrets,
-    on_disconnect,
     send_bytes,
     send_json,
 )
@@ -205,7 +205,6 @@ class ProtocolEndpoints:
         encoder = fmt.encoder(ctx, who)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
-        relay = asyncio.current_task()
         loop = asyncio.get_running_loop()
         last_sent = loop.time()
         interval = self.ping_interval
@@ -226,15 +225,7 @@ class ProtocolEndpoints:
                 idle = 0.0
             timer = loop.call_later(max(0.0, interval - idle), keep_alive)
 
-        gone = False
-
-        def left() -> None:
-            nonlocal gone
-            gone = True
-            if relay is not None:
-                relay.cancel()
-
-        stop_watching = on_disconnect(scope, receive, left)
+        watch = RelayWatch(scope, receive)
         timer = loop.call_later(interval, keep_alive)
         head = encoder.start()   # sent with the first chunk's events: one write, not two
         try:
@@ -251,7 +242,7 @@ class ProtocolEndpoints:
             tail = head + mask_secrets(encoder.error(exc, self._facts(exc)), self.app._secrets)
         except asyncio.CancelledError:
             await result.aclose()
-            if gone:
+            if watch.gone:
                 return  # client went away; nothing left to tell it
             raise
         except Exception as exc:  # an answer we could not encode must not end as a success
@@ -261,7 +252,7 @@ class ProtocolEndpoints:
                 f"internal gateway error ({type(exc).__name__}) while relaying the stream",
                 code="gateway_error"))
         finally:
-            stop_watching()
+            watch.stop()
             timer.cancel()
             if pinging is not None and not pinging.done():
                 with contextlib.suppress(asyncio.CancelledError, OSError):
