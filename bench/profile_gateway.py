@@ -3,6 +3,7 @@
     pip install py-spy                 # once; needs ptrace (root, or ptrace_scope 0)
     python bench/profile_gateway.py [--stream 200] [--duration 10] [--top 25]
     python bench/profile_gateway.py --profiler cprofile   # no py-spy / no ptrace
+    python bench/profile_gateway.py --system bare         # the bare relay, for comparison
 
 Starts the fast upstreams and a gateway with bench_gateway.py's every-feature-on config
 (pinned as there), runs wrk at --connections (32) with --stream chunks (200; 0:
@@ -153,6 +154,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--profiler", choices=["py-spy", "cprofile"], default="py-spy")
     ap.add_argument("--keep", type=Path, help="also write the raw profile here")
+    ap.add_argument("--system", choices=["gateway", "bare"], default="gateway",
+                    help="profile the gateway, or the bare relay (bench/bare_relay.py) it is "
+                         "measured against, for a side-by-side (py-spy only)")
     a = ap.parse_args()
     if a.profiler == "py-spy" and not shutil.which("py-spy"):
         sys.exit("py-spy not found: `pip install py-spy`, or use --profiler cprofile")
@@ -163,7 +167,15 @@ def main() -> None:
         backup_proc, backup = start_upstream(tmp, "backup")
         procs += [up_proc, backup_proc]
         write_config(tmp / "gateway.yaml", up, backup, None)
-        if a.profiler == "py-spy":
+        if a.system == "bare":
+            if a.profiler != "py-spy":
+                sys.exit("--system bare needs py-spy")
+            port = free_port()
+            gw = System("bare", "bare relay", start(
+                "bare", [sys.executable, str(Path(__file__).with_name("bare_relay.py")),
+                         "--upstream", f"http://127.0.0.1:{up}/v1", "--port", str(port)],
+                port, tmp, GATEWAY_CORES), port)
+        elif a.profiler == "py-spy":
             gw = start_gateway(tmp, "gateway", "gateway", tmp / "gateway.yaml")
         else:
             port = free_port()
@@ -211,7 +223,7 @@ def main() -> None:
     finally:
         stop_all(procs)
     what = f"streams of {a.stream} chunks" if a.stream else "non-streaming"
-    print(f"{what}, {a.connections} connections, {res.get('rps', 0):,.0f} req/s while "
+    print(f"{a.system}: {what}, {a.connections} connections, {res.get('rps', 0):,.0f} req/s while "
           f"profiling ({a.profiler}), errors {res.get('errors', 0)}\n")
     print(report)
 
