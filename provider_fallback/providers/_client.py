@@ -1,17 +1,16 @@
 """The provider boundary: pooled HTTP to each upstream, failures mapped to the registry here.
 
 Every upstream failure leaves this module as an `UpstreamError` carrying a classified
-`Failure`; nothing above it sees aiohttp exceptions. Redirects are followed only on the
-same origin (`_redirects.py`): a provider that moved host is `provider_moved`.
+`Failure`; nothing above it sees a transport exception. The wire is `_http1.py` (HTTP/1.1
+keep-alive pools on httptools). Redirects are followed only on the same origin
+(`_redirects.py`): a provider that moved host is `provider_moved`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import re
 import urllib.request
-import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +22,8 @@ from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
 from ._dialects import dialect_for
-from ._redirects import REDIRECTS, moved, send
+from ._http1 import Pool, Response
+from ._redirects import REDIRECTS, follow, moved
 
 __all__ = ["UpstreamClient", "header_problem", "pool_exhausted", "proxy_for"]
 
@@ -68,47 +68,11 @@ def proxy_for(base_url: str) -> str | None:
     return proxy
 
 
-class PoolExhausted(Exception):
-    """No pooled connection to the provider came free within the connect timeout."""
-
-
+# The share of the connect timeout a request may wait for a free pooled connection (at
+# its provider's gate, routing/_gate.py): a little less than the connect timeout, which may
+# also be the whole attempt's deadline, so that wait is reported as the gateway's own limit
+# (gateway_overloaded), never as the provider timing out.
 POOL_WAIT_SHARE = 0.9
-# how long the current request may wait for a free pooled connection
-_POOL_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar("pool_wait",
-                                                                          default=None)
-
-
-class _PoolConnector(aiohttp.TCPConnector):
-    """aiohttp's connector, with the wait for a free pooled connection bounded by the
-    request's connect timeout, and noting which requests were still waiting when their own
-    time ran out: that wait is the gateway's own limit (`max_connections` per provider),
-    not the provider being slow."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # weak: a request cancelled for another reason (client gone) is never asked about
-        self.gave_up_waiting: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-
-    async def _wait_for_available_connection(self, *args: Any, **kwargs: Any) -> None:
-        wait = _POOL_WAIT.get()
-        try:
-            async with asyncio.timeout(wait):
-                await super()._wait_for_available_connection(*args, **kwargs)  # type: ignore[misc]
-        except TimeoutError:
-            raise PoolExhausted from None
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                self.gave_up_waiting.add(task)
-            raise
-
-    def waited(self) -> bool:
-        """True (once) if the current request timed out waiting for the pool."""
-        task = asyncio.current_task()
-        if task in self.gave_up_waiting:
-            self.gave_up_waiting.discard(task)
-            return True
-        return False
 
 
 def pool_exhausted(target: Target, waited: float | None) -> Failure:
@@ -127,44 +91,63 @@ def _secret_values(provider: ProviderSpec) -> list[str]:
 
 
 class UpstreamClient:
-    """One keep-alive connection pool per provider, created lazily inside the running loop."""
+    """One keep-alive connection pool per provider (`_http1.Pool`), made on first use.
+    How many connections are open at once is bounded in front of it, at the provider's
+    gate (`routing/_gate.py`, `max_connections`)."""
 
     def __init__(self, providers: Mapping[str, ProviderSpec]) -> None:
         self._providers = providers
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        # each provider's static headers in its API's dialect (Bearer, or x-api-key +
-        # anthropic-version), computed once
-        self._headers = {name: dialect_for(p).headers(p, False) for name, p in providers.items()}
-        self._stream_headers = {name: dialect_for(p).headers(p, True)
-                                for name, p in providers.items()}
-        # Resolved once: aiohttp's trust_env would re-read the environment and ~/.netrc
-        # on a worker thread for every request.
-        self._proxies = {name: proxy_for(p.base_url) for name, p in providers.items()}
+        self._pools: dict[str, Pool] = {}
+        self._heads: dict[str, tuple[bytes, bytes]] = {}
+        # each provider's request path prefix (`base_url`'s path), computed once
+        self._prefix = {name: urlsplit(p.base_url).path.rstrip("/") for name, p in providers.items()}
         self._unsendable = {name: why for name, p in providers.items()
                             if (why := _unsendable(p)) is not None}
         # upstreams echo keys back in error messages: the classifier masks them where it
         # builds the message, for as long as this client lives
         REDACTOR.register(self, [v for p in providers.values() for v in _secret_values(p)])
-        # one ClientTimeout per provider for the usual connect timeout (not one per request)
-        self._timeouts = {name: aiohttp.ClientTimeout(total=None,
-                                                      sock_connect=p.policy.connect_timeout)
-                          for name, p in providers.items()}
 
-    def _session(self, provider: ProviderSpec) -> aiohttp.ClientSession:
-        session = self._sessions.get(provider.name)
-        if session is None or session.closed:
-            connector = _PoolConnector(limit=provider.max_connections, limit_per_host=0,
-                                       keepalive_timeout=30, ttl_dns_cache=300)
-            session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True, trust_env=False, skip_auto_headers=("User-Agent",),
-            )
-            self._sessions[provider.name] = session
-        return session
+    def _pool(self, provider: ProviderSpec) -> Pool:
+        pool = self._pools.get(provider.name)
+        if pool is None or pool.closed:
+            # the proxy resolved once, from the environment at startup
+            pool = self._pools[provider.name] = Pool(provider.base_url, proxy_for(provider.base_url))
+            self._heads.pop(provider.name, None)
+        return pool
+
+    def _static(self, provider: ProviderSpec, pool: Pool, stream: bool) -> bytes:
+        """The provider's static header lines in its API's dialect (Bearer, or x-api-key +
+        anthropic-version), built once per pool."""
+        heads = self._heads.get(provider.name)
+        if heads is None:
+            dialect = dialect_for(provider)
+            heads = self._heads[provider.name] = (pool.static(dialect.headers(provider, False)),
+                                                  pool.static(dialect.headers(provider, True)))
+        return heads[stream]
+
+    def adopt(self, name: str, other: UpstreamClient) -> Pool | None:
+        """Take over `other`'s pool for provider `name` if it reaches the same origin the
+        same way (a reload that kept the provider: no reconnect storm). None if not."""
+        mine, theirs = self._providers.get(name), other._providers.get(name)
+        pool = other._pools.get(name)
+        if mine is None or theirs is None or pool is None or pool.closed \
+                or Pool(mine.base_url, proxy_for(mine.base_url)).origin != pool.origin \
+                or proxy_for(mine.base_url) != pool.proxy_url:
+            return None
+        self._pools[name] = pool
+        self._heads.pop(name, None)
+        return pool
+
+    def pools(self) -> list[Pool]:
+        return list(self._pools.values())
+
+    def forget_pools(self) -> None:
+        self._pools.clear()
+        self._heads.clear()
 
     async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
                    header_timeout: float | None, connect_timeout: float,
-                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+                   headers: Mapping[str, str] | None = None) -> Response:
         """Send one request; return the response once a 2xx status and headers arrived.
 
         A non-2xx answer is read (bounded), classified and raised as UpstreamError.
@@ -174,46 +157,42 @@ class UpstreamClient:
         `path` is the upstream's own (the dialect's `path()`).
         """
         provider = target.provider
-        session = self._session(provider)
-        if headers is None:
-            headers = self._stream_headers[provider.name] if stream else self._headers[provider.name]
-        timeout = self._timeouts.get(provider.name)
-        if timeout is None or timeout.sock_connect != connect_timeout:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        why = self._unsendable.get(provider.name)
+        if why is None and headers is not None:
+            why = next((f"its header {k} {w}" for k, v in headers.items()
+                        if (w := header_problem(v)) is not None), None)
+        if why is not None:
+            # a header with CR/LF or another control character cannot be sent: this
+            # provider's configuration is broken, the next one may answer
+            raise UpstreamError(Failure(
+                spec("invalid_api_key_format"), provider=provider.name, model=target.model,
+                message=f"provider '{provider.name}' cannot be called: {why}"))
+        pool = self._pool(provider)
+        prefix = self._prefix[provider.name]
+        origin = pool.origin
+        static = self._static(provider, pool, stream) if headers is None else pool.static(headers)
+
+        def request(url: str) -> Any:
+            return pool.request("POST", url[len(origin):] or "/", payload, static=static,
+                                connect_timeout=connect_timeout)
+
         phase = "first_token" if stream else "total"
-        # the wait for a free pooled connection ends a little before the connect timeout,
-        # which may also be the whole attempt's deadline: so it is reported as the
-        # gateway's own limit (gateway_overloaded), never as the provider timing out
-        _POOL_WAIT.set(connect_timeout * POOL_WAIT_SHARE)
         try:
-            post = send(session, "POST", provider.base_url + path, data=payload, headers=headers,
-                        timeout=timeout, proxy=self._proxies.get(provider.name))
+            post = follow(request, origin + prefix + path)
             if header_timeout is None:
                 resp, url = await post
             else:
                 async with asyncio.timeout(header_timeout):
                     resp, url = await post
-        except PoolExhausted:
-            raise UpstreamError(pool_exhausted(target, connect_timeout)) from None
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
         except TimeoutError as exc:
-            connector = session.connector
-            if isinstance(connector, _PoolConnector) and connector.waited():
-                raise UpstreamError(pool_exhausted(target, header_timeout)) from None
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
-        except ValueError:  # after ClientError: aiohttp.InvalidURL is a ValueError too
-            # aiohttp refuses to write a header with CR/LF or another control character:
-            # this provider's configuration is broken, the next one may answer
-            why = self._unsendable.get(provider.name, "a header value HTTP cannot send")
-            raise UpstreamError(Failure(
-                spec("invalid_api_key_format"), provider=provider.name, model=target.model,
-                message=f"provider '{provider.name}' cannot be called: {why}")) from None
         if resp.status < 300:
             return resp
         if resp.status in REDIRECTS:   # to another host: the key is not sent after it
@@ -223,7 +202,7 @@ class UpstreamClient:
         await self._raise_for(resp, target)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _raise_for(self, resp: aiohttp.ClientResponse, target: Target) -> None:
+    async def _raise_for(self, resp: Response, target: Target) -> None:
         try:
             async with asyncio.timeout(5):
                 body: Any = await resp.content.read(_ERROR_BODY_LIMIT)
@@ -236,6 +215,6 @@ class UpstreamClient:
                             headers=resp.headers)
 
     async def aclose(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for s in sessions:
-            await s.close()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()

@@ -10,6 +10,7 @@ POST stays a POST); one anywhere else is returned to the caller as it is, and be
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ import aiohttp
 
 from ..errors import Failure, spec
 
-__all__ = ["MAX_HOPS", "REDIRECTS", "moved", "same_origin", "send"]
+__all__ = ["MAX_HOPS", "REDIRECTS", "follow", "moved", "same_origin", "send"]
 
 REDIRECTS = frozenset({301, 302, 307, 308})
 MAX_HOPS = 5
@@ -39,12 +40,11 @@ def _shown(url: str) -> str:
     return urlunsplit((p.scheme, host, p.path, "", ""))
 
 
-async def send(session: aiohttp.ClientSession, method: str, url: str,
-               **kwargs: Any) -> tuple[aiohttp.ClientResponse, str]:
-    """The response, following same-origin redirects; and the URL it answered for. A
-    redirect elsewhere (or past MAX_HOPS) comes back unfollowed: status 3xx."""
+async def follow(request: Callable[[str], Awaitable[Any]], url: str) -> tuple[Any, str]:
+    """`request(url)`'s response, following same-origin redirects; and the URL it answered
+    for. A redirect elsewhere (or past MAX_HOPS) comes back unfollowed: status 3xx."""
     for _ in range(MAX_HOPS):
-        resp = await session.request(method, url, allow_redirects=False, **kwargs)
+        resp = await request(url)
         if resp.status not in REDIRECTS:
             return resp, url
         location = resp.headers.get("Location")
@@ -55,10 +55,17 @@ async def send(session: aiohttp.ClientSession, method: str, url: str,
             return resp, url
         resp.release()
         url = target
-    return await session.request(method, url, allow_redirects=False, **kwargs), url
+    return await request(url), url
 
 
-def moved(resp: aiohttp.ClientResponse, url: str, base_url: str, *, provider: str,
+async def send(session: aiohttp.ClientSession, method: str, url: str,
+               **kwargs: Any) -> tuple[aiohttp.ClientResponse, str]:
+    """`follow` for an aiohttp session (the doctor's and the probes' requests)."""
+    return await follow(lambda u: session.request(method, u, allow_redirects=False, **kwargs),
+                        url)
+
+
+def moved(resp: Any, url: str, base_url: str, *, provider: str,
           model: str | None = None) -> Failure:
     """The failure for an unfollowed redirect of the request to `url` (under `base_url`)."""
     location = resp.headers.get("Location")

@@ -1,17 +1,13 @@
-"""Where a request waits for a pooled connection to its provider: before aiohttp.
+"""Where a request waits for a pooled connection to its provider: the pool's only limit.
 
-aiohttp would make a request wait for a free pooled connection inside its own request
-machinery, every object of the request already built (its ClientRequest, headers, cookie
-jar view, timers and half a dozen coroutine frames: ~7 KB a request, measured). Under a
-burst that is most requests: 1,000 client connections against a pool of 100 leave 900
-waiting, and what they held stays as the process's high-water mark. Here a request waits
-at its provider's gate (a count of `max_connections` and a queue of waiters), holding
-only its own route, one future and one timer.
+A request waits at its provider's gate (a count of `max_connections` and a queue of
+waiters) before anything of the upstream request is built, holding only its own route,
+one future and one timer: 1,000 client connections against a pool of 100 leave 900
+waiting, and what they hold stays as the process's high-water mark. The pool behind it
+(`providers/_http1.py`) never waits: it reuses an idle connection or opens one.
 
-A slot is taken before the request and given back when its connection is released or
-closed (aiohttp's connection callbacks; a response dropped unreleased is released by
-aiohttp itself, which calls them too). aiohttp's own limit stays in place behind it,
-with its own bounded wait, for whatever else might hold one of its connections.
+A slot is taken before the request and given back when its answer is released or its
+connection closed (`Response.on_release`; an answer dropped unreleased closes itself).
 """
 
 from __future__ import annotations
@@ -66,11 +62,7 @@ class Slot:
 
     def hold(self, resp: Any) -> None:
         """Keep the slot until `resp`'s connection is released or closed."""
-        connection = resp.connection
-        if connection is None:   # already back in the pool (the whole body was read)
-            self()
-        else:
-            connection.add_callback(self)
+        resp.on_release(self)
 
 
 def _expire(waiter: asyncio.Future[Slot], target: Target, waited: float) -> None:

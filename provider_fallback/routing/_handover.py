@@ -184,27 +184,23 @@ _POOL_USERS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _share_pools(old: Router, new: Router) -> None:
-    """Unchanged providers keep their keep-alive connections: a pool depends only on the
-    provider's connection limit (URL, key, headers and proxy are per request)."""
-    for name, spec in new.config.providers.items():
-        before = old.config.providers.get(name)
-        session = old._client._sessions.get(name)
-        if before is None or session is None or session.closed or \
-                before.max_connections != spec.max_connections:
-            continue
-        new._client._sessions[name] = session
-        _POOL_USERS[session] = _POOL_USERS.get(session, 1) + 1
+    """Providers that still reach the same origin the same way (URL and proxy; the key and
+    headers are the new client's own) keep their keep-alive connections."""
+    for name in new.config.providers:
+        pool = new._client.adopt(name, old._client)
+        if pool is not None:
+            _POOL_USERS[pool] = _POOL_USERS.get(pool, 1) + 1
 
 
 async def _release_pools(old: Router) -> None:
-    for session in list(old._client._sessions.values()):
-        users = _POOL_USERS.get(session, 1) - 1
+    for pool in old._client.pools():
+        users = _POOL_USERS.get(pool, 1) - 1
         if users > 0:
-            _POOL_USERS[session] = users
+            _POOL_USERS[pool] = users
         else:
-            _POOL_USERS.pop(session, None)
-            await session.close()
-    old._client._sessions.clear()
+            _POOL_USERS.pop(pool, None)
+            await pool.aclose()
+    old._client.forget_pools()
 
 
 async def retire(old: Router, *, poll: float = 0.05) -> None:

@@ -37,7 +37,7 @@ async def test_reload_swaps_the_config_and_keeps_state_of_unchanged_targets(tmp_
                 assert await _served_by(gw) == "a"
             target = first.config.chains["chat"].targets[0]
             used = first.limits.view(target, first._clock())["rpm"]["used"]
-            pool = first._client._sessions["a"]
+            pool = first._client._pools["a"]
             write(path, {"a": a.url, "b": b.url}, {"chat": ["b/m", "a/m"], "more": ["a/m"]},
                   budget={"data_dir": str(tmp_path)})
             status, answer = await post_reload(gw.base_url)
@@ -50,7 +50,7 @@ async def test_reload_swaps_the_config_and_keeps_state_of_unchanged_targets(tmp_
             assert await _served_by(gw, "more") == "a"
             router = gw.app.router
             # a's keep-alive pool moved over (no reconnects)
-            assert router._client._sessions["a"] is pool and not pool.closed
+            assert router._client._pools["a"] is pool and not pool.closed
             # what the old router counted and recorded for a/m is still there
             assert router.state.stats("a/m").successes == 4
             assert router.limits.view(router.config.chains["more"].targets[0],
@@ -58,7 +58,7 @@ async def test_reload_swaps_the_config_and_keeps_state_of_unchanged_targets(tmp_
             assert router.budget is first.budget               # same spend ledger and budget
             assert [e.type for e in router.events.recent()].count("CONFIG_RELOADED") == 1
             # the old router let go of its pools once it had nothing in flight; a's lives on
-            await eventually(lambda: not first._client._sessions, timeout=5)
+            await eventually(lambda: not first._client._pools, timeout=5)
             assert not pool.closed
 
 
@@ -74,9 +74,9 @@ async def test_in_flight_requests_finish_on_the_old_config(tmp_path):
             status, answer = await post_reload(gw.base_url)
             assert status == 200 and answer["changes"]["providers_removed"] == ["slow"]
             assert await _served_by(gw) == "b"
-            assert old.inflight == 1 and old._client._sessions   # still answering, pool open
+            assert old.inflight == 1 and old._client._pools   # still answering, pool open
             assert await in_flight == "slow"                   # a complete answer, old config
-            await eventually(lambda: not old._client._sessions, timeout=5)
+            await eventually(lambda: not old._client._pools, timeout=5)
 
 
 async def test_a_bad_file_keeps_the_running_config_and_lists_the_problems(tmp_path):
