@@ -369,7 +369,7 @@ class _Tunnel(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             if not self.answer.done():
-                self.answer.set_exception(OSError(f"malformed answer to CONNECT: {exc}"))
+                self.answer.set_exception(OSError(0, f"malformed answer to CONNECT: {exc}"))
 
     def on_headers_complete(self) -> None:
         if not self.answer.done():
@@ -377,7 +377,7 @@ class _Tunnel(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.answer.done():
-            self.answer.set_exception(exc or OSError("the proxy closed the connection"))
+            self.answer.set_exception(exc or OSError(0, "the proxy closed the connection"))
 
 
 class Pool:
@@ -498,7 +498,7 @@ class Pool:
         if status != 200:
             transport.close()
             raise aiohttp.ClientProxyConnectionError(self._proxy_key, OSError(
-                f"the proxy answered {status} to CONNECT {self.host}:{self.port}"))
+                0, f"the proxy answered {status} to CONNECT {self.host}:{self.port}"))
         try:
             tls = await loop.start_tls(transport, conn, tls_context(), server_hostname=self.host)
         except ssl.CertificateError as exc:
@@ -509,7 +509,7 @@ class Pool:
             raise aiohttp.ClientConnectorSSLError(self._key, exc) from exc
         if tls is None:
             raise aiohttp.ClientProxyConnectionError(self._proxy_key,
-                                                     OSError("TLS through the proxy failed"))
+                                                     OSError(0, "TLS through the proxy failed"))
         conn.connection_made(tls)
 
     # -- requests ----------------------------------------------------------------------
