@@ -214,6 +214,7 @@ class _Connection(asyncio.Protocol):
         self._resp: Response | None = None
         self._body: Body | None = None
         self._decoder: Any = None
+        self._pieces: list[bytes] = []
         self._until_close = False
         self.complete = True       # no exchange in progress
         self.reusable = True
@@ -267,6 +268,10 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
+            pieces = self._pieces
+            if pieces:   # what the block brought of the body, handed over in one piece
+                self._pieces = []
+                self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces))
         except httptools.HttpParserUpgrade:
             self._fail(aiohttp.ClientPayloadError("the provider switched protocols"))
         except httptools.HttpParserError as exc:
@@ -292,6 +297,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: Exception) -> None:
         self.reusable = False
         self.complete = True
+        self._pieces = []
         answer, self._answer = self._answer, None
         if answer is not None and not answer.done():
             answer.set_exception(exc)
@@ -327,6 +333,11 @@ class _Connection(asyncio.Protocol):
             self.reusable = False
 
     def on_body(self, body: bytes) -> None:
+        # one call per HTTP chunk (a provider often sends each SSE event as its own):
+        # kept until the parser is done with the block, then delivered together
+        self._pieces.append(body)
+
+    def _deliver(self, body: bytes) -> None:
         if self._body is None:
             return
         if self._decoder is not None:
@@ -344,6 +355,10 @@ class _Connection(asyncio.Protocol):
             self._finish()
 
     def _finish(self) -> None:
+        pieces = self._pieces
+        if pieces:   # the body's last pieces came in the block that completed it
+            self._pieces = []
+            self._deliver(b"".join(pieces))
         body, self._body = self._body, None
         if body is not None:
             if self._decoder is not None:

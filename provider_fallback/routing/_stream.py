@@ -145,9 +145,37 @@ class UpstreamStream:
         fast = cont is None and self.transcript.n == 1
         text0 = self.transcript.choice(0).text if fast else None
         tpl = self._shape if fast and self.content else None
+        if tpl is not None:
+            head, tail = tpl
+            start, cut = len(head), len(tail)
+            special = _SPECIAL.search
+            chars = 0
+            i = 0
+            for data in events:
+                if not (data.startswith(head) and data.endswith(tail)):
+                    break
+                # the same bytes around a different text: no parse, only the text decoded
+                mid = data[start:len(data) - cut]
+                if special(mid) is None:   # no quote, backslash or control byte
+                    try:
+                        text = mid.decode()
+                    except UnicodeDecodeError:
+                        break
+                else:
+                    text = _text_between(data, start, len(data) - cut)
+                    if text is None:
+                        break
+                if text:
+                    text0.append(text)   # type: ignore[union-attr]
+                    chars += len(text)
+                ready.append((data, None))
+                i += 1
+            self._chars += chars
+            if i == len(events):
+                return
+            events = events[i:]
         for data in events:
             if tpl is not None and data.startswith(tpl[0]) and data.endswith(tpl[1]):
-                # the same bytes around a different text: no parse, only the text decoded
                 text = _text_between(data, len(tpl[0]), len(data) - len(tpl[1]))
                 if text is not None:
                     if text:
