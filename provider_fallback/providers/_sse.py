@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-
-import aiohttp
+from typing import Any
 
 __all__ = ["DONE", "SSEParser", "Watchdog", "WatchdogExpired", "iter_sse_data", "read_events"]
 
@@ -100,7 +99,7 @@ class Watchdog:
     __slots__ = ("_content", "_handle", "_loop", "_reader", "_stall", "_ttft_at", "expired",
                  "last")
 
-    def __init__(self, reader: aiohttp.StreamReader, *, ttft_at: float, stall: float,
+    def __init__(self, reader: Any, *, ttft_at: float, stall: float,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self._reader = reader
@@ -142,25 +141,44 @@ class Watchdog:
             self._handle = None
 
 
-async def read_events(content: aiohttp.StreamReader,
-                      watchdog: Watchdog | None = None) -> AsyncIterator[list[bytes]]:
+class EventReader:
+    """The data payloads of each block as it arrives: `await next()` gives a block's
+    (a list, never empty), None at the end. A plain object, not an async generator: a
+    generator left suspended when its stream ends early (at `[DONE]`, before EOF) is
+    finalised through the loop's thread-safe queue, one self-pipe write and one task per
+    stream."""
+
+    __slots__ = ("_content", "_done", "_parser", "_watchdog")
+
+    def __init__(self, content: Any, watchdog: Watchdog | None = None) -> None:
+        self._content = content
+        self._watchdog = watchdog
+        self._parser = SSEParser()
+        self._done = False
+
+    async def next(self) -> list[bytes] | None:
+        parser = self._parser
+        while not self._done:
+            block = await self._content.readany()
+            if not block:
+                self._done = True
+                return parser.close() or None
+            if self._watchdog is not None:
+                self._watchdog.touch()
+            events = parser.feed(block)
+            if events:
+                return events
+        return None
+
+
+async def read_events(content: Any, watchdog: Watchdog | None = None) -> AsyncIterator[list[bytes]]:
     """Yield the data payloads of each block as it arrives (a list per block, never empty)."""
-    parser = SSEParser()
-    while True:
-        block = await content.readany()
-        if not block:
-            rest = parser.close()
-            if rest:
-                yield rest
-            return
-        if watchdog is not None:
-            watchdog.touch()
-        events = parser.feed(block)
-        if events:
-            yield events
+    reader = EventReader(content, watchdog)
+    while (events := await reader.next()) is not None:
+        yield events
 
 
-async def iter_sse_data(content: aiohttp.StreamReader, stall_timeout: float) -> AsyncIterator[bytes]:
+async def iter_sse_data(content: Any, stall_timeout: float) -> AsyncIterator[bytes]:
     """Each event's `data` payload with a stall timeout: for readers outside the router
     (probes, tests) that want one event at a time."""
     loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ import aiohttp
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
-from ..providers import DONE, StreamDecoder, Watchdog, WatchdogExpired, read_events
+from ..providers import DONE, EventReader, StreamDecoder, Watchdog, WatchdogExpired
 from ._splice import Continuation, Diverged
 from ._transcript import Transcript
 
@@ -56,9 +56,9 @@ class UpstreamStream:
         self._relayable = False     # _ready holds something beyond role-only chunks
         # the bytes before and after the text of a text-only chunk (see _shape_of)
         self._shape: tuple[bytes, bytes] | None = None
-        self._events = read_events(resp.content, watchdog)
+        self._events: EventReader | _Decoded = EventReader(resp.content, watchdog)
         if decoder is not None:   # another API's events (Anthropic Messages) as chat chunks
-            self._events = _decoded(self._events, decoder)
+            self._events = _Decoded(self._events, decoder)
         # the router's bookkeeping for this attempt
         self.admission: Any = None
         self.reservation: Any = None
@@ -105,10 +105,7 @@ class UpstreamStream:
 
     async def _pull(self) -> None:
         try:
-            events = await self._events.__anext__()
-        except StopAsyncIteration:
-            self._end(eof=True)
-            return
+            events = await self._events.next()
         except WatchdogExpired as exc:
             self._broken(self._timer_failure(exc))
             return
@@ -116,6 +113,9 @@ class UpstreamStream:
             t = self.target
             self._broken(UpstreamError(classify_exception(exc, provider=t.provider.name,
                                                           model=t.model, phase="stream")))
+            return
+        if events is None:
+            self._end(eof=True)
             return
         self._take(events)
 
@@ -323,11 +323,21 @@ class UpstreamStream:
         self.resp.release()
 
 
-async def _decoded(events: AsyncIterator[list[bytes]],
-                   decoder: StreamDecoder) -> AsyncIterator[list[bytes]]:
+class _Decoded:
     """Each block of another API's events as the chat chunks they say (`[DONE]` at the
     API's own end event); an event that is not JSON is passed on, to be counted invalid."""
-    async for block in events:
+
+    __slots__ = ("_decoder", "_events")
+
+    def __init__(self, events: EventReader, decoder: StreamDecoder) -> None:
+        self._events = events
+        self._decoder = decoder
+
+    async def next(self) -> list[bytes] | None:
+        block = await self._events.next()
+        if block is None:
+            return None
+        decoder = self._decoder
         out: list[bytes] = []
         for data in block:
             try:
@@ -339,7 +349,7 @@ async def _decoded(events: AsyncIterator[list[bytes]],
             if decoder.done:
                 out.append(DONE)
                 break
-        yield out
+        return out
 
 
 def _only_text(obj: Any) -> str | None:
