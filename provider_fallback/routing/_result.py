@@ -84,21 +84,30 @@ class StreamingCompletion:
         self.usage: dict[str, Any] | None = None   # every attempt's usage, summed, at the end
         self.failure: Failure | None = None       # set if the stream broke for good
         self.completed = False
+        self._done = False                        # nothing more to read upstream
         self.request_id = ""
         self.skipped: tuple[str, ...] = ()
         self.route: Any = None                    # router-internal: the request's Route
         # called once when the stream ends (completed, broken or abandoned)
         self.on_end: Callable[[StreamingCompletion], None] | None = None
 
-    async def batches(self) -> AsyncIterator[list[Chunk]]:
+    async def next_batch(self) -> list[Chunk] | None:
+        """The next batch to relay, None after the last (a coroutine, not a generator: an
+        async generator costs the loop's first-iteration and finalizer hooks per stream).
+        `completed` is set before the last batch is returned, so a relay can send it with
+        the stream's end; the call after it ends the stream's bookkeeping (`aclose`)."""
+        if self._done:
+            await self.aclose()
+            return None
         driver = self._driver
         try:
             while True:
                 upstream = self.upstream
-                assert upstream is not None
+                if upstream is None:   # closed (the client went away)
+                    self._done = True
+                    return None
                 try:
-                    async for batch in upstream.batches():
-                        yield batch
+                    batch = await upstream.next_batch()
                 except UpstreamError as exc:
                     upstream.close()
                     self.upstream = None
@@ -109,17 +118,31 @@ class StreamingCompletion:
                         self.failure = final.failure
                         raise
                     continue
+                if batch is not None:
+                    return batch
                 last = upstream.rest()
                 upstream.close()
                 self.upstream = None
                 driver.attempt_ended(self, upstream, None)
                 break
-            if self._want_usage and self.usage:
-                last.append(self._usage_chunk())
-            # set before the last batch is yielded: a relay sends it with the stream's end
-            self.completed = True
-            if last:
-                yield last
+        except BaseException:
+            self._done = True
+            await self.aclose()
+            raise
+        if self._want_usage and self.usage:
+            last.append(self._usage_chunk())
+        self.completed = True
+        self._done = True
+        if last:
+            return last
+        await self.aclose()
+        return None
+
+    async def batches(self) -> AsyncIterator[list[Chunk]]:
+        """`next_batch()` as an iterator; closing it early ends the stream (`aclose`)."""
+        try:
+            while (batch := await self.next_batch()) is not None:
+                yield batch
         finally:
             await self.aclose()
 

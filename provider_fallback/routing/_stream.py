@@ -82,21 +82,27 @@ class UpstreamStream:
                 raise self.failure or self._fail("stream_cut", "upstream closed the stream "
                                                  "before any content")
 
-    async def batches(self) -> AsyncIterator[list[Chunk]]:
-        """What to relay, a batch per block that arrived; raises UpstreamError(stream_*)
-        after yielding what came before the breakage. The block that completed the stream
-        is not yielded but left for `rest()`, so the caller can send it with its end."""
+    async def next_batch(self) -> list[Chunk] | None:
+        """What to relay next, a batch per block that arrived; None once the stream ended
+        cleanly. Raises UpstreamError(stream_*) after returning what came before the
+        breakage. The block that completed the stream is not returned but left for
+        `rest()`, so the caller can send it with its end."""
         while True:
             if self._ready:
                 if self.ended and self.failure is None:
-                    return
+                    return None
                 ready, self._ready = self._ready, []
-                yield ready
+                return ready
             if self.failure is not None:
                 raise self.failure
             if self.ended:
-                return
+                return None
             await self._pull()
+
+    async def batches(self) -> AsyncIterator[list[Chunk]]:
+        """`next_batch()` as an iterator."""
+        while (batch := await self.next_batch()) is not None:
+            yield batch
 
     def rest(self) -> list[Chunk]:
         """After `batches()` ended cleanly: the last block's chunks, not yet relayed."""

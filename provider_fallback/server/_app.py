@@ -249,9 +249,9 @@ class GatewayApp:
             # one send per block that arrived, its events kept apart; the last one (the
             # stream is complete) carries the usage chunk and [DONE] with it
             tail = _DONE
-            async for batch in result.batches():
+            while (batch := await result.next_batch()) is not None:
                 body = b"data: " + b"\n\ndata: ".join([raw for raw, _ in batch]) + b"\n\n"
-                if result.completed:   # the last batch: the generator ends after it
+                if result.completed:   # the last batch
                     body, tail = body + tail, b""
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                 else:
@@ -270,6 +270,7 @@ class GatewayApp:
             raise
         finally:
             watch.stop()
+            await result.aclose()   # however the relay ended (a no-op once it closed itself)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -229,7 +229,7 @@ class ProtocolEndpoints:
         timer = loop.call_later(interval, keep_alive)
         head = encoder.start()   # sent with the first chunk's events: one write, not two
         try:
-            async for batch in result.batches():   # one write per block that arrived
+            while (batch := await result.next_batch()) is not None:   # one write a block
                 data = b"".join([encoder.feed(_json.loads(raw) if chunk is None else chunk)
                                  for raw, chunk in batch])
                 if data:
@@ -254,6 +254,7 @@ class ProtocolEndpoints:
         finally:
             watch.stop()
             timer.cancel()
+            await result.aclose()   # however the relay ended (a no-op once it closed itself)
             if pinging is not None and not pinging.done():
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await pinging
