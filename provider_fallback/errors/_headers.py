@@ -51,16 +51,17 @@ def parse_duration(text: str) -> float | None:
 
     A bare number is seconds (`"5"` -> 5.0). Anything else (negative, `inf`, words) -> None.
     """
-    s = text.strip().lower()
+    s = text.strip()
+    if s[-1:] == "s" and s[-2:-1].isdigit():
+        # the usual "7.66s" and "2m59.56s" without the regexes
+        minutes, sep, seconds = s[:-1].rpartition("m")
+        if (not sep or (minutes.isdigit() and minutes.isascii())) and _plain_number(seconds):
+            return (int(minutes) * 60.0 if sep else 0.0) + float(seconds)
+    s = s.lower()
     if not s:
         return None
     if _NUMBER.fullmatch(s):
         return float(s)
-    if s[-1] == "s" and s[-2:-1].isdigit() and "h" not in s:
-        # the usual "7.66s" and "2m59.56s" without the regexes
-        minutes, sep, seconds = s[:-1].rpartition("m")
-        if (not sep or minutes.isdigit()) and _plain_number(seconds):
-            return (int(minutes) * 60.0 if sep else 0.0) + float(seconds)
     if not _DURATION.fullmatch(s):
         return None
     return sum(float(num) * _UNIT_S[unit] for num, unit in _PART.findall(s))
