@@ -438,8 +438,13 @@ class Pool:
     def put(self, conn: _Connection) -> None:
         if self.closed:
             conn.close()
-        else:
-            self._idle.append(conn)
+            return
+        idle = self._idle
+        # the oldest idle connection is at the bottom (the newest is reused first): close
+        # those past the keep-alive time as traffic comes by
+        while idle and conn.idle_since - idle[0].idle_since >= KEEPALIVE:
+            idle.pop(0).close()
+        idle.append(conn)
 
     def lost(self, conn: _Connection) -> None:
         self._open.discard(conn)

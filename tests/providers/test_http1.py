@@ -185,6 +185,21 @@ async def test_idle_connections_past_keepalive_are_closed(monkeypatch):
         assert len(conns) == 2
 
 
+async def test_idle_connections_left_behind_by_a_burst_are_closed_as_traffic_continues(monkeypatch):
+    async with server(keepalive(lambda h, b: answer(b"{}"))) as (url, conns):
+        pool = Pool(url)
+        burst = [await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
+                 for _ in range(3)]
+        for resp in burst:
+            await resp.read()
+            resp.release()
+        assert len(pool._idle) == 3
+        monkeypatch.setattr(_http1, "KEEPALIVE", 0.01)
+        await asyncio.sleep(0.05)
+        await ask(pool)   # reuses the newest; the two older ones are closed on its return
+        assert len(pool._idle) == 1
+
+
 async def test_a_cut_inside_the_body_is_a_payload_error_classified_as_stream_cut():
     async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
