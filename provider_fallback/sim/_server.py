@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -53,8 +54,9 @@ class SimProvider:
                  tool_text: str = "", tool_chunks: int = 3, reasoning: str | None = None,
                  seed: int = 0, redirect_to: str | None = None,
                  redirect_status: int = 308, responder: Responder | None = None,
-                 api_keys: Sequence[str] = ()) -> None:
+                 api_keys: Sequence[str] = (), ssl_context: ssl.SSLContext | None = None) -> None:
         self.name = name
+        self.ssl_context = ssl_context   # serve HTTPS with this (server-side) context
         self.host = host
         self.port = port
         self.models = list(models)
@@ -112,7 +114,8 @@ class SimProvider:
     # -- lifecycle ----------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False,
@@ -123,7 +126,8 @@ class SimProvider:
     async def reopen_listener(self) -> None:
         """Listen (again) on the same port."""
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                                 ssl_context=self.ssl_context)
         await self._site.start()
         if self.port == 0:
             server = self._site._server

@@ -385,3 +385,42 @@ async def test_a_proxy_that_refuses_connect_is_a_proxy_error(unused_tcp_port):
     pool = Pool("https://provider.example/v1", proxy=f"http://127.0.0.1:{unused_tcp_port}")
     with pytest.raises(aiohttp.ClientProxyConnectionError):
         await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
+
+
+async def test_a_tls_provider_end_to_end_through_the_gateway(certs, monkeypatch):
+    """The official client, the gateway and a simulated provider serving HTTPS: answers and
+    streams over TLS; a provider whose certificate is not trusted is a tls_error and the
+    chain falls over to the next one."""
+    from gateway_harness import CHAT, eventually, gateway_running
+    from openai import AsyncOpenAI
+
+    from provider_fallback import config_from_dict
+    from provider_fallback.sim import SimProvider
+
+    async with SimProvider("secure", models=["m"], ssl_context=_server_ctx(certs)) as secure, \
+            SimProvider("plain", models=["m"]) as plain:
+        assert secure.url.startswith("https://")
+        cfg = config_from_dict({
+            "providers": [{"name": "secure", "base_url": secure.url},
+                          {"name": "plain", "base_url": plain.url}],
+            "models": {"chat": ["secure/m", "plain/m"]}, "health": {"enabled": False}},
+            environ={})
+        # untrusted: the handshake fails, the answer comes from the next provider
+        async with gateway_running(cfg) as gw, \
+                AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0) as client:
+            records: list = []
+            gw.router.requests.add(records.append)
+            answer = await client.chat.completions.create(model="chat", **CHAT)
+            assert answer.model == "m" and secure.count() == 0 and plain.count() == 1
+            await eventually(lambda: bool(records))
+            (failed, served) = records[0].attempts
+            assert (failed.provider, failed.code) == ("secure", "tls_error")
+            assert served.provider == "plain"
+        monkeypatch.setattr(_http1, "_TLS", ssl.create_default_context(cafile=str(certs[1])))
+        async with gateway_running(cfg) as gw, \
+                AsyncOpenAI(base_url=gw.url, api_key="unused", max_retries=0) as client:
+            answer = await client.chat.completions.create(model="chat", **CHAT)
+            assert answer.choices[0].message.content and secure.count() == 1
+            stream = await client.chat.completions.create(model="chat", stream=True, **CHAT)
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            assert text == answer.choices[0].message.content and secure.count() == 2
