@@ -55,6 +55,15 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_main(pid: int) -> float:
+    """CPU seconds of the process's main thread (the event loop) alone."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_of(pid: int) -> list[int]:
     """The worker processes of a `serve --workers N` supervisor (its children that run
     multiprocessing's spawn entry point, not the resource tracker)."""
@@ -82,17 +91,21 @@ def measure(system: System, workers: list[int], payload: str, connections: int,
     system.proc.check()
     pids = [system.proc.pid, *workers]
     before = [_cpu(p) for p in pids]
+    loops0 = sum(_cpu_main(p) for p in (workers or pids))
     up0 = sum(_cpu(u.pid) for u in upstreams)
     wrk0, t0 = _children_cpu(), time.perf_counter()
     res = load(system.url, payload, connections, duration, cores=LOAD_CORES, timeout=30)
     wall = time.perf_counter() - t0
     wrk = _children_cpu() - wrk0
     used = [_cpu(p) - b for p, b in zip(pids, before, strict=True)]
+    loops = sum(_cpu_main(p) for p in (workers or pids)) - loops0
     up = sum(_cpu(u.pid) for u in upstreams) - up0
     n = res.get("requests") or 0
     row: dict[str, Any] = {"rps": res.get("rps"), "requests": n, "errors": res.get("errors", 0)}
     if n:
         row["cpu_us_per_request"] = round(sum(used) / n * 1e6, 1)
+        # the event loops' share; the rest is the writer threads (request log, spend ledger)
+        row["loop_cpu_us_per_request"] = round(loops / n * 1e6, 1)
     row["supervisor_busy"] = round(used[0] / wall, 3) if workers else None
     row["worker_busy"] = [round(u / wall, 3) for u in (used[1:] if workers else used)]
     row["upstreams_busy"] = round(up / wall, 3)
@@ -124,10 +137,14 @@ def summarize(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return {
         "one_worker": {"rps": _med([x["rps"] for x in one]),
                        "cpu_us_per_request": _med([x.get("cpu_us_per_request") for x in one]),
+                       "loop_cpu_us_per_request": _med([x.get("loop_cpu_us_per_request")
+                                                        for x in one]),
                        "worker_busy": _med([x["worker_busy"][0] for x in one]),
                        "load_busy": _med([x["upstreams_busy"] + x["wrk_busy"] for x in one])},
         "two_workers": {"rps": _med([x["rps"] for x in two]),
                         "cpu_us_per_request": _med([x.get("cpu_us_per_request") for x in two]),
+                        "loop_cpu_us_per_request": _med([x.get("loop_cpu_us_per_request")
+                                                         for x in two]),
                         "worker_busy": [_med([x["worker_busy"][i] for x in two
                                               if len(x["worker_busy"]) > i])
                                         for i in range(max(len(x["worker_busy"]) for x in two))],
@@ -158,6 +175,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| req/s | {m(o['rps'])} | {m(t['rps'])} |",
         f"| gateway CPU µs / request | {m(o['cpu_us_per_request'], '{:.0f}')} | "
         f"{m(t['cpu_us_per_request'], '{:.0f}')} |",
+        f"| of which event loops (main threads) | {m(o['loop_cpu_us_per_request'], '{:.0f}')} | "
+        f"{m(t['loop_cpu_us_per_request'], '{:.0f}')} |",
         f"| worker busy (cores) | {m(o['worker_busy'], '{:.2f}')} | {busy} |",
         f"| supervisor busy (cores) | – | {m(t['supervisor_busy'], '{:.3f}')} |",
         f"| wrk + upstreams busy (cores) | {m(o['load_busy'], '{:.2f}')} | "
