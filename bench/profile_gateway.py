@@ -4,6 +4,7 @@
     python bench/profile_gateway.py [--stream 200] [--duration 10] [--top 25]
     python bench/profile_gateway.py --profiler cprofile   # no py-spy / no ptrace
     python bench/profile_gateway.py --system bare         # the bare relay, for comparison
+    python bench/profile_gateway.py --dead                # a dead primary first in the chain
 
 Starts the fast upstreams and a gateway with bench_gateway.py's every-feature-on config
 (pinned as there), runs wrk at --connections (32) with --stream chunks (200; 0:
@@ -157,6 +158,9 @@ def main() -> None:
     ap.add_argument("--system", choices=["gateway", "bare"], default="gateway",
                     help="profile the gateway, or the bare relay (bench/bare_relay.py) it is "
                          "measured against, for a side-by-side (py-spy only)")
+    ap.add_argument("--dead", action="store_true",
+                    help="the gateway's chain starts with a target nothing listens on (its "
+                         "circuit opens at the first request), as bench_gateway's `dead` system")
     a = ap.parse_args()
     if a.profiler == "py-spy" and not shutil.which("py-spy"):
         sys.exit("py-spy not found: `pip install py-spy`, or use --profiler cprofile")
@@ -166,7 +170,7 @@ def main() -> None:
         up_proc, up = start_upstream(tmp, "upstream")
         backup_proc, backup = start_upstream(tmp, "backup")
         procs += [up_proc, backup_proc]
-        write_config(tmp / "gateway.yaml", up, backup, None)
+        write_config(tmp / "gateway.yaml", up, backup, free_port() if a.dead else None)
         if a.system == "bare":
             if a.profiler != "py-spy":
                 sys.exit("--system bare needs py-spy")
@@ -223,7 +227,8 @@ def main() -> None:
     finally:
         stop_all(procs)
     what = f"streams of {a.stream} chunks" if a.stream else "non-streaming"
-    print(f"{a.system}: {what}, {a.connections} connections, {res.get('rps', 0):,.0f} req/s while "
+    label = f"{a.system}, dead primary first" if a.dead else a.system
+    print(f"{label}: {what}, {a.connections} connections, {res.get('rps', 0):,.0f} req/s while "
           f"profiling ({a.profiler}), errors {res.get('errors', 0)}\n")
     print(report)
 

@@ -73,7 +73,11 @@ class Plan:
         if route.chain.several_keys:
             order = self._most_headroom_first(order, clock())
         bypass = _bypass(order)
-        for target, _ in order:
+        # Until the first target is handed out, nothing can have run in between (no await):
+        # the block `order` just read still stands if it has not run out, so it is not read
+        # again (a dead primary with its circuit open costs one peek per request, not two).
+        fresh = True
+        for target, seen in order:
             now = clock()
             if route.resume is not None:
                 if target.key in route.failed:
@@ -90,12 +94,17 @@ class Plan:
                 route.skip(target, *gated)
                 continue
             if bypass is not None and target is bypass[0]:
+                fresh = False
                 yield target, bypass[1]
                 continue
-            block = health.blocked(target, now)
+            if fresh and (seen is None or seen.until > now):
+                block = seen
+            else:
+                block = health.blocked(target, now)
             if block is not None:
                 route.skip(target, block.reason, _block_detail(block, now))
                 continue
+            fresh = False
             yield target, None
 
     def _most_headroom_first(self, order: list[tuple[Target, Blocked | None]],
@@ -351,9 +360,12 @@ def _ends_by(block: Blocked, when: float) -> bool:
 
 
 def _block_detail(block: Blocked, now: float) -> str:
-    left = "" if math.isinf(block.until) else f"{max(0.0, block.until - now):.1f}s left"
-    what = block.code or ""
-    return ", ".join(p for p in (what, left) if p)
+    """"connection_refused, 4.2s left" (either part left out when unknown)."""
+    code = block.code
+    if math.isinf(block.until):
+        return code or ""
+    left = f"{max(0.0, block.until - now):.1f}s left"
+    return f"{code}, {left}" if code else left
 
 
 def skipped_strings(route: Route) -> tuple[str, ...]:

@@ -234,7 +234,8 @@ class Router:
     def _close_record(self, route: Route, t0: float) -> None:
         rec = route.rec
         rec.attempts = tuple(route.attempts)
-        rec.skipped = skipped_strings(route)
+        if len(rec.skipped) != len(route.skipped):   # a continuation skipped more (only appends)
+            rec.skipped = skipped_strings(route)
         answered = next((a for a in reversed(route.attempts) if a.code == "ok"), None)
         if answered is not None:
             rec.provider, rec.model = answered.provider, answered.model

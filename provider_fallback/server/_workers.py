@@ -16,12 +16,15 @@ import socket
 import tempfile
 from pathlib import Path
 
+import uvicorn
+from uvicorn.supervisors import multiprocess as _uv_multiprocess
+
 from ..config import Config
 from ._app import GatewayApp
 from ._reload import RELOAD_TOKEN_ENV
 from ._serve import build_app, tune_gc, uvicorn_config
 
-__all__ = ["CONFIG_ENV", "app_from_env", "run_workers"]
+__all__ = ["ACCEPTS_PER_WAKEUP", "CONFIG_ENV", "app_from_env", "run_workers"]
 
 log = logging.getLogger("provider_fallback.server")
 
@@ -64,6 +67,44 @@ async def _exit_when_orphaned(parent: int, interval: float = 1.0) -> None:
     signal.raise_signal(signal.SIGTERM)
 
 
+# Connections a worker accepts each time the shared listening socket wakes it. asyncio
+# accepts up to the listen backlog (2048) per wake-up, so the worker that wakes first
+# takes a whole burst: measured with wrk's 32 connections, one worker of two held all 32
+# in every round (bench/bench_workers.py) and `--workers 2` ran at one worker's speed.
+# Taking one at a time lets every idle worker take its share; a busy worker, whose loop
+# comes back to the socket later, takes fewer.
+ACCEPTS_PER_WAKEUP = 1
+
+
+class _SharedSocketServer(uvicorn.Server):
+    """A worker's uvicorn server on the supervisor's socket: accepts ACCEPTS_PER_WAKEUP
+    connections per wake-up, with the kernel's queue still `backlog` long."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        config = self.config
+        backlog = config.backlog
+        if sockets is None:
+            return await super().startup(sockets)
+        # asyncio's create_server uses one number for both listen() and the accept loop
+        config.backlog = ACCEPTS_PER_WAKEUP
+        try:
+            await super().startup(sockets)
+        finally:
+            config.backlog = backlog
+        for sock in sockets:
+            sock.listen(backlog)   # the queue length back (Linux/BSD/Windows: re-listen updates it)
+
+
+class _WorkerProcess(_uv_multiprocess.Process):
+    """uvicorn's worker process, running `_SharedSocketServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = _SharedSocketServer(config=self.config)
+        return self._server
+
+
 def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, workers: int, *,
                 log_level: str, log_format: str, config: Config | None = None) -> None:
     """Run `workers` gateway processes on the already-bound `sock` until interrupted; the
@@ -90,9 +131,13 @@ def run_workers(config_path: str | os.PathLike[str], sock: socket.socket, worker
         supervision = SupervisionHost(config, run_dir / "supervised.json")
         os.environ[SUPERVISION_ENV] = str(supervision.path)
         supervision.start()
+    # uvicorn's supervisor builds its processes by this module-level name (start, restart,
+    # SIGTTIN): ours for as long as it runs
+    process_class, _uv_multiprocess.Process = _uv_multiprocess.Process, _WorkerProcess
     try:
         Multiprocess(uv_config, sockets=[sock]).run()
     finally:
+        _uv_multiprocess.Process = process_class
         if supervision is not None:
             supervision.stop()
             os.environ.pop(SUPERVISION_ENV, None)

@@ -149,3 +149,50 @@ async def test_the_report_attributes_each_answer_to_the_target_that_answered(tmp
     assert all(r["skipped"] and r["skipped"][0].startswith("a/m: circuit_open") for r in rows)
     assert "| b/m | 3 |" in report
     assert "3 answered (3 after a fall-over)" in report
+
+
+async def test_an_open_period_that_runs_out_while_the_plan_looks_is_read_again():
+    """The plan reuses the blocks `order` read for the targets before the first it hands
+    out, but only while they still stand: one that ran out meanwhile is looked at again."""
+    clock = Clock()
+    async with sims_running(A, B) as (a, b):
+        cfg = make_config({"a": a, "b": b}, {"chat": ["a/m", "b/m"]})
+        async with Router(cfg, clock=clock) as router:
+            await _open(router, "a/m")
+            still = await router.chat(model="chat", **CHAT)
+            order = router.health.order
+            target = router.config.chains["chat"].targets[0]
+
+            def order_then_later(chain, now):
+                out = order(chain, now)
+                block = router.health.blocked(target, clock.now)
+                assert block is not None
+                clock.now = block.until + 0.5   # it ends between the look and the check
+                return out
+            router.health.order = order_then_later
+            trial = await router.chat(model="chat", **CHAT)
+    assert still.provider == "b" and still.skipped[0].startswith("a/m: circuit_open")
+    assert trial.provider == "a" and "half-open trial" in trial.attempts[0].note
+    assert not trial.skipped
+
+
+async def test_a_target_blocked_during_an_earlier_attempt_is_skipped():
+    """Once a target has been tried, the next ones are looked at afresh: a block that came
+    up during the attempt holds (not the state `order` saw before it)."""
+    async with sims_running(A, B, C) as (a, b, c):
+        cfg = make_config({"a": a, "b": b, "c": c}, {"chat": ["a/m", "b/m", "c/m"]})
+        async with Router(cfg) as router:
+            admit = router.health.admit
+
+            async def admit_and_disable_b(target, now, lease, **kw):
+                out = await admit(target, now, lease, **kw)
+                if target.key == "a/m":
+                    router.health.disable("b")
+                return out
+            router.health.admit = admit_and_disable_b
+            a.set_fault(Fault(status=503))
+            answer = await router.chat(model="chat", **CHAT)
+    assert answer.provider == "c"
+    assert [x.provider for x in answer.attempts][0] == "a"
+    assert "b" not in [x.provider for x in answer.attempts]
+    assert "b/m: disabled" in answer.skipped

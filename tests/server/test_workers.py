@@ -70,3 +70,70 @@ async def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+
+def _backlog(port: int) -> int | None:
+    """The listen queue length of `port` (`ss` shows it as Send-Q), if `ss` is there."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = [r.split() for r in out.splitlines() if r.strip()]
+    return int(rows[0][2]) if rows else None
+
+
+async def test_a_worker_takes_one_connection_per_wake_up_of_the_shared_socket():
+    """asyncio accepts up to the listen backlog each time the socket wakes the loop, so of
+    workers sharing one socket the first awake took a whole burst (wrk's 32 connections all
+    on one worker of two, bench/bench_workers.py): a worker now accepts one per loop
+    iteration, and the kernel's queue keeps its length."""
+    import asyncio
+
+    import uvicorn
+
+    from provider_fallback.server._workers import _SharedSocketServer
+
+    loop = asyncio.get_running_loop()
+    tick = [0]
+    accepted_at: list[int] = []
+
+    def ticker() -> None:            # counts loop iterations
+        tick[0] += 1
+        if len(accepted_at) < 5:
+            loop.call_soon(ticker)
+
+    class Counting(socket.socket):
+        def accept(self):  # type: ignore[no-untyped-def]
+            conn, addr = super().accept()
+            accepted_at.append(tick[0])
+            return conn, addr
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        pass
+
+    sock = Counting(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", backlog=2048)
+    config.load()
+    server = _SharedSocketServer(config)
+    server.lifespan = config.lifespan_class(config)   # as Server.serve sets it
+    await server.startup(sockets=[sock])
+    clients: list[socket.socket] = []
+    try:
+        assert config.backlog == 2048
+        if _backlog(port) is not None:
+            assert _backlog(port) == 2048
+        # five connections queued in the kernel before the loop looks at the socket
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        loop.call_soon(ticker)
+        await eventually(lambda: len(accepted_at) == 5, timeout=10)
+    finally:
+        for c in clients:
+            c.close()
+        server.should_exit = True
+        await server.shutdown()
+        sock.close()
+    assert len(set(accepted_at)) == 5, f"accepts per loop iteration: {accepted_at}"
