@@ -151,44 +151,28 @@ class UpstreamStream:
         fast = cont is None and self.transcript.n == 1
         text0 = self.transcript.choice(0).text if fast else None
         tpl = self._shape if fast and self.content else None
-        if tpl is not None:
-            head, tail = tpl
-            start, cut = len(head), len(tail)
-            special = _SPECIAL.search
-            chars = 0
-            i = 0
-            for data in events:
-                if not (data.startswith(head) and data.endswith(tail)):
-                    break
-                # the same bytes around a different text: no parse, only the text decoded
-                mid = data[start:len(data) - cut]
-                if special(mid) is None:   # no quote, backslash or control byte
-                    try:
-                        text = mid.decode()
-                    except UnicodeDecodeError:
-                        break
-                else:
-                    text = _text_between(data, start, len(data) - cut)
-                    if text is None:
-                        break
-                if text:
-                    text0.append(text)   # type: ignore[union-attr]
-                    chars += len(text)
-                ready.append((data, None))
+        i, n = 0, len(events)
+        while i < n:
+            if tpl is not None:
+                # a run of chunks shaped like the last text-only one: taken in one loop
+                i = self._texts(events, i, tpl, text0)   # type: ignore[arg-type]
+                if i == n:
+                    return
+                data = events[i]
                 i += 1
-            self._chars += chars
-            if i == len(events):
-                return
-            events = events[i:]
-        for data in events:
-            if tpl is not None and data.startswith(tpl[0]) and data.endswith(tpl[1]):
-                text = _text_between(data, len(tpl[0]), len(data) - len(tpl[1]))
+                # not that shape (or its text not plain): the general way, below
+                text = None
+                if data.startswith(tpl[0]) and data.endswith(tpl[1]):
+                    text = _text_between(data, len(tpl[0]), len(data) - len(tpl[1]))
                 if text is not None:
                     if text:
                         text0.append(text)   # type: ignore[union-attr]
                         self._chars += len(text)
                     ready.append((data, None))
                     continue
+            else:
+                data = events[i]
+                i += 1
             if data == DONE:
                 self._end(eof=False)
                 return
@@ -247,6 +231,36 @@ class UpstreamStream:
                     return
                 ready.append((_json.dumps(out), out))
                 self._relayable = True
+
+    def _texts(self, events: list[bytes], i: int, tpl: tuple[bytes, bytes],
+               text0: list[str]) -> int:
+        """Take events[i:] while they are `tpl`'s bytes around a plain text (no quote,
+        backslash or control byte): relayed as they arrived, the text decoded. The index
+        of the first one that is not."""
+        head, tail = tpl
+        start, cut = len(head), len(tail)
+        special = _SPECIAL.search
+        ready = self._ready
+        chars = 0
+        n = len(events)
+        while i < n:
+            data = events[i]
+            if not (data.startswith(head) and data.endswith(tail)):
+                break
+            mid = data[start:len(data) - cut]
+            if special(mid) is not None:
+                break
+            try:
+                text = mid.decode()
+            except UnicodeDecodeError:
+                break
+            if text:
+                text0.append(text)
+                chars += len(text)
+            ready.append((data, None))
+            i += 1
+        self._chars += chars
+        return i
 
     def _walk(self, obj: dict[str, Any], *, count: bool = True) -> bool:
         """Record what `obj` tells the client; True if it is a failure (then not relayed)."""
