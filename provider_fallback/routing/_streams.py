@@ -48,7 +48,9 @@ class StreamDriver:
             ttft = None if upstream.ttft is None else upstream.ttft * 1000
             self.health.report(upstream.admission, Outcome(failure is None, failure, ms, ttft,
                                                            after_content=failure is not None),
-                               now, alternatives=self.plan._alternatives(route, target, now))
+                               # only a failure asks whether another target was up
+                               now, alternatives=failure is not None
+                               and self.plan._alternatives(route, target, now))
         if failure is not None:
             route.failed.add(target.key)
             route.last = failure
