@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from provider_fallback.errors import classify_exception
-from provider_fallback.providers import _http1
+from provider_fallback.providers import _answer, _http1
 from provider_fallback.providers._http1 import Pool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], object]
@@ -257,7 +257,7 @@ async def test_connect_failures_name_host_and_port(unused_tcp_port):
 async def test_a_body_not_read_holds_the_socket_back(monkeypatch):
     """Flow control: past the high-water mark the socket is no longer read, so an answer
     nobody reads cannot fill the gateway's memory; reading resumes it."""
-    monkeypatch.setattr(_http1, "_HIGH_WATER", 64 * 1024)
+    monkeypatch.setattr(_answer, "HIGH_WATER", 64 * 1024)
     big = b"x" * (4 * 1024 * 1024)
     async with server(keepalive(lambda h, b: answer(big))) as (url, _):
         pool = Pool(url)
