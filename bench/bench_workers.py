@@ -46,22 +46,23 @@ from bench_gateway import LOAD_CORES, System, start_gateway, start_upstream, wri
 CORES = os.cpu_count() or 1
 
 
-def _cpu(pid: int) -> float:
-    """utime + stime of one process (all its threads), seconds; 0 if it is gone."""
+def _stat_cpu(path: str) -> float:
+    """utime + stime from a /proc stat file, seconds; 0 if it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of one process (all its threads)."""
+    return _stat_cpu(f"/proc/{pid}/stat")
 
 
 def _cpu_main(pid: int) -> float:
     """CPU seconds of the process's main thread (the event loop) alone."""
-    try:
-        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu(f"/proc/{pid}/task/{pid}/stat")
 
 
 def workers_of(pid: int) -> list[int]:

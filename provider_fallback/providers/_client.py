@@ -128,11 +128,11 @@ class UpstreamClient:
     def adopt(self, name: str, other: UpstreamClient) -> Pool | None:
         """Take over `other`'s pool for provider `name` if it reaches the same origin the
         same way (a reload that kept the provider: no reconnect storm). None if not."""
-        mine, theirs = self._providers.get(name), other._providers.get(name)
-        pool = other._pools.get(name)
-        if mine is None or theirs is None or pool is None or pool.closed \
-                or Pool(mine.base_url, proxy_for(mine.base_url)).origin != pool.origin \
-                or proxy_for(mine.base_url) != pool.proxy_url:
+        mine, pool = self._providers.get(name), other._pools.get(name)
+        if mine is None or pool is None or pool.closed:
+            return None
+        proxy = proxy_for(mine.base_url)
+        if Pool(mine.base_url, proxy).origin != pool.origin or proxy != pool.proxy_url:
             return None
         self._pools[name] = pool
         self._heads.pop(name, None)

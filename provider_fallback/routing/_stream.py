@@ -158,21 +158,9 @@ class UpstreamStream:
                 i = self._texts(events, i, tpl, text0)   # type: ignore[arg-type]
                 if i == n:
                     return
-                data = events[i]
-                i += 1
-                # not that shape (or its text not plain): the general way, below
-                text = None
-                if data.startswith(tpl[0]) and data.endswith(tpl[1]):
-                    text = _text_between(data, len(tpl[0]), len(data) - len(tpl[1]))
-                if text is not None:
-                    if text:
-                        text0.append(text)   # type: ignore[union-attr]
-                        self._chars += len(text)
-                    ready.append((data, None))
-                    continue
-            else:
-                data = events[i]
-                i += 1
+            # not a text chunk of that shape: the general way
+            data = events[i]
+            i += 1
             if data == DONE:
                 self._end(eof=False)
                 return
@@ -234,9 +222,9 @@ class UpstreamStream:
 
     def _texts(self, events: list[bytes], i: int, tpl: tuple[bytes, bytes],
                text0: list[str]) -> int:
-        """Take events[i:] while they are `tpl`'s bytes around a plain text (no quote,
-        backslash or control byte): relayed as they arrived, the text decoded. The index
-        of the first one that is not."""
+        """Take events[i:] while they are `tpl`'s bytes around a JSON string's contents:
+        relayed as they arrived, only the text decoded. The index of the first one that
+        is not."""
         head, tail = tpl
         start, cut = len(head), len(tail)
         special = _SPECIAL.search
@@ -248,12 +236,16 @@ class UpstreamStream:
             if not (data.startswith(head) and data.endswith(tail)):
                 break
             mid = data[start:len(data) - cut]
-            if special(mid) is not None:
-                break
-            try:
-                text = mid.decode()
-            except UnicodeDecodeError:
-                break
+            if special(mid) is None:   # no quote, backslash or control byte: plain text
+                try:
+                    text = mid.decode()
+                except UnicodeDecodeError:
+                    break
+            else:
+                found = _text_between(data, start, len(data) - cut)   # escapes
+                if found is None:
+                    break
+                text = found
             if text:
                 text0.append(text)
                 chars += len(text)
