@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import random
 import time
@@ -33,6 +34,7 @@ from ._streams import StreamDriver
 
 __all__ = ["Router"]
 
+log = logging.getLogger("provider_fallback.routing")
 _ids = itertools.count(1)
 _ID_PREFIX = f"pf-{os.getpid():x}-{int(time.time()):x}-"
 
@@ -72,6 +74,8 @@ class Router:
         self.monitor: Any = None
         self.requests = RequestListeners()   # called with a RequestRecord as each request ends
         self.inflight = 0
+        # answers whose bookkeeping waits for the end of the loop step (defer_bookkeeping)
+        self._deferred: list[tuple[Route, Completion, float]] = []
         self._trim = BurstTrim()   # the C heap back to the OS after a burst (_memory.py)
         # rate-limit ledger and budget (the spend ledger opens in `start`)
         self.accounting = Accounting(config, self.events, clock)
@@ -200,7 +204,9 @@ class Router:
             answer.attempts, answer.skipped = tuple(route.attempts), skipped
             answer.request_id = rec.request_id
             if defer_bookkeeping:
-                asyncio.get_running_loop().call_soon(self._answered, route, answer, t0)
+                if not self._deferred:
+                    asyncio.get_running_loop().call_soon(self._answered_deferred)
+                self._deferred.append((route, answer, t0))
             else:
                 self._answered(route, answer, t0)
             return answer
@@ -221,6 +227,16 @@ class Router:
         return result
 
     # -- bookkeeping ----------------------------------------------------------------------
+    def _answered_deferred(self) -> None:
+        """The deferred bookkeeping of every answer of the last loop step: one callback
+        per step, not one per answer."""
+        deferred, self._deferred = self._deferred, []
+        for route, answer, t0 in deferred:
+            try:
+                self._answered(route, answer, t0)
+            except Exception:   # one answer's bookkeeping must not lose the others'
+                log.exception("bookkeeping of request %s failed", answer.request_id)
+
     def _answered(self, route: Route, answer: Completion, t0: float) -> None:
         target, reservation = answer.accounting
         if answer.rate_headers is not None:   # before settling: they answer this request

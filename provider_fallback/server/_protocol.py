@@ -34,6 +34,7 @@ import errno
 import functools
 import logging
 import time
+import weakref
 from typing import Any
 
 import httptools
@@ -68,17 +69,50 @@ class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request that broke a limit."""
 
 
+class _Flusher:
+    """Sends the response heads still held at the end of a loop step: one callback per
+    step for every connection of the loop, not one per response (a non-streaming answer's
+    body follows its head at once, so the flush almost always finds nothing to do)."""
+
+    __slots__ = ("_held", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._held: list[_GuardedTransport] = []
+
+    def add(self, transport: _GuardedTransport) -> None:
+        if not self._held:
+            self._loop.call_soon(self._run)
+        self._held.append(transport)
+
+    def _run(self) -> None:
+        held, self._held = self._held, []
+        for transport in held:
+            transport.flush()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = \
+    weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
+
+
 class _GuardedTransport:
     """The connection's transport as uvicorn sees it: `close()` asks the protocol, which
     lingers when the client may still be sending a body."""
 
-    __slots__ = ("_held", "_loop", "_protocol", "real")
+    __slots__ = ("_flusher", "_held", "_protocol", "real")
 
     def __init__(self, real: asyncio.Transport, protocol: FrontDoorProtocol,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.real = real
         self._protocol = protocol
-        self._loop = loop
+        self._flusher = _flusher(loop)
         self._held = b""
 
     def write(self, data: bytes) -> None:
@@ -90,7 +124,7 @@ class _GuardedTransport:
             # a response head: it leaves with the first body write, one send instead of
             # two; flushed at the end of this loop step if nothing follows
             self._held = data
-            self._loop.call_soon(self.flush)
+            self._flusher.add(self)
         else:
             self.real.write(data)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from gateway_harness import CHAT, make_config, sims_running
 
@@ -46,3 +48,32 @@ async def test_records_for_answers_failures_and_streams():
             assert seen[-1].outcome == "client_disconnected"
             assert router.inflight == 0
             assert "content" not in seen[-1].as_dict()   # no prompt text by default
+
+
+
+async def test_deferred_bookkeeping_of_answers_in_one_loop_step(caplog):
+    # the gateway defers each answer's bookkeeping to the end of the loop step; answers of
+    # one step are settled by one callback, and one whose bookkeeping fails loses none of
+    # the others
+    async with sims_running(*SIMS) as (p, b):
+        cfg = make_config({"primary": p, "backup": b}, {"chat": ["primary/m", "backup/m"]})
+        async with Router(cfg) as router:
+            seen = []
+            router.requests.add(seen.append)
+            settle, calls = router._answered, []
+
+            def first_one_breaks(route, answer, t0):
+                calls.append(answer.request_id)
+                if len(calls) == 1:
+                    raise RuntimeError("bookkeeping broke")
+                settle(route, answer, t0)
+            router._answered = first_one_breaks
+            answers = await asyncio.gather(*(router.request(
+                "/chat/completions", {"model": "chat", **CHAT}, defer_bookkeeping=True)
+                for _ in range(4)))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert sorted(calls) == sorted(a.request_id for a in answers)
+            assert {r.request_id for r in seen} == set(calls[1:])
+            assert f"bookkeeping of request {calls[0]} failed" in caplog.text
+            assert not router._deferred
