@@ -81,11 +81,22 @@ def read_ratelimit_headers(headers: Mapping[str, str] | None,
     `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`, `retry-after`
     and `retry-after-ms`. `wall` is the current Unix time, for absolute resets and dates.
     """
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict) and \
-            not any(name in headers for name in _RATE_HEADERS):
-        # aiohttp's headers are case-insensitive already: most upstreams send none of
-        # these, and answering that costs a few lookups instead of copying every header
-        return _NONE
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        # case-insensitive already (the upstream pool's and aiohttp's headers): no copy
+        get = headers.get
+        requests = _suffixed(get("x-ratelimit-limit-requests"),
+                             get("x-ratelimit-remaining-requests"),
+                             get("x-ratelimit-reset-requests"))
+        if requests is not None and "retry-after" not in headers \
+                and "retry-after-ms" not in headers:
+            tokens = _suffixed(get("x-ratelimit-limit-tokens"),
+                               get("x-ratelimit-remaining-tokens"),
+                               get("x-ratelimit-reset-tokens"))
+            if tokens is not None:
+                # OpenAI's and Groq's usual answer, both units suffixed: read directly
+                return RateLimitHeaders(requests, tokens, None)
+        elif requests is None and not any(name in headers for name in _RATE_HEADERS):
+            return _NONE   # most upstreams send none of these: a few lookups
     h = lower_headers(headers)
     if not h:
         return _NONE
@@ -115,6 +126,32 @@ def _anthropic(h: Mapping[str, str], unit: str, wall: float | None) -> Advertise
 
 _NAMES = {unit: (f"x-ratelimit-limit{sfx}", f"x-ratelimit-remaining{sfx}", f"x-ratelimit-reset{sfx}")
           for unit, sfx in (("requests", "-requests"), ("tokens", "-tokens"), (None, ""))}
+
+
+def _suffixed(limit_text: str | None, remaining_text: str | None,
+              reset_text: str | None) -> Advertised | None:
+    """One unit's `x-ratelimit-{limit,remaining,reset}-{unit}` (what `_advertised` reads
+    for a suffixed unit), from the three values."""
+    limit, remaining = _count(limit_text), _count(remaining_text)
+    if limit is None:
+        if remaining is None:
+            return None
+    elif remaining is not None and remaining > limit:
+        remaining = limit
+    return Advertised(limit, remaining, None if reset_text is None else _reset(reset_text))
+
+
+_RESETS: dict[str, float | None] = {}   # reset text -> seconds (the same text recurs)
+_RESETS_MAX = 512
+
+
+def _reset(text: str) -> float | None:
+    seconds = _RESETS.get(text, _RESETS)
+    if seconds is _RESETS:
+        if len(_RESETS) >= _RESETS_MAX:
+            _RESETS.clear()
+        seconds = _RESETS[text] = duration_header(text)
+    return seconds  # type: ignore[return-value]
 
 
 def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:

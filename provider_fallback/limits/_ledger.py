@@ -58,13 +58,17 @@ class LimitFacts(NamedTuple):
 class _State:
     """Windows of one target. Units: index 0 = requests, 1 = tokens."""
 
-    __slots__ = ("blocked_until", "cum", "day", "day_ends", "head", "inflight", "learned",
-                 "limits", "others", "period", "ring", "sources", "target", "total")
+    __slots__ = ("blocked_until", "convention", "cum", "day", "day_ends", "head", "inflight",
+                 "known", "learned", "limits", "others", "period", "ring", "sources", "target",
+                 "total")
 
-    def __init__(self, target: Target, limits: list[int | None], sources: list[str | None]):
+    def __init__(self, target: Target, limits: list[int | None], sources: list[str | None],
+                 convention: Mapping[str, str] | None = None):
         self.target = target
         self.limits = limits                      # rpm, rpd, tpm, tpd from config/defaults
         self.sources = sources
+        self.known = RateLimits(*limits)          # the same, for window_for
+        self.convention = convention              # the host's header windows (catalog)
         self.learned: list[_Learned | None] = [None, None, None, None]
         self.ring = ([0] * _SLOTS, [0] * _SLOTS)  # per-second requests, tokens
         self.total = [0, 0]                       # sum of each ring
@@ -209,8 +213,7 @@ class RateLedger:
         if seen.empty:
             return seen
         st = self._state(target, now)
-        known = RateLimits(*st.limits)
-        convention = self._known(target).header_windows
+        known, convention = st.known, st.convention
         for unit, adv in (("requests", seen.requests), ("tokens", seen.tokens)):
             if adv is None:
                 continue
@@ -385,7 +388,8 @@ class RateLedger:
 
     def _new_state(self, target: Target, old: _State | None) -> _State:
         configured = target.limits
-        shipped = self._known(target).limits
+        resolved = self._known(target)
+        shipped = resolved.limits
         limits: list[int | None] = []
         sources: list[str | None] = []
         for name in WINDOWS:
@@ -397,10 +401,10 @@ class RateLedger:
             value = getattr(shipped, name) if shipped is not None else None
             limits.append(value)
             sources.append("default" if value is not None else None)
-        st = _State(target, limits, sources)
+        st = _State(target, limits, sources, resolved.header_windows)
         if old is not None:  # same key, new config: keep what was counted and learned
             for slot in _State.__slots__:
-                if slot not in ("limits", "sources", "target"):
+                if slot not in ("convention", "known", "limits", "sources", "target"):
                     setattr(st, slot, getattr(old, slot))
         self._states[target.key] = st
         return st

@@ -147,14 +147,17 @@ class UpstreamClient:
 
     async def open(self, target: Target, path: str, payload: bytes, *, stream: bool,
                    header_timeout: float | None, connect_timeout: float,
-                   headers: Mapping[str, str] | None = None) -> Response:
+                   headers: Mapping[str, str] | None = None,
+                   deadline: float | None = None) -> Response:
         """Send one request; return the response once a 2xx status and headers arrived.
 
         A non-2xx answer is read (bounded), classified and raised as UpstreamError.
         `header_timeout` bounds the wait for the status line (time to first token for
-        streams); None leaves it to the caller's own deadline. `headers` replaces the
-        provider's static ones (an Anthropic target given the client's anthropic-beta).
-        `path` is the upstream's own (the dialect's `path()`).
+        streams): past it, an UpstreamError. Or `deadline` (loop time) bounds the whole
+        exchange, its body's reading included: past it, TimeoutError is raised (here or
+        from the body) for the caller to name. `headers` replaces the provider's static
+        ones (an Anthropic target given the client's anthropic-beta). `path` is the
+        upstream's own (the dialect's `path()`).
         """
         provider = target.provider
         why = self._unsendable.get(provider.name)
@@ -172,22 +175,24 @@ class UpstreamClient:
         origin = pool.origin
         static = self._static(provider, pool, stream) if headers is None else pool.static(headers)
 
+        whole = header_timeout is None
+        if not whole:   # a timer on the connection (the head's), not a timeout scope here
+            deadline = asyncio.get_running_loop().time() + header_timeout
+
         def request(url: str) -> Any:
             return pool.request("POST", url[len(origin):] or "/", payload, static=static,
-                                connect_timeout=connect_timeout)
+                                connect_timeout=connect_timeout, deadline=deadline,
+                                whole=whole)
 
         phase = "first_token" if stream else "total"
         try:
-            post = follow(request, origin + prefix + path)
-            if header_timeout is None:
-                resp, url = await post
-            else:
-                async with asyncio.timeout(header_timeout):
-                    resp, url = await post
+            resp, url = await follow(request, origin + prefix + path)
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
         except TimeoutError as exc:
+            if whole:
+                raise   # the caller's deadline: the caller names it
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
         except (aiohttp.ClientError, OSError) as exc:

@@ -88,17 +88,37 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._paused = False
         self._url = ""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_whole = True
 
     # -- the pool's side ------------------------------------------------------------
-    def send(self, data: bytes, url: str) -> asyncio.Future[Response]:
+    def send(self, data: bytes, url: str, deadline: float | None = None,
+             whole: bool = True) -> asyncio.Future[Response]:
+        """Write one request; the future of its answer's head. `deadline` (loop time): past
+        it, the exchange fails with TimeoutError, the answer's head not yet there or
+        (`whole`) its body not read to the end, and the connection is closed. One timer
+        on the connection, not a timeout scope around the caller's awaits."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._answer = answer = loop.create_future()
         self._url = url
         self.complete = False
         self._headers = []
+        if deadline is not None:
+            self._timer = loop.call_at(deadline, self._expired)
+            self._timer_whole = whole
         self.transport.write(data)
         return answer
+
+    def _expired(self) -> None:
+        self._timer = None
+        if not self.complete:
+            self._fail(TimeoutError("the provider's answer did not arrive in time"))
+
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     def done_with(self, resp: Response) -> None:
         """The caller released `resp`: back to the pool if it was read to its end."""
@@ -162,6 +182,8 @@ class _Connection(asyncio.Protocol):
         self._fail(err)
 
     def _fail(self, exc: Exception) -> None:
+        if self._timer is not None:
+            self._stop_timer()
         self.reusable = False
         self.complete = True
         self._pieces = []
@@ -183,6 +205,8 @@ class _Connection(asyncio.Protocol):
         if 100 <= status < 200:   # an interim answer (100 Continue): the real one follows
             self._headers = []
             return
+        if self._timer is not None and not self._timer_whole:
+            self._stop_timer()   # the deadline was for the head only (a stream's)
         headers = CIMultiDictProxy(CIMultiDict(self._headers))
         self._decoder = _decoder(headers.get("Content-Encoding"))
         self._until_close = ("Content-Length" not in headers
@@ -222,6 +246,8 @@ class _Connection(asyncio.Protocol):
             self._finish()
 
     def _finish(self) -> None:
+        if self._timer is not None:
+            self._stop_timer()
         pieces = self._pieces
         if pieces:   # the body's last pieces came in the block that completed it
             self._pieces = []
@@ -401,15 +427,22 @@ class Pool:
 
     # -- requests ----------------------------------------------------------------------
     async def request(self, method: str, path: str, body: bytes, *, static: bytes,
-                      connect_timeout: float | None) -> Response:
+                      connect_timeout: float | None, deadline: float | None = None,
+                      whole: bool = True) -> Response:
         """Send one request (`static`: its header lines, from `static()`); the answer once
-        its status and headers arrived."""
+        its status and headers arrived. `deadline` (loop time) bounds the connect, the wait
+        for the head and (`whole`) the body's reading: past it, TimeoutError."""
         if self.closed:
             raise aiohttp.ClientConnectionError("the gateway is shutting down")
+        if deadline is not None and not self._idle:
+            # a new connection: its connect is bounded by what is left too
+            left = max(0.001, deadline - asyncio.get_running_loop().time())
+            connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
         conn = await self._connection(connect_timeout)
         target = self.origin + path if self._absolute else path
         answer = conn.send(b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
-            method.encode(), target.encode("utf-8"), static, len(body), body), self.origin + path)
+            method.encode(), target.encode("utf-8"), static, len(body), body), self.origin + path,
+            deadline, whole)
         try:
             return await answer
         except BaseException:

@@ -116,20 +116,22 @@ class Attempter:
             if origin is not None and origin.headers:   # the client's anthropic-version/-beta
                 headers = dialect.headers(target.provider, route.stream, origin.headers)
         if not route.stream:
+            # the whole exchange within `budget`: the pool's wait is bounded by the connect
+            # timeout (<= budget), the rest by a deadline timer on the upstream connection
+            deadline = asyncio.get_running_loop().time() + budget
             try:
-                async with asyncio.timeout(budget):
-                    slot = self._gates.take(target) or await self._gates.wait(
-                        target, connect * POOL_WAIT_SHARE, connect)
+                slot = self._gates.take(target) or await self._gates.wait(
+                    target, connect * POOL_WAIT_SHARE, connect)
+                try:
+                    resp = await self._client.open(target, path, payload, stream=False,
+                                                   header_timeout=None, connect_timeout=connect,
+                                                   headers=headers, deadline=deadline)
                     try:
-                        resp = await self._client.open(target, path, payload, stream=False,
-                                                       header_timeout=None,
-                                                       connect_timeout=connect, headers=headers)
-                        try:
-                            raw = await resp.read()
-                        finally:
-                            resp.release()
+                        raw = await resp.read()
                     finally:
-                        slot()
+                        resp.release()
+                finally:
+                    slot()
             except TimeoutError:
                 raise UpstreamError(Failure(spec("timeout_total"), provider=name, model=model,
                                             message=f"no complete answer within {budget:g}s")) from None

@@ -25,7 +25,7 @@ class Fault:
     retry_after: float | None = None
     latency: float = 0.0
     first_token_delay: float = 0.0
-    stall_after: int | None = None
+    stall_after: int | None = None     # a non-stream answer: its head and half its body
     cut_after: int | None = None
     malformed_after: int | None = None
     cut_random: bool = False           # cut after a random number of content chunks (1..n-1)

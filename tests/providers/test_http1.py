@@ -424,3 +424,53 @@ async def test_a_tls_provider_end_to_end_through_the_gateway(certs, monkeypatch)
             stream = await client.chat.completions.create(model="chat", stream=True, **CHAT)
             text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
             assert text == answer.choices[0].message.content and secure.count() == 2
+
+
+async def test_a_deadline_bounds_the_head_then_the_body_and_closes_the_connection():
+    """`deadline` is one timer on the connection: a head that never comes, or (`whole`) a
+    body that stops half-way, fails with TimeoutError at the deadline and the connection
+    is not reused; a head-only deadline (a stream's) ends when the head arrives."""
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await _read_request(reader)
+            if b"/silent" in head:
+                await reader.read()   # nothing, until the client gives up
+                return
+            # the head and half the body, then nothing
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")
+            await writer.drain()
+            if b"/finish" in head:
+                await asyncio.sleep(0.3)
+                writer.write(b"67890")
+                await writer.drain()
+
+    async with server(stalls) as (url, conns):
+        pool = Pool(url)
+        loop = asyncio.get_running_loop()
+        static = pool.static({})
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            await pool.request("POST", "/silent", b"{}", static=static, connect_timeout=5,
+                               deadline=loop.time() + 0.2)
+        assert 0.15 < loop.time() - t0 < 2
+
+        resp = await pool.request("POST", "/half", b"{}", static=static, connect_timeout=5,
+                                  deadline=loop.time() + 0.2)
+        assert resp.status == 200   # the head came in time: the body is what is late
+        with pytest.raises(TimeoutError):
+            await resp.read()
+        resp.release()
+        assert not pool._idle   # a timed-out exchange's connection is closed, not pooled
+
+        # the deadline for the head only: a body slower than it is not cut
+        resp = await pool.request("POST", "/finish", b"{}", static=static, connect_timeout=5,
+                                  deadline=loop.time() + 0.1, whole=False)
+        assert await resp.read() == b"1234567890"
+        resp.release()
+        # ... and a whole exchange done before its deadline leaves no timer behind
+        resp = await pool.request("POST", "/finish", b"{}", static=static, connect_timeout=5,
+                                  deadline=loop.time() + 5)
+        assert await resp.read() == b"1234567890"
+        resp.release()
+        assert pool._idle and pool._idle[-1]._timer is None
+        assert len(conns) == 3   # each timed-out exchange cost its connection; then reuse

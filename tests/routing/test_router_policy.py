@@ -281,3 +281,16 @@ async def test_pass_through_model_served_by_one_provider():
         async with router:
             res = await router.chat(model="b1", **CHAT)
         assert res.provider == "backup"
+
+
+async def test_an_answer_whose_body_stalls_times_out_within_the_attempt_timeout():
+    """The head came, half the body, then nothing: the attempt's timeout covers the body's
+    reading too (a deadline on the upstream connection), then the backup answers."""
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        p.set_fault(Fault(stall_after=1))
+        router, sleeps = await _router([p, b], policy={"timeout": 0.3})
+        async with router:
+            res = await router.chat(model="chat", **CHAT)
+        assert res.provider == "backup"
+        assert res.attempts[0].code == "timeout_total" and p.count() == 1
+        assert 0.25 < res.attempts[0].ms / 1000 < 2
