@@ -110,3 +110,29 @@ def test_window_by_reset_duration_then_nearest_then_minute():
     assert window_for("requests", Advertised(None, 0, None)) == "rpm"
     assert window_for("requests", Advertised(900, 5, 1.0), GROQ_70B) == "rpd"
     assert window_for("requests", Advertised(40, 5, 1.0), GROQ_70B) == "rpm"
+
+
+@pytest.mark.parametrize("headers", [
+    GROQ_HEADERS,
+    {**GROQ_HEADERS, "Retry-After": "3"},                     # a retry-after: the full reading
+    {**GROQ_HEADERS, "retry-after-ms": "1500"},
+    {k: v for k, v in GROQ_HEADERS.items() if "Tokens" not in k},   # requests only
+    {k: v for k, v in GROQ_HEADERS.items() if "Requests" not in k},  # tokens only
+    {**GROQ_HEADERS, "X-RateLimit-Remaining-Requests": "99999"},     # more than the limit
+    {**GROQ_HEADERS, "X-RateLimit-Limit-Requests": "lots", "X-RateLimit-Remaining-Requests": "x"},
+    {**GROQ_HEADERS, "X-RateLimit-Reset-Tokens": "soon"},
+    {"x-ratelimit-limit": "200", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "1770000060000",
+     "X-RateLimit-Limit-Tokens": "5", "X-RateLimit-Remaining-Tokens": "1"},
+    {"anthropic-ratelimit-requests-remaining": "4", "anthropic-ratelimit-requests-limit": "50",
+     "x-ratelimit-remaining-tokens": "7"},
+    {"content-type": "application/json"},
+])
+def test_case_insensitive_headers_read_the_same_as_a_plain_mapping(headers):
+    """The upstream pool's headers (a CIMultiDictProxy) take a direct path for the usual
+    suffixed OpenAI/Groq shape; every shape reads exactly as the general path reads it."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    proxy = CIMultiDictProxy(CIMultiDict(headers))
+    assert read_ratelimit_headers(proxy, WALL) == read_ratelimit_headers(dict(headers), WALL)
+    # the memoised reset texts give the same answer the second time
+    assert read_ratelimit_headers(proxy, WALL) == read_ratelimit_headers(dict(headers), WALL)
