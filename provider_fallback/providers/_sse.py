@@ -12,8 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._deadlines import Deadline, deadlines_for
-
 __all__ = ["DONE", "SSEParser", "Watchdog", "WatchdogExpired", "iter_sse_data", "read_events"]
 
 DONE = b"[DONE]"
@@ -95,24 +93,22 @@ class Watchdog:
     deadline runs; after it only the stall timer (`stall` seconds without a block).
 
     `touch()` is a timestamp update (per block); the timer re-arms itself at most once per
-    `stall` seconds, so the per-chunk cost is one float store. The timer is an entry in the
-    loop's Deadlines (`_deadlines.py`), not a TimerHandle on the loop's heap.
+    `stall` seconds, so the per-chunk cost is one float store.
     """
 
-    __slots__ = ("_content", "_handle", "_loop", "_reader", "_stall", "_timers", "_ttft_at",
-                 "expired", "last")
+    __slots__ = ("_content", "_handle", "_loop", "_reader", "_stall", "_ttft_at", "expired",
+                 "last")
 
     def __init__(self, reader: Any, *, ttft_at: float, stall: float,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop = loop or asyncio.get_running_loop()
-        self._timers = deadlines_for(loop)
+        self._loop = loop or asyncio.get_running_loop()
         self._reader = reader
         self._stall = stall
         self._ttft_at = ttft_at
         self._content = False
         self.expired: WatchdogExpired | None = None
         self.last = self._loop.time()
-        self._handle: Deadline | None = self._timers.at(ttft_at, self._check)
+        self._handle: asyncio.TimerHandle | None = self._loop.call_at(ttft_at, self._check)
 
     def touch(self) -> None:
         self.last = self._loop.time()
@@ -125,14 +121,14 @@ class Watchdog:
         self.last = self._loop.time()
         if self._handle is not None:
             self._handle.cancel()
-            self._handle = self._timers.at(self.last + self._stall, self._check)
+            self._handle = self._loop.call_at(self.last + self._stall, self._check)
 
     def _check(self) -> None:
         self._handle = None
         if self._content:
             due = self.last + self._stall
             if self._loop.time() < due:
-                self._handle = self._timers.at(due, self._check)
+                self._handle = self._loop.call_at(due, self._check)
                 return
             self.expired = WatchdogExpired("stall", self._stall)
         else:
