@@ -81,12 +81,12 @@ class Proc:
     """A process this script started, with its log file (stderr+stdout)."""
 
     def __init__(self, name: str, cmd: list[str], log: Path, cores: set[int] | None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.name = name
         self.log = log
         self._out = log.open("wb")
         self.popen = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT,
-                                      env={**os.environ, **(env or {})},
+                                      env={**os.environ, **(env or {})}, cwd=cwd,
                                       preexec_fn=_pinner(cores))
 
     @property
@@ -110,8 +110,8 @@ class Proc:
 
 
 def start(name: str, cmd: list[str], port: int, logdir: Path, cores: set[int] | None,
-          env: dict[str, str] | None = None) -> Proc:
-    proc = Proc(name, cmd, logdir / f"{name.replace(' ', '-')}.log", cores, env)
+          env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
+    proc = Proc(name, cmd, logdir / f"{name.replace(' ', '-')}.log", cores, env, cwd)
     end = time.time() + 60
     while time.time() < end:
         proc.check()
