@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ports import free_port
 from typer.testing import CliRunner
 
 from provider_fallback.cli import app
@@ -36,22 +37,16 @@ def sims():
     thread.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write(tmp_path: Path, sims, *, model: str = "m1", dead: bool = False) -> Path:
     up, also = sims
     providers = [{"name": "up", "base_url": up.url, "api_key": "os.environ/UP_KEY"},
                  {"name": "also", "base_url": also.url}]
     chain = [f"up/{model}", "also/m1"]
     if dead:
-        providers.append({"name": "dead", "base_url": f"http://127.0.0.1:{_free_port()}/v1"})
+        providers.append({"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1"})
         chain.append("dead/m1")
     path = tmp_path / "provider_config.yaml"
-    path.write_text(yaml.safe_dump({"server": {"port": _free_port()}, "providers": providers,
+    path.write_text(yaml.safe_dump({"server": {"port": free_port()}, "providers": providers,
                                     "models": {"alias": chain}}))
     return path
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 
 from gateway_harness import CHAT, eventually
+from ports import free_port
 
 from provider_fallback import Router, config_from_dict
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_gateway_starts_restarts_and_caps_restarts_of_a_local_upstream(tmp_path):
-    port = _free_port()
+    port = free_port()
     cfg = config_from_dict({
         "providers": [{"name": "local", "base_url": f"http://127.0.0.1:{port}/v1",
                        "supervise": {"command": [sys.executable, "-m", "provider_fallback", "sim",
@@ -55,7 +49,7 @@ async def test_gateway_starts_restarts_and_caps_restarts_of_a_local_upstream(tmp
 
 async def test_a_supervised_upstream_starts_with_probes_off(tmp_path):
     """`health.enabled: false` turns the probes off, not the supervised upstreams."""
-    port = _free_port()
+    port = free_port()
     cfg = config_from_dict({
         "providers": [{"name": "local", "base_url": f"http://127.0.0.1:{port}/v1",
                        "supervise": {"command": [sys.executable, "-m", "provider_fallback", "sim",

@@ -5,10 +5,10 @@ NotImplementedError from create_subprocess_exec) it falls back to Popen and a th
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 
 import aiohttp
+from ports import free_port
 
 from provider_fallback.config import SupervisorSpec
 from provider_fallback.health._process import ThreadedProcess
@@ -21,12 +21,6 @@ class NoSubprocessLoop(asyncio.SelectorEventLoop):
 
     async def _make_subprocess_transport(self, *args, **kwargs):  # type: ignore[override]
         raise NotImplementedError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _until(pred, timeout: float = 30.0) -> None:
@@ -73,7 +67,7 @@ async def _scenario(port: int) -> dict[str, object]:
 
 def test_supervisor_on_a_loop_without_subprocesses_falls_back_to_a_thread() -> None:
     with asyncio.Runner(loop_factory=NoSubprocessLoop) as runner:
-        result = runner.run(_scenario(_free_port()))
+        result = runner.run(_scenario(free_port()))
     assert result["kind"] == ThreadedProcess.__name__
     assert result["first"] != result["second"]
     assert result["running"] is False and result["down"] is True     # stopped with it
@@ -81,5 +75,5 @@ def test_supervisor_on_a_loop_without_subprocesses_falls_back_to_a_thread() -> N
 
 def test_supervisor_on_the_default_loop_uses_asyncio_subprocesses() -> None:
     with asyncio.Runner() as runner:
-        result = runner.run(_scenario(_free_port()))
+        result = runner.run(_scenario(free_port()))
     assert result["kind"] == "Process" and result["down"] is True

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 from front_door import exchange, front_door, parse, port_of, request
 from gateway_harness import CHAT, gateway_running, make_config, sims_running, stop_process
+from ports import free_port
 
 try:
     import resource
@@ -68,12 +68,6 @@ async def test_a_full_pool_to_a_provider_is_the_gateways_limit_not_the_providers
             assert [e for e in gw.router.events.recent() if e.type == "CIRCUIT_OPENED"] == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _low_nofile() -> None:   # in the child, before exec
     assert resource is not None
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
@@ -97,7 +91,7 @@ async def test_descriptor_exhaustion_answers_503_and_opens_no_circuit(tmp_path: 
             "server": {"header_timeout": "2s"},
             "circuit": {"failure_threshold": 1},
             "health": {"enabled": False}, "telemetry": {"enabled": False}}))
-        port = _free_port()
+        port = free_port()
         log = tmp_path / "gateway.log"
         with log.open("wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c",

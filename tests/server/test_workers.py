@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from gateway_harness import eventually, sims_running, wait_serving
+from ports import free_port
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32",
                                 reason="Unix only: os.getppid never changes on Windows")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> set[int]:
@@ -47,7 +42,7 @@ async def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
             "providers": [{"name": "p", "base_url": p.url}], "models": {"chat": ["p/m"]},
             "health": {"enabled": False}, "telemetry": {"enabled": False},
             "budget": {"data_dir": str(tmp_path)}}))
-        port = _free_port()
+        port = free_port()
         sup = subprocess.Popen([sys.executable, "-m", "provider_fallback", "serve", "-c", str(cfg),
                                 "--port", str(port), "--workers", "2", "--log-level", "warning"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

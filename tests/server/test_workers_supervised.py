@@ -4,7 +4,6 @@ supervisor process; every worker reports the same upstream; it stops with the ga
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 from gateway_harness import CHAT, eventually, stop_process, wait_serving
+from ports import free_port
 
 # the supervised command: note our pid, then serve as a simulated OpenAI-compatible upstream
 UPSTREAM = ("import os, sys\n"
@@ -20,12 +20,6 @@ UPSTREAM = ("import os, sys\n"
             "from provider_fallback.sim._cli import run_sim\n"
             "run_sim(port=int(sys.argv[2]), models=['m'], flavor='openai', fault=None, rpm=None,"
             " latency=0.0)\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -49,7 +43,7 @@ def _events(db: Path, kind: str) -> int:
 
 
 async def test_two_workers_one_supervised_upstream(tmp_path: Path) -> None:
-    up_port, gw_port = _free_port(), _free_port()
+    up_port, gw_port = free_port(), free_port()
     pids = tmp_path / "upstream.pids"
     cfg = tmp_path / "gateway.yaml"
     cfg.write_text(yaml.safe_dump({

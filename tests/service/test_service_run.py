@@ -14,12 +14,7 @@ from pathlib import Path
 
 import pytest
 from gateway_harness import eventually, stop_process, wait_serving
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ports import free_port
 
 
 def _config(tmp_path: Path, port: int) -> Path:
@@ -46,7 +41,7 @@ def _log(tmp_path: Path) -> str:
 
 
 async def test_service_run_logs_to_the_file_and_keeps_a_pid_file(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _run(_config(tmp_path, port), tmp_path)
     try:
         await wait_serving(f"http://127.0.0.1:{port}", proc, timeout=60)
@@ -97,7 +92,7 @@ async def test_a_real_user_unit_installs_starts_answers_and_uninstalls(tmp_path:
 
     runner = CliRunner()
     name = f"pf-test-{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, port)
     res = runner.invoke(app, ["service", "install", "-c", str(config), "--name", name])
     try:
@@ -119,7 +114,7 @@ def test_status_and_logs_of_a_service_that_is_not_there(tmp_path: Path, monkeypa
 
     runner = CliRunner()
     monkeypatch.setenv("PROVIDER_FALLBACK_DATA_DIR", str(tmp_path / "data"))
-    config = _config(tmp_path, _free_port())
+    config = _config(tmp_path, free_port())
     name = f"pf-absent-{uuid.uuid4().hex[:8]}"
     res = runner.invoke(app, ["service", "status", "-c", str(config), "--name", name])
     assert res.exit_code == 1 and "not installed" in res.output and "not running" in res.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis_harness import _ephemeral_start, free_port
+from ports import ephemeral_start, free_port
 
 
 def test_server_ports_are_distinct_and_outside_the_ephemeral_range():
@@ -12,4 +12,4 @@ def test_server_ports_are_distinct_and_outside_the_ephemeral_range():
     its replica's port, and a cluster node that could not come back."""
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
-    assert all(p < _ephemeral_start() for p in ports)
+    assert all(p < ephemeral_start() for p in ports)
