@@ -371,7 +371,17 @@ class RedisState:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.cache_ttl)
-            await self._sync()
+            try:
+                await self._sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # one poll that went wrong past Redis's own errors (an answer of a shape
+                # not expected, a row that does not apply) must not end the polling: a
+                # replica that stops polling never hears of the others again, silently
+                log.exception("shared state: a poll of Redis at %s failed",
+                              redact_url(self._url.reveal()))
+                self._down(exc)
             _raise_if_cancelling()
             if (self._permits.sweep(self._clock()) or self._exchange.has_writes) \
                     and self._wake is not None:

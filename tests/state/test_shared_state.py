@@ -213,3 +213,32 @@ async def test_a_slow_redis_is_left_off_the_request_path_without_flapping(
     finally:
         await link.aclose()
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
+
+
+async def test_a_poll_that_fails_unexpectedly_does_not_end_the_polling(
+        shared_redis: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """An error past Redis's own (here: applying what the poll read raises once) is logged
+    and the replica goes on polling: it still hears of what the other learned. Before,
+    the poll task died silently and B never saw another change."""
+    redis_url, prefix = shared_redis
+    async with sims_running(PRIMARY, BACKUP) as (p, b):
+        async with routers(router_config([p, b], redis_url, prefix)) as (ra, rb):
+            tables = rb.state._tables   # type: ignore[attr-defined]
+            apply_rows, failed = tables.apply_rows, []
+
+            def broken_once(table: str, rows: dict[Any, Any]) -> None:
+                if not failed:
+                    failed.append(table)
+                    raise ValueError("a row that does not apply")
+                apply_rows(table, rows)
+
+            tables.apply_rows = broken_once
+            await eventually(lambda: bool(failed))
+            tables.apply_rows = apply_rows
+            p.set_fault(Fault(status=503), model="m1")
+            for _ in range(3):
+                assert (await ra.chat(model="chat", **CHAT)).provider == "backup"
+            await eventually(lambda: _state(rb, "primary/m1") == "open")
+            assert any("a poll of Redis" in r.getMessage() for r in caplog.records)
+            poll = rb.state._tasks[0]   # type: ignore[attr-defined]
+            assert poll.get_name() == "pf-state-poll" and not poll.done()
