@@ -410,12 +410,14 @@ class RedisState:
         # slow Redis stays off it, instead of flapping between degraded and restored);
         # the very first poll also opened the connection, so its time is not judged
         restored = not self.connected and (rtt <= self.settings.timeout or not self._synced)
-        if restored and not await self._cluster_whole(redis):
-            # a Cluster coming back answers on our slot's node while others still refuse
-            # (CLUSTERDOWN): restoring now would flap (restored, degraded, restored)
-            from redis.exceptions import ClusterDownError
-            self._down(ClusterDownError("a cluster node still reports cluster_state:fail"))
-            return
+        if restored:
+            from ._redis_cluster import ClusterDownError, cluster_whole  # redis-py: lazily
+
+            if not await cluster_whole(redis, max(0.5, self.settings.timeout)):
+                # a Cluster coming back answers on our slot's node while others still
+                # refuse (CLUSTERDOWN): restoring now would flap (restored, degraded, ...)
+                self._down(ClusterDownError("a cluster node still reports cluster_state:fail"))
+                return
         self._synced = True
         self._exchange.take_poll(results)
         for table, rows in remote.items():
@@ -431,33 +433,6 @@ class RedisState:
                 if self._events is not None:
                     self._events.emit("STATE_RESTORED", backend="redis", replica=self.replica)
             self._wake_writer()
-
-    async def _cluster_whole(self, redis: Any) -> bool:
-        """False while a Redis Cluster is not whole again: a node that answers reports
-        `cluster_state:fail` (it refuses every command with CLUSTERDOWN until it has met
-        the others). A node that does not answer at all is left out: with
-        `cluster-require-full-coverage no` the rest serve without it. Asked only on the
-        way back from an outage; always True for a single Redis or Sentinel."""
-        from redis.asyncio.cluster import RedisCluster
-        from redis.exceptions import ClusterDownError, NoPermissionError, ResponseError
-
-        if not isinstance(redis, RedisCluster):
-            return True
-
-        async def state(node: Any) -> str | None:
-            try:
-                async with asyncio.timeout(max(0.5, self.settings.timeout)):
-                    info = await redis.execute_command("CLUSTER INFO", target_nodes=node)
-            except ClusterDownError:
-                return "fail"
-            except (NoPermissionError, ResponseError):
-                return None      # an ACL or a managed service refusing CLUSTER INFO
-            except Exception:
-                return None      # not answering: left out
-            return str(info.get("cluster_state")) if isinstance(info, dict) else None
-
-        states = await asyncio.gather(*(state(n) for n in redis.get_nodes()))
-        return "fail" not in states
 
     async def _listen_loop(self) -> None:
         """Pushed invalidation: apply other replicas' changes as they happen.

@@ -14,15 +14,21 @@ pipelines without a transaction, pub/sub, XREAD BLOCK, SET NX PX) works on a pla
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.exceptions import RedisClusterException
+from redis.exceptions import (
+    ClusterDownError,
+    NoPermissionError,
+    RedisClusterException,
+    ResponseError,
+)
 
 if TYPE_CHECKING:
     from ._redis_url import ClusterURL
 
-__all__ = ["UNBLOCKED", "StateCluster", "StatePipeline", "open_cluster"]
+__all__ = ["UNBLOCKED", "StateCluster", "StatePipeline", "cluster_whole", "open_cluster"]
 
 UNBLOCKED = ("MGET",)   # pipeline commands allowed here although redis-py blocks them
 
@@ -53,3 +59,28 @@ def open_cluster(parsed: ClusterURL, **options: Any) -> StateCluster:
     return StateCluster(startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
                         username=parsed.username, password=parsed.password, ssl=parsed.tls,
                         **options)
+
+
+async def cluster_whole(redis: Any, timeout: float) -> bool:
+    """False while a Redis Cluster is not whole again: a node that answers reports
+    `cluster_state:fail` (it refuses every command with CLUSTERDOWN until it has met the
+    others). A node that does not answer within `timeout` is left out: with
+    `cluster-require-full-coverage no` the rest serve without it. RedisState asks only on
+    the way back from an outage; always True for a single Redis or Sentinel."""
+    if not isinstance(redis, RedisCluster):
+        return True
+
+    async def state(node: Any) -> str | None:
+        try:
+            async with asyncio.timeout(timeout):
+                info = await redis.execute_command("CLUSTER INFO", target_nodes=node)
+        except ClusterDownError:
+            return "fail"
+        except (NoPermissionError, ResponseError):
+            return None      # an ACL or a managed service refusing CLUSTER INFO
+        except Exception:
+            return None      # not answering: left out
+        return str(info.get("cluster_state")) if isinstance(info, dict) else None
+
+    states = await asyncio.gather(*(state(n) for n in redis.get_nodes()))
+    return "fail" not in states
