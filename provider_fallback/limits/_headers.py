@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -83,15 +84,10 @@ def read_ratelimit_headers(headers: Mapping[str, str] | None,
     """
     if isinstance(headers, CIMultiDictProxy | CIMultiDict):
         # case-insensitive already (the upstream pool's and aiohttp's headers): no copy
-        get = headers.get
-        requests = _suffixed(get("x-ratelimit-limit-requests"),
-                             get("x-ratelimit-remaining-requests"),
-                             get("x-ratelimit-reset-requests"))
+        requests = _advertised(headers, "requests", wall)
         if requests is not None and "retry-after" not in headers \
                 and "retry-after-ms" not in headers:
-            tokens = _suffixed(get("x-ratelimit-limit-tokens"),
-                               get("x-ratelimit-remaining-tokens"),
-                               get("x-ratelimit-reset-tokens"))
+            tokens = _advertised(headers, "tokens", wall)
             if tokens is not None:
                 # OpenAI's and Groq's usual answer, both units suffixed: read directly
                 return RateLimitHeaders(requests, tokens, None)
@@ -128,47 +124,24 @@ _NAMES = {unit: (f"x-ratelimit-limit{sfx}", f"x-ratelimit-remaining{sfx}", f"x-r
           for unit, sfx in (("requests", "-requests"), ("tokens", "-tokens"), (None, ""))}
 
 
-def _suffixed(limit_text: str | None, remaining_text: str | None,
-              reset_text: str | None) -> Advertised | None:
-    """One unit's `x-ratelimit-{limit,remaining,reset}-{unit}` (what `_advertised` reads
-    for a suffixed unit), from the three values."""
-    limit, remaining = _count(limit_text), _count(remaining_text)
-    if limit is None:
-        if remaining is None:
-            return None
-    elif remaining is not None and remaining > limit:
-        remaining = limit
-    return Advertised(limit, remaining, None if reset_text is None else _reset(reset_text))
-
-
-_RESETS: dict[str, float | None] = {}   # reset text -> seconds (the same text recurs)
-_RESETS_MAX = 512
-
-
-def _reset(text: str) -> float | None:
-    seconds = _RESETS.get(text, _RESETS)
-    if seconds is _RESETS:
-        if len(_RESETS) >= _RESETS_MAX:
-            _RESETS.clear()
-        seconds = _RESETS[text] = duration_header(text)
-    return seconds  # type: ignore[return-value]
+# a suffixed window's reset (`7.66s`, `2m59.56s`): the same text recurs across answers
+_reset = functools.lru_cache(maxsize=512)(duration_header)
 
 
 def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:
     limit_name, remaining_name, reset_name = _NAMES[unit]
-    limit = _count(h.get(limit_name))
-    remaining = _count(h.get(remaining_name))
+    limit, remaining = _count(h.get(limit_name)), _count(h.get(remaining_name))
     if limit is None and remaining is None:
         return None
+    if limit is not None and remaining is not None and remaining > limit:
+        remaining = limit
     value = h.get(reset_name)
-    reset = None
-    if value is not None:
-        # only this window's own header: the shared function would borrow another's
-        # (a suffixed reset is a duration, the usual case parsed directly)
-        reset = duration_header(value) if unit else \
-            ratelimit_reset_seconds({reset_name: value}, unit, now=wall)
-    if limit is not None and remaining is not None:
-        remaining = min(remaining, limit)
+    if value is None:
+        reset = None
+    elif unit:   # only this window's own header, a duration (the shared function would
+        reset = _reset(value)   # borrow another window's)
+    else:        # OpenRouter's: Unix ms, or a duration
+        reset = ratelimit_reset_seconds({reset_name: value}, None, now=wall)
     return Advertised(limit, remaining, reset)
 
 

@@ -115,10 +115,9 @@ class _Connection(asyncio.Protocol):
         if not self.complete:
             self._fail(TimeoutError("the provider's answer did not arrive in time"))
 
-    def _stop_timer(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+    def _stop_timer(self) -> None:   # (callers check that there is one)
+        self._timer.cancel()   # type: ignore[union-attr]
+        self._timer = None
 
     def done_with(self, resp: Response) -> None:
         """The caller released `resp`: back to the pool if it was read to its end."""

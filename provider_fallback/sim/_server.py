@@ -20,7 +20,7 @@ from ._buckets import Bucket, fmt_reset
 from ._faults import Fault
 from ._replies import Responder, SimReply, ToolCall, default_reply
 from ._script import continuation_of, prefill_of
-from ._stream import StreamPlan, write_stream
+from ._stream import StreamPlan, stall_body, write_stream
 
 __all__ = ["SimProvider", "SimRequest"]
 
@@ -422,7 +422,7 @@ class SimProvider:
             return web.Response(body=fault.garbage, content_type=_JSON, headers=rl_headers)
         answer = self._complete(model, text, tool, prompt_tokens, rl_headers, scripted)
         if fault is not None and fault.stall_after is not None:
-            return await _stall_body(request, answer)
+            return await stall_body(request, answer)
         return answer
 
     def _complete(self, model: str, text: str, tool: Any, prompt_tokens: int,
@@ -485,17 +485,3 @@ class SimProvider:
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(body=b'{"status":"healthy"}', content_type=_JSON)
-
-
-async def _stall_body(request: web.Request, answer: web.Response) -> web.StreamResponse:
-    """`stall_after` on a non-stream answer: its head (the whole Content-Length) and the
-    first half of its body, then nothing until the client gives up."""
-    body = answer.body
-    assert isinstance(body, bytes)
-    resp = web.StreamResponse(status=200, headers={**answer.headers})
-    resp.content_length = len(body)
-    await resp.prepare(request)
-    await resp.write(body[:len(body) // 2])
-    await asyncio.Event().wait()   # cancelled when the client closes the connection
-    return resp   # pragma: no cover
-

@@ -1,4 +1,5 @@
-"""A simulated provider's streamed answer, with every stream fault the tests need.
+"""A simulated provider's streamed answer, with every stream fault the tests need (and
+`stall_body`, a non-streaming answer that stalls half-way).
 
 Content chunks are counted from 0; a fault "after N" acts before chunk N is written (so
 `cut_after=0` cuts before any content, `cut_after=3` after three content chunks).
@@ -18,7 +19,7 @@ from .. import _json
 from ._faults import Fault
 from ._script import pieces, split_args
 
-__all__ = ["StreamPlan", "write_stream"]
+__all__ = ["StreamPlan", "stall_body", "write_stream"]
 
 
 @dataclass(slots=True)
@@ -114,3 +115,16 @@ async def write_stream(request: web.Request, resp: web.StreamResponse, plan: Str
         await resp.write(b"data: [DONE]\n\n")
     await resp.write_eof()
     return resp
+
+
+async def stall_body(request: web.Request, answer: web.Response) -> web.StreamResponse:
+    """`stall_after` on a non-stream answer: its head (the whole Content-Length) and the
+    first half of its body, then nothing until the client gives up."""
+    body = answer.body
+    assert isinstance(body, bytes)
+    resp = web.StreamResponse(status=200, headers={**answer.headers})
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    await resp.write(body[:len(body) // 2])
+    await asyncio.Event().wait()   # cancelled when the client closes the connection
+    return resp   # pragma: no cover

@@ -411,7 +411,9 @@ class RedisState:
         # the very first poll also opened the connection, so its time is not judged
         restored = not self.connected and (rtt <= self.settings.timeout or not self._synced)
         if restored:
-            from ._redis_cluster import ClusterDownError, cluster_whole  # redis-py: lazily
+            from redis.exceptions import ClusterDownError
+
+            from ._redis_cluster import cluster_whole  # redis-py's cluster client: lazily
 
             if not await cluster_whole(redis, max(0.5, self.settings.timeout)):
                 # a Cluster coming back answers on our slot's node while others still
