@@ -87,6 +87,9 @@ class Budget:
         self._next_check = -math.inf     # next UTC midnight or allow-paid expiry
         self._allow_paid_until = 0.0
         self._month_spend = self._day_spend = 0.0
+        # the (limit, ratio) of each period at which the status can next change: below
+        # them an answer's spend needs no re-judging (see on_spend)
+        self._watch: tuple[tuple[float, float], ...] = ()
         self._shared: SharedSpend | None = None
         self._told: dict[str, str | None] = {}     # overrides the other replicas know
         self._evaluate(initial=True)
@@ -120,10 +123,22 @@ class Budget:
         return not self._blocking or is_free(target, self._prices)
 
     def on_spend(self, cost: float) -> None:
-        """Re-check the status after an answer already recorded in the ledger."""
-        if (cost > 0 or self.ledger.overrides_version != self._seen_version
-                or self._wall() >= self._next_check):
+        """Re-check the status after an answer already recorded in the ledger. Spend only
+        grows within a UTC day: unless an override changed, a period ended or a shared
+        state adds other replicas' spend, the status is re-judged only once a period's
+        spend reaches its next threshold (warning, critical, the limit)."""
+        wall = self._wall()
+        if self.ledger.overrides_version != self._seen_version or wall >= self._next_check:
             self._evaluate()
+        elif cost > 0:
+            if self._shared is not None:
+                self._evaluate()
+                return
+            self._month_spend, self._day_spend = self.ledger.current_totals(wall)
+            month, day = self._watch
+            if (month[0] and self._month_spend / month[0] >= month[1]) \
+                    or (day[0] and self._day_spend / day[0] >= day[1]):
+                self._evaluate()
 
     def charge(self, target: Target, prompt_tokens: int, completion_tokens: int) -> float:
         """Price one answer, record it in the ledger, update the status; returns USD."""
@@ -205,6 +220,15 @@ class Budget:
                     or (s.daily_usd and self._day_spend >= s.daily_usd
                         and o.get(LIFTED_DAY) != span.day))
 
+    def _next_threshold(self, spend: float, limit: float | None) -> tuple[float, float]:
+        """(limit, the next ratio at which this period's status or kill switch changes);
+        (0, _) when the period has no limit, (limit, inf) when it is past its limit."""
+        if not limit:
+            return 0.0, math.inf
+        ratio = spend / limit
+        s = self.settings
+        return limit, min((b for b in (s.warning, s.critical, 1.0) if ratio < b), default=math.inf)
+
     def _status_for(self, ratio: float) -> BudgetStatus:
         if ratio >= 1.0:
             return BudgetStatus.EXCEEDED
@@ -238,6 +262,8 @@ class Budget:
             self._next_check = min(self._next_check, self._allow_paid_until)
         ratio, period = self._ratio()
         status = self._status_for(ratio)
+        self._watch = (self._next_threshold(self._month_spend, self.settings.monthly_usd),
+                       self._next_threshold(self._day_spend, self.settings.daily_usd))
         extra = {"initial": True} if initial else {}
         if status != self._status:
             limit = self.settings.monthly_usd if period == "month" else self.settings.daily_usd

@@ -128,6 +128,23 @@ class HealthTracker(ManualControl, StatusViews):
                 + ")")
             return Admission(target, self._generations(target), bypass=True,
                              note=f"bypass: every target unavailable{why}")
+        state = self.state
+        name, key = target.provider.name, target.key
+        pc, tc = state.circuit(name), state.circuit(key)
+        if (pc is None or pc.state is CircuitState.CLOSED) \
+                and (tc is None or tc.state is CircuitState.CLOSED):
+            # the usual case: neither circuit stands in the way nor holds a trial to take
+            # (`blocked` without reading the circuits again)
+            until = state.disabled_until(name)
+            if until is not None and until > now:
+                return Blocked(until, "disabled", None, name)
+            siblings = self._siblings.get(name)
+            if siblings is not None:
+                block = self._host_blocked(siblings, target.model, now)
+                if block is not None:
+                    return block
+            return Admission(target, ((name, 0 if pc is None else pc.generation),
+                                      (key, 0 if tc is None else tc.generation)))
         block = self.blocked(target, now)
         if block is not None:
             return block

@@ -59,4 +59,7 @@ def uvicorn_config(app: Any, host: str, port: int, *, log_level: str = "info",
                            loop=loop, http=FrontDoorProtocol, ws="none", lifespan="on",
                            access_log=False, log_level=log_level.lower(), server_header=False,
                            date_header=False, workers=workers,
+                           # nothing reads the ASGI scope's client address (the front door
+                           # logs the socket's peer): no X-Forwarded-For rewriting layer
+                           proxy_headers=False,
                            timeout_keep_alive=max(1, round(settings.keep_alive_timeout)))

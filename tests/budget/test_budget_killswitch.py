@@ -157,6 +157,31 @@ def test_daily_limit_and_new_day(ledger, clock, targets):
     assert budget.allows(paid) and budget.status is BudgetStatus.OK
 
 
+def test_small_charges_cross_every_threshold_of_either_period_at_the_exact_charge(ledger, clock):
+    # the status is re-judged only when a period's spend reaches its next threshold: each
+    # crossing must still be seen at the charge that makes it, for the day and the month
+    budget, events = make_budget(ledger, clock, monthly_usd=3.0, daily_usd=2.0,
+                                 warning=0.5, critical=0.8)
+
+    def statuses(n: int) -> list[str]:
+        out = []
+        for _ in range(n):
+            spend(budget, 0.125)
+            out.append(budget.status.value)
+        return out
+
+    seen = statuses(16)   # the day: 1.0 WARNING (8th), 1.625 CRITICAL (13th), 2.0 EXCEEDED
+    assert seen.index("WARNING") == 7 and seen.index("CRITICAL") == 12
+    assert seen.index("EXCEEDED") == 15 and budget.kill_switch
+    assert kinds(events) == ["BUDGET_WARNING", "BUDGET_CRITICAL", "BUDGET_EXCEEDED", "KILL_SWITCH"]
+    clock.set(datetime(2026, 2, 11, 0, 0, 1, tzinfo=UTC))   # a new day; the month at 2.0 of 3.0
+    assert budget.allows(next(iter(make_config().chains["main"].targets)))
+    assert budget.status is BudgetStatus.WARNING and not budget.kill_switch
+    seen = statuses(8)    # the month: 2.5 CRITICAL (4th), 3.0 EXCEEDED (8th)
+    assert seen == ["WARNING"] * 3 + ["CRITICAL"] * 4 + ["EXCEEDED"]
+    assert budget.kill_switch
+
+
 def test_restart_over_budget_starts_with_the_kill_switch_on(tmp_path, clock, targets):
     path = tmp_path / "spend.sqlite3"
     with SpendLedger(path, wall=clock, writer=False) as ledger:
