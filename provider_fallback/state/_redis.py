@@ -57,6 +57,8 @@ __all__ = ["RedisState", "redact_url"]
 
 log = logging.getLogger("provider_fallback.state")
 
+RISE = 2    # good polls in a row that bring a degraded replica back on the request path
+
 class RedisState:
     """`RoutingState` on Redis with a local read cache. Start it with `await start()`."""
 
@@ -74,6 +76,7 @@ class RedisState:
         self.connected = False      # fast enough for the request path: it asks Redis
         self._reachable = False     # answering at all: background writes go through
         self._synced = False        # a first poll succeeded
+        self._good_polls = 0        # good polls in a row while off the request path
         self._url = settings.url
         self._prefix = settings.key_prefix   # hash-tagged on a Redis Cluster: _redis_url.py
         self._local = MemoryState()
@@ -420,6 +423,14 @@ class RedisState:
                 # refuse (CLUSTERDOWN): restoring now would flap (restored, degraded, ...)
                 self._down(ClusterDownError("a cluster node still reports cluster_state:fail"))
                 return
+            # back from an outage only after RISE good polls in a row (a Redis, or a
+            # Cluster settling after a restart, that answers one poll and fails the next
+            # stays off the request path: one outage, one return); the first connection
+            # at start-up is taken at once
+            self._good_polls += 1
+            restored = self._good_polls >= RISE or not self._synced
+        else:
+            self._good_polls = 0
         self._synced = True
         self._exchange.take_poll(results)
         for table, rows in remote.items():
@@ -486,6 +497,7 @@ class RedisState:
         _raise_if_cancelling()
         if not slow:
             self._reachable = False
+        self._good_polls = 0
         if self.connected or not self._announced_down:
             reason = (f"slow: no answer within {self.settings.timeout * 1000:.0f} ms" if slow
                       else type(exc).__name__)

@@ -126,9 +126,11 @@ async def test_redis_killed_mid_run_then_back(killable_redis: tuple[Any, str]) -
                              and rb.status()["state"]["connected"], timeout=15)
             # once: its own (B's, relayed through the stream, carries B's origin; which of
             # the two reconnects first is a race)
+            seen = [(e.type, e.fields.get("origin"), e.fields.get("error"))
+                    for e in ra.events.recent() if e.type.startswith("STATE_")]
             assert [e.fields.get("origin") for e in ra.events.recent()
                     if e.type == "STATE_RESTORED"] in ([None], [None, rb.state.replica],  # type: ignore[attr-defined]
-                                                       [rb.state.replica, None])  # type: ignore[attr-defined]
+                                                       [rb.state.replica, None]), seen  # type: ignore[attr-defined]
             await eventually(lambda: _state(rb, "primary/m1") == "open", timeout=10)
             # what A emitted while Redis was away reaches B once it is back
             await eventually(lambda: {"STATE_DEGRADED", "CIRCUIT_OPENED"} <= {
@@ -210,6 +212,47 @@ async def test_a_slow_redis_is_left_off_the_request_path_without_flapping(
             link.delay = 0.0
             await eventually(lambda: ra.status()["state"]["connected"], timeout=10)
             assert ra.events.count("STATE_RESTORED") == 1
+    finally:
+        await link.aclose()
+    assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
+
+
+async def test_a_redis_back_for_one_poll_between_outages_is_not_restored_until_it_holds(
+        dedicated_redis: Any) -> None:
+    """A Redis (or a Cluster settling after a restart) that answers one poll and fails the
+    next must not flap the replica between degraded and restored: it comes back on the
+    request path after two good polls in a row, announcing one outage and one return.
+    Before, each good poll restored it and each failure degraded it again (two
+    STATE_DEGRADED, two STATE_RESTORED here)."""
+    prefix = new_prefix()
+    link = CuttableLink(dedicated_redis.port)
+    await link.start()
+    # polls driven by the test: the poll loop's own first poll is 10 s away
+    state = {"backend": "redis", "url": link.url, "prefix": prefix, "cache_ttl": "10s",
+             "timeout": "500ms"}
+    try:
+        async with sims_running(PRIMARY, BACKUP) as (p, b):
+            async with Router(router_config([p, b], link.url, prefix, state=state),
+                              sleep=Sleeps()) as r:
+                st: Any = r.state
+                assert r.status()["state"]["connected"]
+                link.cut()
+                await st._sync()
+                assert not st.connected and r.events.count("STATE_DEGRADED") == 1
+                link.restore()
+                await st._sync()                 # one good poll: not yet
+                assert not st.connected and r.events.count("STATE_RESTORED") == 0
+                link.cut()
+                await st._sync()                 # down again: the same outage
+                link.restore()
+                await st._sync()
+                assert not st.connected
+                await st._sync()                 # two in a row: back
+                assert st.connected and r.status()["state"]["connected"]
+                assert r.events.count("STATE_DEGRADED") == 1
+                assert r.events.count("STATE_RESTORED") == 1
+                assert st.degradations == 1
+                assert (await r.chat(model="chat", **CHAT)).provider == "primary"
     finally:
         await link.aclose()
     assert_every_key_has_a_ttl(dedicated_redis.url, prefix)
