@@ -35,6 +35,7 @@ import httptools
 from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .._deadlines import Deadline, deadlines
 from ._answer import Body, Response
 
 __all__ = ["Body", "Pool", "Response"]   # Body and Response: from _answer.py
@@ -88,7 +89,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._paused = False
         self._url = ""
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Deadline | None = None
         self._timer_whole = True
 
     # -- the pool's side ------------------------------------------------------------
@@ -97,7 +98,8 @@ class _Connection(asyncio.Protocol):
         """Write one request; the future of its answer's head. `deadline` (loop time): past
         it, the exchange fails with TimeoutError, the answer's head not yet there or
         (`whole`) its body not read to the end, and the connection is closed. One timer
-        on the connection, not a timeout scope around the caller's awaits."""
+        on the connection (a coarse one, `_deadlines.py`), not a timeout scope around the
+        caller's awaits."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._answer = answer = loop.create_future()
@@ -105,7 +107,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self._headers = []
         if deadline is not None:
-            self._timer = loop.call_at(deadline, self._expired)
+            self._timer = deadlines(loop).call_at(deadline, self._expired)
             self._timer_whole = whole
         self.transport.write(data)
         return answer

@@ -3,7 +3,8 @@
 The body is read as it arrives (`readany`: everything buffered, in one call) and split into
 events by `SSEParser`, which carries the partial tail to the next block. Timing is one
 `Watchdog` per stream, not a timeout scope per chunk: a timestamp updated per block and one
-timer that checks it, which fails the read by setting an exception on the body reader.
+timer that checks it, which fails the read by setting an exception on the body reader
+(a coarse deadline: `_deadlines.py`, not a loop timer of its own).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+
+from .._deadlines import Deadline, deadlines
 
 __all__ = ["DONE", "SSEParser", "Watchdog", "WatchdogExpired", "iter_sse_data", "read_events"]
 
@@ -96,8 +99,8 @@ class Watchdog:
     `stall` seconds, so the per-chunk cost is one float store.
     """
 
-    __slots__ = ("_content", "_handle", "_loop", "_reader", "_stall", "_ttft_at", "expired",
-                 "last")
+    __slots__ = ("_content", "_deadlines", "_handle", "_loop", "_reader", "_stall", "_ttft_at",
+                 "expired", "last")
 
     def __init__(self, reader: Any, *, ttft_at: float, stall: float,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -108,7 +111,8 @@ class Watchdog:
         self._content = False
         self.expired: WatchdogExpired | None = None
         self.last = self._loop.time()
-        self._handle: asyncio.TimerHandle | None = self._loop.call_at(ttft_at, self._check)
+        self._deadlines = deadlines(self._loop)
+        self._handle: Deadline | None = self._deadlines.call_at(ttft_at, self._check)
 
     def touch(self) -> None:
         self.last = self._loop.time()
@@ -121,14 +125,14 @@ class Watchdog:
         self.last = self._loop.time()
         if self._handle is not None:
             self._handle.cancel()
-            self._handle = self._loop.call_at(self.last + self._stall, self._check)
+            self._handle = self._deadlines.call_at(self.last + self._stall, self._check)
 
     def _check(self) -> None:
         self._handle = None
         if self._content:
             due = self.last + self._stall
             if self._loop.time() < due:
-                self._handle = self._loop.call_at(due, self._check)
+                self._handle = self._deadlines.call_at(due, self._check)
                 return
             self.expired = WatchdogExpired("stall", self._stall)
         else:

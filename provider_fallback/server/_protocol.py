@@ -24,7 +24,9 @@ the application can ask to be told when the client goes away (`DISCONNECT_HOOK` 
 scope) instead of running a task per response that waits for `http.disconnect`.
 
 Everything here is per connection and O(1) per chunk; a keep-alive request whose head
-and body arrive in one read sets no timer at all.
+and body arrive in one read sets no timer at all. The connection's timers (head, body,
+linger and uvicorn's keep-alive timeout) are coarse deadlines (`_deadlines.py`): an
+entry in a shared time slot, not a loop timer each.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from .._deadlines import Deadline, deadlines
 from ..errors import InvalidRequestError, ProviderFallbackError
 from ._http import DISCONNECT_HOOK, error_body
 from ._limits import REJECTED, FrontDoorLimits
@@ -155,6 +158,12 @@ class _GuardedTransport:
         return getattr(self.real, name)
 
 
+# uvicorn (the versions we know) starts a request's task in `_start_asgi_task` and drops the keep-alive
+# timer in `_unset_keepalive_if_required`: with both, the keep-alive timeout is ours
+_OWN_KEEPALIVE = all(hasattr(HttpToolsProtocol, name) for name in (
+    "_start_asgi_task", "_unset_keepalive_if_required", "timeout_keep_alive_handler"))
+
+
 class FrontDoorProtocol(HttpToolsProtocol):
     def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -168,9 +177,10 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._head_raw = 0           # bytes of a head not complete yet, as received
         self._head_count = 0
         self._refusal: tuple[int, ProviderFallbackError] | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
-        self._linger_end: asyncio.TimerHandle | None = None
+        self._deadlines = deadlines(self.loop)   # the connection's timers: coarse deadlines
+        self._head_timer: Deadline | None = None
+        self._body_timer: Deadline | None = None
+        self._linger_end: Deadline | None = None
         self._linger_left = 0
         self._body_seen = 0.0
         self._lost = False
@@ -197,7 +207,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
                          linger=None if flood else (_REFUSED_LINGER_S, _REFUSED_LINGER_BYTES),
                          extra=b"retry-after: 1\r\n")
             return
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timeout)
+        self._head_timer = self._after(self.limits.header_timeout, self._head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -220,6 +230,9 @@ class FrontDoorProtocol(HttpToolsProtocol):
             return _nothing
         self._watchers.add(callback)
         return functools.partial(self._watchers.discard, callback)
+
+    def _after(self, delay: float, callback: Any) -> Deadline:
+        return self._deadlines.call_at(self.loop.time() + delay, callback)
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer, self._linger_end):
@@ -258,13 +271,13 @@ class FrontDoorProtocol(HttpToolsProtocol):
                 self._refuse(431, self._too_large("bytes"), "headers_too_large")
                 return
             if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.limits.header_timeout,
+                self._head_timer = self._after(self.limits.header_timeout,
                                                         self._head_timeout)
         elif stage == _BODY:
             # one timer per body, re-armed only when it fires: a chunk just notes the time
             self._body_seen = self.loop.time()
             if self._body_timer is None:
-                self._body_timer = self.loop.call_later(self.limits.body_timeout,
+                self._body_timer = self._after(self.limits.body_timeout,
                                                         self._body_timeout)
 
     def on_message_begin(self) -> None:
@@ -314,7 +327,22 @@ class FrontDoorProtocol(HttpToolsProtocol):
             self.server_state.total_requests += 1
             self._start_linger(self.limits.linger_timeout, self.limits.linger_size)
             return
-        super().on_response_complete()
+        if not _OWN_KEEPALIVE:
+            super().on_response_complete()
+            return
+        # uvicorn's own, but the keep-alive timeout is a coarse deadline: not one loop
+        # timer armed and cancelled per request on a kept-alive connection
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self.timeout_keep_alive_task = self._after(  # type: ignore[assignment]
+                self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def _too_large(self, what: str) -> InvalidRequestError:
         if what == "count":
@@ -349,7 +377,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
             # the client
             wait = self.limits.body_timeout - idle if idle < self.limits.body_timeout \
                 else self.limits.body_timeout
-            self._body_timer = self.loop.call_later(wait, self._body_timeout)
+            self._body_timer = self._after(wait, self._body_timeout)
             return
         exc = InvalidRequestError(f"the request body paused for more than "
                                   f"{self.limits.body_timeout:g}s (server.body_timeout)",
@@ -406,7 +434,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         self._cancel_timers()
         self._flush()
         self._linger_left = size
-        self._linger_end = self.loop.call_later(timeout, self._close_now)
+        self._linger_end = self._after(timeout, self._close_now)
         try:
             if real.can_write_eof():
                 real.write_eof()   # the answer, then FIN: the client reads it, then EOF

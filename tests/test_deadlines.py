@@ -1,0 +1,92 @@
+"""Coarse deadlines (`_deadlines.py`): never early, at most one slot late, one loop timer
+per slot in use, cancel is cheap and final, a failing callback does not stop the others."""
+
+from __future__ import annotations
+
+import asyncio
+
+from provider_fallback._deadlines import RESOLUTION, Deadlines, deadlines
+
+
+async def test_a_deadline_fires_after_its_time_and_within_one_slot() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+    due = [loop.time() + d for d in (0.0, 0.013, 0.05, 0.101)]
+    for when in due:
+        deadlines().call_at(when, lambda: fired.append(loop.time()))
+    await asyncio.sleep(0.3)
+    assert len(fired) == 4
+    for when, at in zip(due, sorted(fired), strict=True):
+        assert at >= when            # never early
+        assert at - when < 0.25      # and not lost (one slot late at most, plus the loop)
+
+
+async def test_deadlines_in_one_slot_share_one_loop_timer_and_fire_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = Deadlines(loop)
+    before = len(loop._scheduled)   # type: ignore[attr-defined]
+    order: list[int] = []
+    when = loop.time() + 0.05
+    for i in range(100):
+        wheel.call_at(when + i * RESOLUTION / 1000, lambda i=i: order.append(i))
+    assert len(loop._scheduled) - before == 1   # type: ignore[attr-defined]
+    assert len(wheel) == 100
+    await asyncio.sleep(0.2)
+    assert order == list(range(100)) and len(wheel) == 0
+
+
+async def test_a_cancelled_deadline_never_fires_even_from_a_callback_of_its_slot() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = Deadlines(loop)
+    fired: list[str] = []
+    when = loop.time() + 0.02
+    second = None
+
+    def first() -> None:
+        fired.append("first")
+        second.cancel()  # type: ignore[union-attr]
+
+    wheel.call_at(when, first)
+    second = wheel.call_at(when, lambda: fired.append("second"))
+    third = wheel.call_at(when, lambda: fired.append("third"))
+    third.cancel()
+    third.cancel()   # idempotent
+    assert third.cancelled() and not second.cancelled()
+    await asyncio.sleep(0.1)
+    assert fired == ["first"]
+
+
+async def test_a_failing_callback_is_reported_and_the_rest_of_its_slot_still_fires() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        wheel = Deadlines(loop)
+        fired: list[int] = []
+        when = loop.time() + 0.02
+
+        def boom() -> None:
+            raise RuntimeError("boom")
+
+        wheel.call_at(when, boom)
+        wheel.call_at(when, lambda: fired.append(1))
+        await asyncio.sleep(0.1)
+        assert fired == [1]
+        assert len(reported) == 1 and isinstance(reported[0]["exception"], RuntimeError)
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_each_loop_has_its_own_deadlines() -> None:
+    here = deadlines()
+    assert deadlines(asyncio.get_running_loop()) is here
+
+    def other() -> Deadlines:
+        return asyncio.run(_current())
+
+    there = await asyncio.to_thread(other)
+    assert there is not here
+
+
+async def _current() -> Deadlines:
+    return deadlines()
