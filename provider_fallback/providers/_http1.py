@@ -345,7 +345,8 @@ class Pool:
         if conn in self._idle:
             self._idle.remove(conn)
 
-    async def _connection(self, connect_timeout: float | None) -> _Connection:
+    def _reuse(self) -> _Connection | None:
+        """An idle connection still fit to use (the ones that are not are closed), or None."""
         now = time.monotonic()
         idle = self._idle
         while idle:
@@ -355,6 +356,12 @@ class Pool:
                     and now - conn.idle_since < KEEPALIVE:
                 return conn
             conn.close()
+        return None
+
+    async def _connection(self, connect_timeout: float | None) -> _Connection:
+        conn = self._reuse()
+        if conn is not None:
+            return conn
         try:
             async with asyncio.timeout(connect_timeout):
                 return await self._connect()
@@ -435,11 +442,13 @@ class Pool:
         for the head and (`whole`) the body's reading: past it, TimeoutError."""
         if self.closed:
             raise aiohttp.ClientConnectionError("the gateway is shutting down")
-        if deadline is not None and not self._idle:
-            # a new connection: its connect is bounded by what is left too
-            left = max(0.001, deadline - asyncio.get_running_loop().time())
-            connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
-        conn = await self._connection(connect_timeout)
+        conn = self._reuse()   # the usual case, without a coroutine of its own
+        if conn is None:
+            if deadline is not None:
+                # a new connection: its connect is bounded by what is left too
+                left = max(0.001, deadline - asyncio.get_running_loop().time())
+                connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
+            conn = await self._connection(connect_timeout)
         target = self.origin + path if self._absolute else path
         answer = conn.send(b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
             method.encode(), target.encode("utf-8"), static, len(body), body), self.origin + path,

@@ -40,11 +40,14 @@ def _shown(url: str) -> str:
     return urlunsplit((p.scheme, host, p.path, "", ""))
 
 
-async def follow(request: Callable[[str], Awaitable[Any]], url: str) -> tuple[Any, str]:
+async def follow(request: Callable[[str], Awaitable[Any]], url: str,
+                 first: Any = None) -> tuple[Any, str]:
     """`request(url)`'s response, following same-origin redirects; and the URL it answered
-    for. A redirect elsewhere (or past MAX_HOPS) comes back unfollowed: status 3xx."""
+    for. A redirect elsewhere (or past MAX_HOPS) comes back unfollowed: status 3xx.
+    `first`: the answer to `url` already received (a caller that asked once itself and
+    comes here only when that answer was a redirect)."""
     for _ in range(MAX_HOPS):
-        resp = await request(url)
+        resp, first = (await request(url) if first is None else first), None
         if resp.status not in REDIRECTS:
             return resp, url
         location = resp.headers.get("Location")
