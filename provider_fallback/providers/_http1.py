@@ -70,6 +70,12 @@ def _decoder(encoding: str | None) -> Any:
     return None
 
 
+# an answer's head past this is refused, not buffered: httptools bounds neither the
+# number nor the size of headers, and a broken or hostile upstream could otherwise grow
+# the gateway's memory until the exchange's deadline
+MAX_HEAD = 256 * 1024
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one exchange at a time."""
 
@@ -78,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self._headers: list[tuple[str, str]] = []
+        self._head_size = 0        # bytes of a head not ended yet
         self._answer: asyncio.Future[Response] | None = None
         self._resp: Response | None = None
         self._body: Body | None = None
@@ -106,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self._url = url
         self.complete = False
         self._headers = []
+        self._head_size = 0
         if deadline is not None:
             self._timer = deadlines(loop).call_at(deadline, self._expired)
             self._timer_whole = whole
@@ -160,6 +168,11 @@ class _Connection(asyncio.Protocol):
             if pieces:   # what the block brought of the body, handed over in one piece
                 self._pieces = []
                 self._deliver(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+            elif self._answer is not None:   # the head has not ended yet: all head bytes
+                self._head_size += len(data)
+                if self._head_size > MAX_HEAD:   # httptools buffers it without bound
+                    self._fail(aiohttp.ClientPayloadError(
+                        f"the provider's answer head is over {MAX_HEAD} bytes"))
         except httptools.HttpParserUpgrade:
             self._fail(aiohttp.ClientPayloadError("the provider switched protocols"))
         except httptools.HttpParserError as exc:

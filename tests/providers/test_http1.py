@@ -162,6 +162,77 @@ async def test_error_status_and_headers_are_read():
         assert resp.headers.getall("x-multi") == ["a", "b"]
 
 
+async def test_a_head_in_pieces_after_an_interim_answer_is_read_whole():
+    """A 100 Continue first, then the real head split over several writes mid-line: a
+    repeated name (all values kept, the first one for `get`), a value with a colon in it
+    and one with spaces before it."""
+    body = b'{"ok":1}'
+    head = (b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Multi: a\r\n"
+            b"x-multi: b\r\nX-Url: http://h:1/p\r\n"
+            b"x-ratelimit-remaining-requests:  99\r\nContent-Length: %d\r\n\r\n" % len(body))
+
+    async def pieces(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            for i in range(0, len(head), 7):   # 7-byte writes: names and values cut
+                writer.write(head[i:i + 7])
+                await writer.drain()
+                await asyncio.sleep(0.001)
+            writer.write(body)
+            await writer.drain()
+
+    async with server(pieces) as (url, conns):
+        pool = Pool(url)
+        for _ in range(2):   # and again on the kept-alive connection
+            status, raw, resp = await ask(pool)
+            assert (status, raw) == (200, body)
+            assert resp.headers.getall("x-multi") == ["a", "b"]
+            assert resp.headers.get("X-MULTI") == "a"
+            assert resp.headers["x-url"] == "http://h:1/p"
+            assert resp.headers["x-ratelimit-remaining-requests"] == "99"
+            assert "x-interim" not in resp.headers and resp.headers["content-type"] == "application/json"
+        assert len(conns) == 1
+
+
+async def test_a_head_without_headers_then_one_that_closes():
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{}")
+        await writer.drain()
+
+    async with server(bare) as (url, _):
+        pool = Pool(url)
+        status, raw, resp = await ask(pool)
+        assert (status, raw, len(resp.headers)) == (204, b"", 0)
+        status, raw, resp = await ask(pool)
+        assert (status, raw, dict(resp.headers)) == (200, b"{}", {"Connection": "close"})
+
+
+@pytest.mark.parametrize("endless", ["headers", "value"])
+async def test_an_endless_answer_head_is_refused_not_buffered(endless, monkeypatch):
+    """An upstream that sends header after header (or one header without end) fails the
+    exchange at once: before, every header was kept until the deadline, without bound."""
+    monkeypatch.setattr(_http1, "MAX_HEAD", 16 * 1024, raising=False)
+    async def endless_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        if endless == "value":
+            writer.write(b"X-Long: ")
+        for i in range(2000):
+            writer.write(b"X-Pad-%d: %s\r\n" % (i, b"v" * 50) if endless == "headers"
+                         else b"v" * 1000)
+            await writer.drain()
+        await asyncio.sleep(5)
+
+    async with server(endless_head) as (url, _):
+        with pytest.raises(aiohttp.ClientPayloadError, match="head is over 16384 bytes"):
+            await asyncio.wait_for(ask(Pool(url)), 4)
+
+
 async def test_a_connection_the_server_closed_while_idle_is_not_reused():
     async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
