@@ -1,10 +1,13 @@
 """What the attempt loop and the health tracker hand each other: a block, an admission, an
 outcome. The loop asks (`order`, `blocked`, `admit`), sends, and reports once per attempt
-(`report`, or `release` for an attempt never sent); health decides everything else."""
+(`report`, or `release` for an attempt never sent); health decides everything else.
+
+Immutable records made on every request: NamedTuples, which are made in a third of the
+time of frozen dataclasses (no `object.__setattr__` per field)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..config import Target
 from ..errors import Failure
@@ -12,8 +15,7 @@ from ..errors import Failure
 __all__ = ["Admission", "Blocked", "Outcome"]
 
 
-@dataclass(frozen=True, slots=True)
-class Blocked:
+class Blocked(NamedTuple):
     """Why a target may not be tried now, and until when."""
 
     until: float          # monotonic time the block ends (math.inf for an indefinite disable)
@@ -22,8 +24,7 @@ class Blocked:
     key: str              # the circuit key ("provider" or "provider/model")
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+class Admission(NamedTuple):
     """A target let through. Its outcome changes a circuit's state only while the circuit
     is still at the generation recorded here; otherwise it is statistics only."""
 
@@ -40,8 +41,7 @@ class Admission:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How one attempt ended."""
 
     ok: bool                       # a complete answer; a stream is ok only if it reached finish_reason and ended cleanly

@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -36,9 +36,9 @@ _RATE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens
 _ANTHROPIC = {"requests": ("requests",), "tokens": ("tokens", "input-tokens")}
 
 
-@dataclass(frozen=True, slots=True)
-class Advertised:
-    """One window as a response describes it; any field may be unknown (None)."""
+class Advertised(NamedTuple):
+    """One window as a response describes it; any field may be unknown (None). (Made for
+    every answer: a NamedTuple, made in a third of the time of a frozen dataclass.)"""
 
     limit: int | None
     remaining: int | None
@@ -46,8 +46,7 @@ class Advertised:
     window: str | None = None   # said outright (an error body's "tokens per minute")
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitHeaders:
+class RateLimitHeaders(NamedTuple):
     """The rate-limit headers of one response."""
 
     requests: Advertised | None = None

@@ -8,7 +8,7 @@ continuation of a broken stream.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import Chain, Target
 from ..errors import Attempt, Failure
@@ -18,9 +18,9 @@ from ._transcript import Transcript
 __all__ = ["Resume", "Route", "Skip"]
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A target passed over without an attempt, with the reason's code."""
+class Skip(NamedTuple):
+    """A target passed over without an attempt, with the reason's code (a NamedTuple: one
+    per target passed over, on every request while a primary is down)."""
 
     target: str                 # "provider/model"; "" for a note about the whole chain
     code: str                   # circuit_open, disabled, trial_in_flight, budget_exceeded, ...
