@@ -129,7 +129,12 @@ _reset = functools.lru_cache(maxsize=512)(duration_header)
 
 def _advertised(h: Mapping[str, str], unit: str | None, wall: float | None) -> Advertised | None:
     limit_name, remaining_name, reset_name = _NAMES[unit]
-    limit, remaining = _count(h.get(limit_name)), _count(h.get(remaining_name))
+    limit, remaining = h.get(limit_name), h.get(remaining_name)
+    # the usual "14400": read here, not through a call per count
+    limit = int(limit) if limit is not None and limit.isdigit() and limit.isascii() \
+        else _count(limit)
+    remaining = int(remaining) if remaining is not None and remaining.isdigit() \
+        and remaining.isascii() else _count(remaining)
     if limit is None and remaining is None:
         return None
     if limit is not None and remaining is not None and remaining > limit:

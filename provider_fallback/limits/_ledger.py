@@ -28,6 +28,7 @@ _SLOTS = 61          # 1-s buckets: the current second plus the 60 before it
 _MINUTE = 60.0
 _DAY = 86_400.0
 _INF = math.inf
+_WINDOW_MEMO = 16   # distinct advertised windows remembered per target
 
 
 class _Learned:
@@ -60,7 +61,7 @@ class _State:
 
     __slots__ = ("blocked_until", "convention", "cum", "day", "day_ends", "head", "inflight",
                  "known", "learned", "limits", "others", "period", "ring", "sources", "target",
-                 "total")
+                 "total", "windows")
 
     def __init__(self, target: Target, limits: list[int | None], sources: list[str | None],
                  convention: Mapping[str, str] | None = None):
@@ -80,6 +81,8 @@ class _State:
         self.inflight = [0, 0]                    # reserved, not settled
         self.blocked_until = -_INF
         self.others = [0, 0, 0, 0]                # other replicas' use of rpm, rpd, tpm, tpd
+        # what window_for said of the windows answers advertise (a few distinct ones)
+        self.windows: dict[tuple[str, str | None, int | None, bool], int] = {}
 
 
 class Reservation:
@@ -213,11 +216,17 @@ class RateLedger:
         if seen.empty:
             return seen
         st = self._state(target, now)
-        known, convention = st.known, st.convention
+        windows = st.windows
         for unit, adv in (("requests", seen.requests), ("tokens", seen.tokens)):
             if adv is None:
                 continue
-            i = WINDOWS.index(window_for(unit, adv, known, convention))
+            # which window the answer describes depends on these alone: asked once
+            key = (unit, adv.window, adv.limit, adv.reset_s is not None and adv.reset_s > 60.0)
+            i = windows.get(key)
+            if i is None:
+                if len(windows) >= _WINDOW_MEMO:
+                    windows.clear()
+                i = windows[key] = WINDOWS.index(window_for(unit, adv, st.known, st.convention))
             u = i >> 1
             if adv.reset_s is not None:
                 until = now + adv.reset_s
