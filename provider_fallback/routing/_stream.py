@@ -229,9 +229,26 @@ class UpstreamStream:
         start, cut = len(head), len(tail)
         special = _SPECIAL.search
         ready = self._ready
-        chars = 0
         n = len(events)
-        while i < n:
+        j = i
+        while j < n:   # the run of events shaped like the template
+            data = events[j]
+            if not (data.startswith(head) and data.endswith(tail)):
+                break
+            j += 1
+        if j - i > 1:
+            run = events[i:j]
+            joined = b"".join([data[start:len(data) - cut] for data in run])
+            if special(joined) is None and joined.isascii():
+                # the usual run: plain ASCII text, no escapes, taken in one step (each
+                # text is valid alone: ASCII has no character split across two events)
+                if joined:
+                    text0.append(joined.decode("ascii"))
+                    self._chars += len(joined)
+                ready.extend([(data, None) for data in run])
+                return j
+        chars = 0
+        while i < n:   # one at a time: escapes, or text beyond ASCII, in the run
             data = events[i]
             if not (data.startswith(head) and data.endswith(tail)):
                 break

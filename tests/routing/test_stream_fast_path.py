@@ -114,3 +114,41 @@ def test_no_shape_when_content_is_ambiguous():
     escaped_end = _dumps(_usual('ends with a quote "'), True)
     pre, suf = _shape_of(escaped_end)
     assert suf.startswith(b'"}')
+
+
+class _Taker:
+    """What UpstreamStream._texts reads and writes of its stream."""
+
+    def __init__(self) -> None:
+        self._ready: list[tuple[bytes, None]] = []
+        self._chars = 0
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=12), st.text(max_size=6).map(str.encode),
+                          st.sampled_from([b"plain", b"a b c", b"", b"\\n", b'\\"', b"\xc3",
+                                           b"\xa9", b"x\\", b'","'])),
+                max_size=8))
+def test_a_run_of_events_is_taken_as_one_at_a_time_would(middles):
+    """The run of same-shaped events is taken in one step when it is plain ASCII, else
+    one at a time: either way exactly the leading events that are valid text-only chunks
+    are taken, their texts in order (a character split over two events, an escape cut at
+    an event's end, a quote: never taken)."""
+    from provider_fallback.routing._stream import UpstreamStream
+
+    pre, suf = _shape_of(_dumps(_usual("Hello"), True))
+    events = [pre + m + suf for m in middles] + [b'{"choices":[]}']
+    taker, text0 = _Taker(), []
+    end = UpstreamStream._texts(taker, events, 0, (pre, suf), text0)   # type: ignore[arg-type]
+    expected: list[str] = []
+    for data in events:
+        text = _text_between(data, len(pre), len(data) - len(suf)) \
+            if data.startswith(pre) and data.endswith(suf) else None
+        if text is None:
+            break
+        expected.append(text)
+    assert end == len(expected)
+    assert [raw for raw, _ in taker._ready] == events[:end]
+    assert "".join(text0) == "".join(expected) and taker._chars == len("".join(expected))
+    for raw in events[:end]:
+        assert _only_text(json.loads(raw)) is not None
