@@ -197,11 +197,15 @@ class UpstreamStream:
             if cont is None:
                 if self.transcript.id is None:
                     self.transcript.identity(obj)
+                first = not self.content
                 if self._walk(obj):
                     return
                 ready.append((data, obj))
                 if self.content:
                     self._relayable = True
+                    if first and fast and tpl is None and _only_text(obj):
+                        # the first text chunk gives the shape the next ones are taken by
+                        tpl = self._shape = _shape_of(data)
                 continue
             self._chars += _generated(obj)
             try:
