@@ -158,8 +158,8 @@ class _GuardedTransport:
         return getattr(self.real, name)
 
 
-# uvicorn (the versions we know) starts a request's task in `_start_asgi_task` and drops the keep-alive
-# timer in `_unset_keepalive_if_required`: with both, the keep-alive timeout is ours
+# uvicorn (the versions we know) starts a request's task in `_start_asgi_task` and drops
+# the keep-alive timer in `_unset_keepalive_if_required`: with both, that timer is ours
 _OWN_KEEPALIVE = all(hasattr(HttpToolsProtocol, name) for name in (
     "_start_asgi_task", "_unset_keepalive_if_required", "timeout_keep_alive_handler"))
 
@@ -271,14 +271,12 @@ class FrontDoorProtocol(HttpToolsProtocol):
                 self._refuse(431, self._too_large("bytes"), "headers_too_large")
                 return
             if self._head_timer is None:
-                self._head_timer = self._after(self.limits.header_timeout,
-                                                        self._head_timeout)
+                self._head_timer = self._after(self.limits.header_timeout, self._head_timeout)
         elif stage == _BODY:
             # one timer per body, re-armed only when it fires: a chunk just notes the time
             self._body_seen = self.loop.time()
             if self._body_timer is None:
-                self._body_timer = self._after(self.limits.body_timeout,
-                                                        self._body_timeout)
+                self._body_timer = self._after(self.limits.body_timeout, self._body_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
