@@ -28,11 +28,9 @@ RESOLUTION = 0.01   # seconds per slot
 class Deadline:
     """An armed deadline: `cancel()` it (idempotent) if it is no longer needed."""
 
-    __slots__ = ("_slot", "callback", "when")
+    __slots__ = ("_slot", "callback")
 
-    def __init__(self, when: float, callback: Callable[[], object],
-                 slot: dict[Deadline, None]) -> None:
-        self.when = when
+    def __init__(self, callback: Callable[[], object], slot: dict[Deadline, None]) -> None:
         self.callback = callback
         self._slot: dict[Deadline, None] | None = slot
 
@@ -64,7 +62,7 @@ class Deadlines:
         if slot is None:
             slot = self._slots[n] = {}
             self._loop.call_at(n * self._resolution, self._fire, n)
-        deadline = Deadline(when, callback, slot)
+        deadline = Deadline(callback, slot)
         slot[deadline] = None
         return deadline
 
