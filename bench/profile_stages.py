@@ -82,6 +82,10 @@ async def cpu_per_call(fn: Callable[[], Awaitable[Any]], n: int) -> float:
     return (t1.user - t0.user + t1.system - t0.system) / n * 1e6
 
 
+def _no_watch() -> None:
+    return None
+
+
 def asgi_call(app: Any, chunks: int) -> Callable[[], Awaitable[None]]:
     payload = body(chunks).encode()
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
@@ -89,7 +93,9 @@ def asgi_call(app: Any, chunks: int) -> Callable[[], Awaitable[None]]:
              "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
              "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
                          (b"content-length", str(len(payload)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+             # as the front door does: a disconnect watch is a callback, not a task
+             "provider_fallback.on_disconnect": lambda callback: _no_watch}
     request = {"type": "http.request", "body": payload, "more_body": False}
 
     async def receive() -> dict[str, Any]:

@@ -101,3 +101,32 @@ def test_writer_drops_instead_of_blocking_and_prunes_old_rows(tmp_path, monkeypa
         assert len(store.events()) == 4       # the 3-day-old row was pruned at start
     finally:
         store.close()
+
+
+def test_request_rows_are_written_whole_in_multi_row_statements(tmp_path):
+    """Rows go in many to a statement (ROWS_PER_INSERT) and the rest one by one: every row
+    lands once, in order, each column in its place."""
+    from provider_fallback.errors import Attempt
+    from provider_fallback.telemetry import RequestRecord
+    from provider_fallback.telemetry._store import ROWS_PER_INSERT
+
+    n = 2 * ROWS_PER_INSERT + 7
+    records = [RequestRecord(f"req-{i}", "chat", "chat", i % 2 == 0, 1_000_000.0 + i,
+                             provider="primary", model="m", prompt_tokens=i,
+                             completion_tokens=2 * i, cost_usd=i / 1000,
+                             attempts=(Attempt("primary", "m", "ok", 200, 1.5 + i, ""),),
+                             skipped=(f"backup/m: quota: {i}",) if i % 3 == 0 else ())
+               for i in range(n)]
+    store = TelemetryStore(tmp_path / DB_FILE)
+    try:
+        store.write([], records[:ROWS_PER_INSERT - 1])   # fewer than one statement's worth
+        store.write([], records[ROWS_PER_INSERT - 1:])
+        rows = store.requests()
+    finally:
+        store.close()
+    assert [r["request_id"] for r in rows] == [f"req-{i}" for i in range(n)]
+    for i, r in enumerate(rows):
+        assert (r["ts"], r["stream"], r["prompt_tokens"], r["completion_tokens"]) == \
+            (1_000_000.0 + i, int(i % 2 == 0), i, 2 * i)
+        assert r["cost_usd"] == i / 1000 and r["chain"][0]["ms"] == 1.5 + i
+        assert r["skipped"] == ([f"backup/m: quota: {i}"] if i % 3 == 0 else [])
