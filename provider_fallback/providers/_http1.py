@@ -61,6 +61,13 @@ def tls_context() -> ssl.SSLContext:
     return _TLS
 
 
+def _happy_eyeballs(loop: asyncio.AbstractEventLoop) -> dict[str, float]:
+    """Happy Eyeballs (RFC 8305: a host with IPv6 and IPv4 addresses tried side by side,
+    the next after 250 ms) where the loop has it: asyncio's does, uvloop's does not (it
+    refuses the keyword), so there the addresses are tried one after another."""
+    return {"happy_eyeballs_delay": 0.25} if isinstance(loop, asyncio.BaseEventLoop) else {}
+
+
 def _decoder(encoding: str | None) -> Any:
     if not encoding:
         return None
@@ -389,7 +396,7 @@ class Pool:
             try:
                 await loop.create_connection(
                     lambda: conn, self.host, self.port, ssl=tls_context() if self.tls else None,
-                    server_hostname=self.host if self.tls else None, happy_eyeballs_delay=0.25)
+                    server_hostname=self.host if self.tls else None, **_happy_eyeballs(loop))
             except ssl.CertificateError as exc:
                 raise aiohttp.ClientConnectorCertificateError(self._key, exc) from exc  # type: ignore[arg-type]
             except ssl.SSLError as exc:

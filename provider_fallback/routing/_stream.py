@@ -169,13 +169,20 @@ class UpstreamStream:
             except _json.JSONDecodeError:
                 self.invalid += 1
                 continue
-            if fast and self.content:
+            if fast:
                 text = _only_text(obj)
-                if text is not None:
+                if text is not None:   # the role chunk, then the text chunks
+                    if not self.content:
+                        if self.transcript.id is None:
+                            self.transcript.identity(obj)
+                        if text:
+                            self._first_content()
+                            self._relayable = True
                     if text:
                         text0.append(text)   # type: ignore[union-attr]
                         self._chars += len(text)
                         if tpl is None:
+                            # the first text chunk gives the shape the next ones are taken by
                             tpl = self._shape = _shape_of(data)
                     ready.append((data, obj))
                     continue
@@ -197,15 +204,11 @@ class UpstreamStream:
             if cont is None:
                 if self.transcript.id is None:
                     self.transcript.identity(obj)
-                first = not self.content
                 if self._walk(obj):
                     return
                 ready.append((data, obj))
                 if self.content:
                     self._relayable = True
-                    if first and fast and tpl is None and _only_text(obj):
-                        # the first text chunk gives the shape the next ones are taken by
-                        tpl = self._shape = _shape_of(data)
                 continue
             self._chars += _generated(obj)
             try:
