@@ -237,15 +237,15 @@ class UpstreamStream:
         special = _SPECIAL.search
         ready = self._ready
         n = len(events)
-        j = i
-        while j < n:   # the run of events shaped like the template
-            data = events[j]
+        mids = []
+        for data in events[i:] if i else events:   # the run of events shaped like the template
             if not (data.startswith(head) and data.endswith(tail)):
                 break
-            j += 1
+            mids.append(data[start:len(data) - cut])
+        j = i + len(mids)
         if j - i > 1:
             run = events[i:j]
-            joined = b"".join([data[start:len(data) - cut] for data in run])
+            joined = b"".join(mids)
             if special(joined) is None and joined.isascii():
                 # the usual run: plain ASCII text, no escapes, taken in one step (each
                 # text is valid alone: ASCII has no character split across two events)

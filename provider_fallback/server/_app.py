@@ -47,6 +47,7 @@ log = logging.getLogger("provider_fallback.server")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no")]
 _DONE = b"data: [DONE]\n\n"
+_DONE_EVENT = _DONE[len(b"data: "):]   # as the last of a batch's joined events
 MAX_MODEL_NAME = 256
 
 
@@ -250,12 +251,15 @@ class GatewayApp:
             # stream is complete) carries the usage chunk and [DONE] with it
             tail = _DONE
             while (batch := await result.next_batch()) is not None:
-                body = b"data: " + b"\n\ndata: ".join([raw for raw, _ in batch]) + b"\n\n"
-                if result.completed:   # the last batch
-                    body, tail = body + tail, b""
-                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                parts = [raw for raw, _ in batch]
+                if result.completed:   # the last batch: [DONE] joined in as its last event
+                    parts.append(_DONE_EVENT)
+                    tail = b""
+                    await send({"type": "http.response.body", "more_body": False,
+                                "body": b"data: " + b"\n\ndata: ".join(parts)})
                 else:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": b"data: " + b"\n\ndata: ".join(parts) + b"\n\n"})
             if not tail:
                 return
         except StreamInterruptedError as exc:
