@@ -153,13 +153,14 @@ class UpstreamStream:
         tpl = self._shape if fast and self.content else None
         i, n = 0, len(events)
         while i < n:
-            if tpl is not None:
+            data = events[i]
+            if tpl is not None and data.startswith(tpl[0]) and data.endswith(tpl[1]):
                 # a run of chunks shaped like the last text-only one: taken in one loop
                 i = self._texts(events, i, tpl, text0)   # type: ignore[arg-type]
                 if i == n:
                     return
+                data = events[i]
             # not a text chunk of that shape: the general way
-            data = events[i]
             i += 1
             if data == DONE:
                 self._end(eof=False)
