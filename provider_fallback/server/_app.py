@@ -254,14 +254,11 @@ class GatewayApp:
                 parts = [raw for raw, _ in batch]
                 if result.completed:   # the last batch: [DONE] joined in as its last event
                     parts.append(_DONE_EVENT)
-                    tail = b""
                     await send({"type": "http.response.body", "more_body": False,
                                 "body": b"data: " + b"\n\ndata: ".join(parts)})
-                else:
-                    await send({"type": "http.response.body", "more_body": True,
-                                "body": b"data: " + b"\n\ndata: ".join(parts) + b"\n\n"})
-            if not tail:
-                return
+                    return   # (the stream's bookkeeping ends in `aclose`, below)
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": b"data: " + b"\n\ndata: ".join(parts) + b"\n\n"})
         except StreamInterruptedError as exc:
             # Never a truncated success: an in-band error event and no [DONE].
             tail = (b"data: " + error_body(exc, self._secrets, self._facts.of(exc.provider,
