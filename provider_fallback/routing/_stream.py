@@ -173,13 +173,12 @@ class UpstreamStream:
             if fast:
                 text = _only_text(obj)
                 if text is not None:   # the role chunk, then the text chunks
-                    if not self.content:
-                        if self.transcript.id is None:
-                            self.transcript.identity(obj)
-                        if text:
+                    if self.transcript.id is None:
+                        self.transcript.identity(obj)
+                    if text:
+                        if not self.content:
                             self._first_content()
                             self._relayable = True
-                    if text:
                         text0.append(text)   # type: ignore[union-attr]
                         self._chars += len(text)
                         if tpl is None:

@@ -6,26 +6,17 @@ every upstream connection fail with a TypeError and every request a 500)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
 
 import pytest
 from gateway_harness import CHAT, gateway_running, sims_running
 from openai import AsyncOpenAI
+from ports import free_port
 
 from provider_fallback import config_from_dict
 from provider_fallback.sim import Fault
 
 uvloop = pytest.importorskip(
     "uvloop", reason="uvloop is not installed (the test extra installs it except on Windows)")
-
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not run on Windows")
-
-
-def _dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])   # closed again: nothing listens there
 
 
 def _on_uvloop(main):  # type: ignore[no-untyped-def]
@@ -53,7 +44,7 @@ def test_answers_streams_and_fallbacks_on_uvloop():
         assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
         async with sims_running({"name": "backup", "models": ["m"]},
                                 {"name": "slow", "models": ["m"]}) as (backup, slow):
-            async with gateway_running(_config(backup, slow, _dead_port())) as gw:
+            async with gateway_running(_config(backup, slow, free_port())) as gw:
                 client = AsyncOpenAI(base_url=gw.url, api_key="x", max_retries=0)
                 raw = await client.chat.completions.with_raw_response.create(model="chat",
                                                                              **CHAT)
