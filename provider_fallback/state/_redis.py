@@ -133,8 +133,8 @@ class RedisState:
                        asyncio.create_task(self._listen_loop(), name="pf-state-listen")]
         if self._relay is not None and self._redis is not None:
             self._tasks.append(asyncio.create_task(
-                self._relay.follow(self._redis, self._key("events"), on_error=self._down,
-                                   retry_after=self.settings.cache_ttl),
+                self._relay.follow(self._redis, self._key("events"), on_error=self._failed,
+                                   epoch=self._epoch, retry_after=self.settings.cache_ttl),
                 name="pf-state-events"))
 
     @property
@@ -470,7 +470,7 @@ class RedisState:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._down(exc)
+                self._failed(exc, subscribed_at)
                 await asyncio.sleep(self.settings.cache_ttl)
             finally:
                 with contextlib.suppress(Exception):
@@ -484,6 +484,19 @@ class RedisState:
         snap = data.get("v") or {}
         if snap.get("o") != self.replica:
             self._tables.apply(str(data.get("t")), str(data.get("f")), snap)
+
+    def _epoch(self) -> int:
+        return self._reconnects
+
+    def _failed(self, exc: BaseException, epoch: int) -> None:
+        """A background call issued in connection `epoch` failed. If the state came back
+        since (the poll restored it), the failure belongs to the outage before: ignored,
+        else a replica just restored would flap (restored, degraded, restored); the next
+        call judges Redis as it is now."""
+        if epoch == self._reconnects:
+            self._down(exc)
+        elif isinstance(exc, asyncio.CancelledError):
+            raise exc
 
     def _lost(self, exc: BaseException) -> None:
         """A request-path call failed: a timeout means Redis is slow, anything else down."""

@@ -74,13 +74,18 @@ class EventRelay:
         self.last_id = _text(tail[0][0]) if tail else "0-0"
 
     async def follow(self, redis: aioredis.Redis, key: str, *,
-                     on_error: Callable[[BaseException], None], retry_after: float) -> None:
+                     on_error: Callable[[BaseException, int], None],
+                     epoch: Callable[[], int], retry_after: float) -> None:
         """Read the stream for ever; after a failure wait `retry_after` and resume from the
-        last entry seen, so what was added meanwhile is still delivered."""
+        last entry seen, so what was added meanwhile is still delivered. A failure goes to
+        `on_error` with the connection `epoch()` the failed read was issued in: a Cluster
+        client holds a CLUSTERDOWN back for 0.25 s, so a read issued during an outage can
+        fail after the state is back, and that says nothing about Redis now."""
         while True:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError   # redis-py may swallow one mid-command
+            issued = epoch()
             try:
                 if self.last_id is None:
                     await self.position(redis, key)
@@ -93,7 +98,7 @@ class EventRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                on_error(exc)
+                on_error(exc, issued)
                 await asyncio.sleep(retry_after)
 
     def _receive_entry(self, fields: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from contextlib import AsyncExitStack
 from typing import Any
@@ -90,3 +91,51 @@ async def test_the_stream_is_capped(redis_url: str, prefix: str) -> None:
         finally:
             client.close()
 
+
+
+async def test_a_failed_read_is_reported_with_the_epoch_it_was_issued_in(
+        dedicated_redis: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Cluster client holds a CLUSTERDOWN back 0.25 s before raising, so a read issued
+    during an outage can fail after the state is back (the `[cluster]` run of
+    test_redis_killed_mid_run_then_back flapped: restored, degraded, restored). The
+    follower says which connection epoch the failed read was issued in."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from provider_fallback.state import _redis_events
+    from provider_fallback.telemetry import EventBus
+
+    monkeypatch.setattr(_redis_events, "READ_BLOCK", 30.0)   # one read stays out
+    client = aioredis.Redis.from_url(dedicated_redis.url)
+    admin = redis.Redis.from_url(dedicated_redis.url, socket_timeout=2)
+    epoch, failures = [0], []
+    relay = _redis_events.EventRelay(EventBus(), "r1", [], lambda: None)
+    task = asyncio.create_task(relay.follow(
+        client, "pf-epoch:events", retry_after=30.0, epoch=lambda: epoch[0],
+        on_error=lambda exc, issued: failures.append((type(exc).__name__, issued))))
+    try:
+        await eventually(lambda: any(c.get("cmd") == "xread" for c in admin.client_list()))
+        epoch[0] = 1      # the state came back while the read was out
+        admin.client_kill_filter(_type="normal", skipme=True)
+        await eventually(lambda: failures)
+        assert failures == [("ConnectionError", 0)]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.aclose()
+        admin.close()
+
+
+async def test_a_failure_from_before_the_last_reconnect_does_not_degrade_the_state(
+        dedicated_redis: Any) -> None:
+    prefix = new_prefix()
+    async with sims_running(PRIMARY) as (p,), Router(
+            _config(p, dedicated_redis.url, prefix), sleep=Sleeps()) as ra:
+        state: Any = ra.state
+        assert state.connected
+        state._failed(ConnectionError("from the outage before"), state._epoch() - 1)
+        assert state.connected and ra.events.count("STATE_DEGRADED") == 0
+        state._failed(ConnectionError("now"), state._epoch())
+        assert not state.connected and ra.events.count("STATE_DEGRADED") == 1
