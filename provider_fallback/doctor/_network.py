@@ -18,14 +18,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from .. import _json
 from ..config import ProviderSpec
 from ..config._step_facts import provider_facts
 from ..errors import Facts, Failure, classify_exception, classify_response
+from ..errors._wire import WireError
 from ..health._probes import model_ids, probe_headers
 from ..providers import proxy_for
+from ..providers._fetch import Fetcher
 from ..providers._redirects import REDIRECTS, moved, send
 from ._findings import Finding, Severity, mask_key
 
@@ -85,12 +85,14 @@ async def check_provider(provider: ProviderSpec, models: Sequence[str], *, timeo
     if proxy is not None:
         check.add(Severity.INFO, "reached through the HTTP(S)_PROXY environment variable; "
                                  "DNS/TCP/TLS checked by the proxy, not here")
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
-                                     trust_env=False) as session:
+    session = Fetcher(keepalive=False)   # the gateway's own client, fresh connections
+    try:
         await _models(check, session, provider, models, timeout=timeout, proxy=proxy,
                       slow_threshold=slow_threshold, key_missing=key_missing, now=now)
         if check.healthy and is_litellm(provider):
             await _litellm(check, session, provider, timeout=timeout, proxy=proxy)
+    finally:
+        await session.aclose()
     return check
 
 
@@ -140,7 +142,7 @@ async def _connect(check: ProviderCheck, host: str, port: int, tls: bool, timeou
     return True
 
 
-async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+async def _get(session: Fetcher, url: str, headers: dict[str, str],
                proxy: str | None, timeout: float,
                provider: ProviderSpec | None = None) -> tuple[int, Any, bytes, float]:
     """GET `url`, following redirects on the same host only; a redirect to another host
@@ -161,7 +163,7 @@ class _Moved(Exception):
         self.failure = failure
 
 
-async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider: ProviderSpec,
+async def _models(check: ProviderCheck, session: Fetcher, provider: ProviderSpec,
                   models: Sequence[str], *, timeout: float, proxy: str | None,
                   slow_threshold: float, key_missing: str | None,
                   now: Callable[[], float]) -> None:
@@ -181,10 +183,10 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
         check.add(Severity.ERROR, f"GET /models got no answer within {timeout:g}s",
                   "timeout_total", "raise `timeout` for this provider if it is always this slow")
         return
-    except (aiohttp.ClientError, OSError) as exc:
+    except (WireError, OSError) as exc:
         _fail(check, exc, "GET /models")
         return
-    except ValueError:  # a header aiohttp refuses to send (CR/LF in the key): see `keys`
+    except ValueError:  # a header HTTP cannot carry (CR/LF in the key): see `keys`
         check.add(Severity.ERROR, "GET /models not sent: the key or a header contains a "
                                   "character HTTP cannot send", "invalid_api_key_format")
         return
@@ -228,7 +230,7 @@ async def _models(check: ProviderCheck, session: aiohttp.ClientSession, provider
                                     f"{slow_threshold:g}s)", "slow_provider", **detail)
 
 
-async def _litellm(check: ProviderCheck, session: aiohttp.ClientSession, provider: ProviderSpec,
+async def _litellm(check: ProviderCheck, session: Fetcher, provider: ProviderSpec,
                    *, timeout: float, proxy: str | None) -> None:
     parts = urlsplit(provider.base_url)
     root = f"{parts.scheme}://{parts.netloc}"
@@ -241,7 +243,7 @@ async def _litellm(check: ProviderCheck, session: aiohttp.ClientSession, provide
             check.add(Severity.WARNING, f"LiteLLM {path} got no answer within {timeout:g}s{note}",
                       "timeout_total")
             continue
-        except (aiohttp.ClientError, OSError) as exc:
+        except (WireError, OSError) as exc:
             _fail(check, exc, f"LiteLLM {path}")
             continue
         if status >= 300:

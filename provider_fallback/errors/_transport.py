@@ -1,8 +1,10 @@
-"""Turning a transport exception (aiohttp, asyncio, OSError) into a registry Failure.
+"""Turning a transport exception (ours, aiohttp's, asyncio, OSError) into a registry Failure.
 
-The one place client-library exceptions meet the registry. Decides by exception type and
-errno (Linux, macOS and Windows numbers), walking `os_error`, `__cause__` and
-`__context__`; never by the exception's text.
+The one place client exceptions meet the registry. Decides by exception type and errno
+(Linux, macOS and Windows numbers), walking `os_error`, `__cause__` and `__context__`;
+never by the exception's text. The gateway's own HTTP client raises `_wire`'s classes;
+aiohttp's (doctor, the simulator) are known too, once something has imported aiohttp:
+the serving process never does, so no aiohttp exception can reach it there.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import sys
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-import aiohttp
-
+from . import _wire
 from ._classify import classify_response
 from ._registry import spec
 from ._scrub import clip, scrub_secrets
@@ -89,16 +92,45 @@ PHASES: Mapping[str, str] = {
 _STREAM_CUTS = frozenset({"connection_reset", "connection_aborted", "broken_pipe"})
 
 
-def _types(*names: str) -> tuple[type[BaseException], ...]:
-    """The named aiohttp exception classes this aiohttp version has (some are 3.10+)."""
-    return tuple(t for n in names if isinstance(t := getattr(aiohttp, n, None), type))
+class _Kinds:
+    """The exception classes each code is read from: ours, plus aiohttp's when `aiohttp`
+    is the loaded module (some of its classes are 3.10+)."""
+
+    def __init__(self, aiohttp: Any) -> None:
+        self.aiohttp = aiohttp
+
+        def types(*names: str) -> tuple[type[BaseException], ...]:
+            return tuple(t for n in names if isinstance(t := getattr(aiohttp, n, None), type))
+
+        self.tls = (_wire.TLSError, *types("ClientSSLError", "ServerFingerprintMismatch"),
+                    ssl.SSLError, ssl.CertificateError)
+        self.proxy = (_wire.ProxyError, *types("ClientProxyConnectionError", "ClientHttpProxyError"))
+        self.dns = (_wire.DNSError, *types("ClientConnectorDNSError"), socket.gaierror)
+        self.connect_timeout = (_wire.ConnectTimeout, *types("ConnectionTimeoutError"))
+        self.disconnect = (_wire.Disconnected, _wire.PayloadError,
+                           *types("ServerDisconnectedError", "ClientPayloadError"))
+        self.connection = (_wire.WireError, ConnectionError, *types("ClientConnectionError"))
+        self.invalid_url = (_wire.InvalidURL, *types("InvalidURL"))
+        self.connector = (_wire.ConnectError, *types("ClientConnectorError"))
+        self.response = types("ClientResponseError")
+        self.builtin: tuple[tuple[type[BaseException], str], ...] = (
+            (ConnectionRefusedError, "connection_refused"),
+            (ConnectionResetError, "connection_reset"),
+            (ConnectionAbortedError, "connection_aborted"),
+            (BrokenPipeError, "broken_pipe"),
+            *((t, "broken_pipe") for t in types("UploadAbortedError")),  # request body cut off
+        )
 
 
-_TLS_TYPES = (*_types("ClientSSLError", "ServerFingerprintMismatch"), ssl.SSLError, ssl.CertificateError)
-_PROXY_TYPES = _types("ClientProxyConnectionError", "ClientHttpProxyError")
-_DNS_TYPES = (*_types("ClientConnectorDNSError"), socket.gaierror)
-_CONNECT_TIMEOUT_TYPES = _types("ConnectionTimeoutError")
-_DISCONNECT_TYPES = _types("ServerDisconnectedError", "ClientPayloadError")
+_KINDS = _Kinds(None)
+
+
+def _kinds() -> _Kinds:
+    global _KINDS
+    loaded = sys.modules.get("aiohttp")
+    if loaded is not _KINDS.aiohttp and loaded is not None:
+        _KINDS = _Kinds(loaded)
+    return _KINDS
 
 
 def classify_exception(exc: BaseException, *, provider: str | None = None,
@@ -113,21 +145,23 @@ def classify_exception(exc: BaseException, *, provider: str | None = None,
 
     if isinstance(exc, UpstreamError):
         return exc.failure
+    kinds = _kinds()
     chain = list(_chain(exc))
     for candidate in chain:
-        if isinstance(candidate, aiohttp.ClientResponseError) \
-                and not isinstance(candidate, _PROXY_TYPES) and candidate.status >= 400:
-            return classify_response(candidate.status, candidate.headers or {}, candidate.message,
+        if isinstance(candidate, kinds.response) \
+                and not isinstance(candidate, kinds.proxy) and candidate.status >= 400:  # type: ignore[attr-defined]
+            return classify_response(candidate.status, candidate.headers or {},  # type: ignore[attr-defined]
+                                     candidate.message,  # type: ignore[attr-defined]
                                      provider=provider, model=model)
     code: str | None = None
     number: int | None = None
     for candidate in chain:
-        code, found = _classify_one(candidate, phase)
+        code, found = _classify_one(candidate, phase, kinds)
         number = found if number is None else number
         if code is not None:
             break
     if code is None:
-        generic = any(isinstance(c, aiohttp.ClientConnectionError | ConnectionError) for c in chain)
+        generic = any(isinstance(c, kinds.connection) for c in chain)
         code = "connection_error" if generic else "unknown_error"
     if phase == "stream" and code in _STREAM_CUTS:
         code = "stream_cut"
@@ -138,39 +172,31 @@ def classify_exception(exc: BaseException, *, provider: str | None = None,
                    detail=detail)
 
 
-def _classify_one(exc: BaseException, phase: str) -> tuple[str | None, int | None]:
+def _classify_one(exc: BaseException, phase: str,
+                  kinds: _Kinds) -> tuple[str | None, int | None]:
     """(code or None, errno seen or None) for one exception of the chain."""
-    if isinstance(exc, _PROXY_TYPES):
+    if isinstance(exc, kinds.proxy):
         return "proxy_error", None
-    if isinstance(exc, _DNS_TYPES):
-        number = _dns_errno(exc)
+    if isinstance(exc, kinds.dns):
+        number = _dns_errno(exc, kinds)
         return ("dns_temporary" if number in _EAI_TEMPORARY else "dns_failure"), number
-    if isinstance(exc, _TLS_TYPES):
+    if isinstance(exc, kinds.tls):
         return "tls_error", None
-    if isinstance(exc, _CONNECT_TIMEOUT_TYPES):
+    if isinstance(exc, kinds.connect_timeout):
         return "timeout_connect", None  # sock_connect expired: a connect timeout in any phase
     number = _os_errno(exc)
     if number is not None and number in ERRNO_TABLE:
         return ERRNO_TABLE[number], number
     if isinstance(exc, TimeoutError):  # asyncio/aiohttp timeouts: meaning depends on the phase
         return PHASES.get(phase, "timeout_total"), number
-    if isinstance(exc, _DISCONNECT_TYPES):
+    if isinstance(exc, kinds.disconnect):
         return ("stream_cut" if phase == "stream" else "connection_reset"), number
-    for kind, code in _BUILTIN_TYPES:
+    for kind, code in kinds.builtin:
         if isinstance(exc, kind):
             return code, number
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, kinds.invalid_url):
         return "config_error", number
     return None, number
-
-
-_BUILTIN_TYPES: tuple[tuple[type[BaseException], str], ...] = (
-    (ConnectionRefusedError, "connection_refused"),
-    (ConnectionResetError, "connection_reset"),
-    (ConnectionAbortedError, "connection_aborted"),
-    (BrokenPipeError, "broken_pipe"),
-    *((t, "broken_pipe") for t in _types("UploadAbortedError")),  # request body cut off
-)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -198,9 +224,9 @@ def _os_errno(exc: BaseException) -> int | None:
     return exc.errno if isinstance(exc.errno, int) else None
 
 
-def _dns_errno(exc: BaseException) -> int | None:
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        exc = exc.os_error
+def _dns_errno(exc: BaseException, kinds: _Kinds) -> int | None:
+    if isinstance(exc, kinds.connector):
+        exc = exc.os_error  # type: ignore[attr-defined]
     return exc.errno if isinstance(exc, OSError) and isinstance(exc.errno, int) else None
 
 

@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
 from ..config import Config, ProviderSpec
 from ..errors import Failure, spec
 from ..providers import proxy_for
+from ..providers._fetch import Fetcher
 from ..telemetry import EventBus
 from ._admission import Admission, Outcome
 from ._probes import TIERS, ProbeResult, probe
@@ -42,7 +41,7 @@ class HealthMonitor:
         self.events = events
         self._clock = clock
         self._rand = rand
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Fetcher | None = None   # every probe on a connection of its own
         self._tasks: list[asyncio.Task[None]] = []
         self._locks = {name: asyncio.Lock() for name in config.providers}
         self._last: dict[str, dict[str, ProbeResult]] = {name: {} for name in config.providers}
@@ -58,10 +57,7 @@ class HealthMonitor:
     async def start(self) -> None:
         if self._session is not None:
             return
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2 * len(self.config.providers) + 2,
-                                           force_close=True),
-            timeout=aiohttp.ClientTimeout(total=None), trust_env=False)
+        self._session = Fetcher(keepalive=False)
         for sup in self.supervisors.values():
             await sup.start()
         if self.follower is not None:
@@ -89,7 +85,7 @@ class HealthMonitor:
         if self.follower is not None:
             await self.follower.stop()
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
             self._session = None
 
     # -- scheduling -------------------------------------------------------------------

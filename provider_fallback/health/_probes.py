@@ -10,13 +10,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from .. import _json
 from .._secret import Secret
 from ..config import ProviderSpec
 from ..errors import classify_exception, classify_response
+from ..errors._wire import WireError
 from ..providers._dialects import dialect_for
+from ..providers._fetch import Fetcher
 from ..providers._redirects import REDIRECTS, moved, send
 
 __all__ = ["TIERS", "ProbeResult", "probe"]
@@ -62,7 +62,7 @@ def _quick_url(provider: ProviderSpec) -> str:
     return f"{provider.base_url}/{path}"
 
 
-async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: str, *,
+async def probe(session: Fetcher, provider: ProviderSpec, tier: str, *,
                 timeout: float, proxy: str | None, model: str | None = None) -> ProbeResult:
     """Run one probe tier; classify any failure into the registry."""
     started = time.perf_counter()
@@ -125,7 +125,7 @@ async def probe(session: aiohttp.ClientSession, provider: ProviderSpec, tier: st
         return ProbeResult(name, tier, False, "timeout_total", None,
                            (time.perf_counter() - started) * 1000,
                            f"{tier} probe got no answer within {timeout:g}s")
-    except (aiohttp.ClientError, OSError) as exc:
+    except (WireError, OSError) as exc:
         failure = classify_exception(exc, provider=name, phase="connect")
         return ProbeResult(name, tier, False, failure.code, None,
                            (time.perf_counter() - started) * 1000, failure.message[:200])

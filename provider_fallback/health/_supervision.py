@@ -137,14 +137,13 @@ class SupervisionHost:
 
     async def _ping(self, name: str, sup: Any, proxy: str | None) -> None:
         """The quick ping the monitor does in a single process, for restarts on unhealthy."""
-        import aiohttp
-
+        from ..providers._fetch import Fetcher
         from ._probes import probe
 
         health = self.config.health
         provider = self.config.providers[name]
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
-                                         trust_env=False) as session:
+        session = Fetcher(keepalive=False)
+        try:
             while True:
                 await asyncio.sleep(health.quick_interval)
                 try:
@@ -154,6 +153,8 @@ class SupervisionHost:
                     log.exception("quick ping of supervised %s failed unexpectedly", name)
                     continue
                 sup.observe_probe(result.ok, result.code)
+        finally:
+            await session.aclose()
 
     def _remember(self, event: Event) -> None:
         self._events.append({"seq": event.id, "ts": event.ts, "type": event.type,

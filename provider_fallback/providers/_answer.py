@@ -147,6 +147,12 @@ class Response:
             conn.close()
         self._fire()
 
+    async def __aenter__(self) -> Response:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
     def _fire(self) -> None:
         callbacks, self._callbacks = self._callbacks, None
         for cb in callbacks or ():

@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from .._redact import REDACTOR
 from .._secret import Secret
 from ..config import ProviderSpec, Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
+from ..errors._wire import ConnectTimeout, WireError
 from ._dialects import dialect_for
 from ._http1 import Pool, Response
 from ._redirects import REDIRECTS, follow, moved
@@ -28,7 +27,7 @@ from ._redirects import REDIRECTS, follow, moved
 __all__ = ["UpstreamClient", "header_problem", "pool_exhausted", "proxy_for"]
 
 _ERROR_BODY_LIMIT = 64 * 1024
-# What HTTP/1.1 cannot carry in a header value (aiohttp refuses to send it): CR, LF, NUL
+# What HTTP/1.1 cannot carry in a header value: CR, LF, NUL
 # and the other control characters but tab.
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_NAMES = {"\r": "a carriage return", "\n": "a newline", "\x00": "a NUL byte"}
@@ -191,7 +190,7 @@ class UpstreamClient:
             resp = await request(url)
             if resp.status in REDIRECTS:
                 resp, url = await follow(request, url, resp)
-        except aiohttp.ConnectionTimeoutError as exc:
+        except ConnectTimeout as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase="connect")) from None
         except TimeoutError as exc:
@@ -199,7 +198,7 @@ class UpstreamClient:
                 raise   # the caller's deadline: the caller names it
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (WireError, OSError) as exc:
             raise UpstreamError(classify_exception(exc, provider=provider.name, model=target.model,
                                                    phase=phase)) from None
         if resp.status < 300:
@@ -215,7 +214,7 @@ class UpstreamClient:
         try:
             async with asyncio.timeout(5):
                 body: Any = await resp.content.read(_ERROR_BODY_LIMIT)
-        except (aiohttp.ClientError, OSError, TimeoutError):
+        except (WireError, OSError, TimeoutError):
             body = b""
         finally:
             resp.release()

@@ -12,10 +12,11 @@ What it speaks: HTTP/1.1 keep-alive over TCP or TLS (the system's default certif
 store, SNI, hostname checks), bodies by Content-Length, chunked or until close, gzip and
 deflate answers decoded, and an HTTP(S)_PROXY (plain requests in absolute form for http,
 a CONNECT tunnel for https, Basic proxy credentials from the proxy URL). Failures are
-raised as the exceptions the registry's classifier reads (`errors/_transport.py`):
-the OSError of a failed connect, `ssl` errors, `socket.gaierror`, aiohttp's
-`ConnectionTimeoutError`, `ServerDisconnectedError` (the connection closed before the
-answer began), `ClientPayloadError` (closed inside the body) and `ClientProxyConnectionError`.
+raised as `errors/_wire.py`'s classes, which the registry's classifier reads
+(`errors/_transport.py`): `ConnectError` and its `DNSError`, `TLSError`,
+`CertificateError` and `ProxyError` (each wrapping the OSError, `ssl` error or
+`socket.gaierror` underneath), `ConnectTimeout`, `Disconnected` (the connection closed
+before the answer began) and `PayloadError` (closed inside the body, or not HTTP).
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
 import httptools
-from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._deadlines import Deadline, deadlines
+from ..errors import _wire
 from ._answer import Body, Response
 
 __all__ = ["Body", "Pool", "Response"]   # Body and Response: from _answer.py
@@ -178,12 +178,12 @@ class _Connection(asyncio.Protocol):
             elif self._answer is not None:   # the head has not ended yet: all head bytes
                 self._head_size += len(data)
                 if self._head_size > MAX_HEAD:   # httptools buffers it without bound
-                    self._fail(aiohttp.ClientPayloadError(
+                    self._fail(_wire.PayloadError(
                         f"the provider's answer head is over {MAX_HEAD} bytes"))
         except httptools.HttpParserUpgrade:
-            self._fail(aiohttp.ClientPayloadError("the provider switched protocols"))
+            self._fail(_wire.PayloadError("the provider switched protocols"))
         except httptools.HttpParserError as exc:
-            self._fail(aiohttp.ClientPayloadError(f"malformed HTTP answer: {exc}"))
+            self._fail(_wire.PayloadError(f"malformed HTTP answer: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
@@ -195,9 +195,9 @@ class _Connection(asyncio.Protocol):
             return
         if self._answer is not None and not self._answer.done():
             err: Exception = exc if isinstance(exc, OSError) else \
-                aiohttp.ServerDisconnectedError("the provider closed the connection")
+                _wire.Disconnected("the provider closed the connection")
         else:
-            err = aiohttp.ClientPayloadError("the provider closed the connection inside the "
+            err = _wire.PayloadError("the provider closed the connection inside the "
                                              "answer (Response payload is not completed)")
             err.__cause__ = exc
         self._fail(err)
@@ -256,7 +256,7 @@ class _Connection(asyncio.Protocol):
             try:
                 body = self._decoder.decompress(body)
             except zlib.error as exc:
-                self._fail(aiohttp.ClientPayloadError(f"cannot decode the answer: {exc}"))
+                self._fail(_wire.PayloadError(f"cannot decode the answer: {exc}"))
                 return
             if not body:
                 return
@@ -312,8 +312,10 @@ class _Tunnel(asyncio.Protocol):
 class Pool:
     """Keep-alive connections to one origin (`base_url`'s scheme, host and port)."""
 
-    def __init__(self, base_url: str, proxy: str | None = None) -> None:
+    def __init__(self, base_url: str, proxy: str | None = None, *,
+                 keepalive: bool = True) -> None:
         parts = urlsplit(base_url)
+        self.keepalive = keepalive   # False: every request on a connection of its own
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
@@ -328,11 +330,9 @@ class Pool:
         self._absolute = self.proxy is not None and not self.tls
         self._proxy_auth = (_proxy_auth(self.proxy) if self._absolute and self.proxy is not None
                             and self.proxy.username else "")
-        # what aiohttp's connect errors carry, so their text names the host and port
-        self._key = ConnectionKey(self.host, self.port, self.tls, True, None, None, None, None)
-        self._proxy_key = ConnectionKey(self.proxy.hostname or "", self.proxy.port or 0,
-                                        self.proxy.scheme == "https", True, None, None, None,
-                                        None) if self.proxy else self._key
+        # what a proxy's connect errors name
+        self._proxy_at = (self.proxy.hostname or "", self.proxy.port or 0) if self.proxy \
+            else (self.host, self.port)
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
         self.closed = False
@@ -350,7 +350,7 @@ class Pool:
 
     # -- connections -----------------------------------------------------------------
     def put(self, conn: _Connection) -> None:
-        if self.closed:
+        if self.closed or not self.keepalive:
             conn.close()
             return
         idle = self._idle
@@ -386,7 +386,7 @@ class Pool:
             async with asyncio.timeout(connect_timeout):
                 return await self._connect()
         except TimeoutError:
-            raise aiohttp.ConnectionTimeoutError(
+            raise _wire.ConnectTimeout(
                 f"connecting to {self.authority} took over {connect_timeout:g}s") from None
 
     async def _connect(self) -> _Connection:
@@ -398,13 +398,13 @@ class Pool:
                     lambda: conn, self.host, self.port, ssl=tls_context() if self.tls else None,
                     server_hostname=self.host if self.tls else None, **_happy_eyeballs(loop))
             except ssl.CertificateError as exc:
-                raise aiohttp.ClientConnectorCertificateError(self._key, exc) from exc  # type: ignore[arg-type]
+                raise _wire.CertificateError(self.host, self.port, exc) from exc
             except ssl.SSLError as exc:
-                raise aiohttp.ClientConnectorSSLError(self._key, exc) from exc
+                raise _wire.TLSError(self.host, self.port, exc) from exc
             except socket.gaierror as exc:
-                raise aiohttp.ClientConnectorDNSError(self._key, exc) from exc
+                raise _wire.DNSError(self.host, self.port, exc) from exc
             except OSError as exc:
-                raise aiohttp.ClientConnectorError(self._key, exc) from exc
+                raise _wire.ConnectError(self.host, self.port, exc) from exc
         else:
             await self._via_proxy(loop, conn)
         self._open.add(conn)
@@ -424,7 +424,7 @@ class Pool:
             transport, tunnel = await loop.create_connection(
                 _Tunnel, phost, pport, ssl=pssl, server_hostname=phost if pssl else None)
         except (OSError, ssl.SSLError) as exc:
-            raise aiohttp.ClientProxyConnectionError(self._proxy_key, exc) from exc
+            raise _wire.ProxyError(*self._proxy_at, exc) from exc
         auth = _proxy_auth(proxy) if proxy.username else ""
         transport.write((f"CONNECT {self.host}:{self.port} HTTP/1.1\r\n"
                          f"Host: {self.host}:{self.port}\r\n{auth}\r\n").encode("latin-1"))
@@ -432,25 +432,24 @@ class Pool:
             status = await tunnel.answer
         except OSError as exc:
             transport.close()
-            raise aiohttp.ClientProxyConnectionError(self._proxy_key, exc) from exc
+            raise _wire.ProxyError(*self._proxy_at, exc) from exc
         except BaseException:
             transport.close()
             raise
         if status != 200:
             transport.close()
-            raise aiohttp.ClientProxyConnectionError(self._proxy_key, OSError(
+            raise _wire.ProxyError(*self._proxy_at, OSError(
                 0, f"the proxy answered {status} to CONNECT {self.host}:{self.port}"))
         try:
             tls = await loop.start_tls(transport, conn, tls_context(), server_hostname=self.host)
         except ssl.CertificateError as exc:
             transport.close()
-            raise aiohttp.ClientConnectorCertificateError(self._key, exc) from exc  # type: ignore[arg-type]
+            raise _wire.CertificateError(self.host, self.port, exc) from exc
         except ssl.SSLError as exc:
             transport.close()
-            raise aiohttp.ClientConnectorSSLError(self._key, exc) from exc
+            raise _wire.TLSError(self.host, self.port, exc) from exc
         if tls is None:
-            raise aiohttp.ClientProxyConnectionError(self._proxy_key,
-                                                     OSError(0, "TLS through the proxy failed"))
+            raise _wire.ProxyError(*self._proxy_at, OSError(0, "TLS through the proxy failed"))
         conn.connection_made(tls)
 
     # -- requests ----------------------------------------------------------------------
@@ -461,7 +460,7 @@ class Pool:
         its status and headers arrived. `deadline` (loop time) bounds the connect, the wait
         for the head and (`whole`) the body's reading: past it, TimeoutError."""
         if self.closed:
-            raise aiohttp.ClientConnectionError("the gateway is shutting down")
+            raise _wire.Closing("the gateway is shutting down")
         conn = self._reuse()   # the usual case, without a coroutine of its own
         if conn is None:
             if deadline is not None:

@@ -1,6 +1,6 @@
 """Redirects at the provider boundary: followed on the same origin, never to another host.
 
-aiohttp follows redirects by itself and drops `Authorization` when the host changes, so a
+A client that follows redirects by itself (aiohttp does) drops `Authorization` when the host changes, so a
 provider that moved answered the key-less request with a 401 and was cooled down as an
 auth failure. Here every request is sent with `allow_redirects=False`: a redirect to the
 same scheme, host and port is followed (up to `MAX_HOPS`, the same method and body, so a
@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import aiohttp
 
 from ..errors import Failure, spec
 
@@ -61,9 +59,9 @@ async def follow(request: Callable[[str], Awaitable[Any]], url: str,
     return await request(url), url
 
 
-async def send(session: aiohttp.ClientSession, method: str, url: str,
-               **kwargs: Any) -> tuple[aiohttp.ClientResponse, str]:
-    """`follow` for an aiohttp session (the doctor's and the probes' requests)."""
+async def send(session: Any, method: str, url: str, **kwargs: Any) -> tuple[Any, str]:
+    """`follow` for a session: the gateway's `Fetcher` (probes) or an aiohttp session
+    (the doctor's requests)."""
     return await follow(lambda u: session.request(method, u, allow_redirects=False, **kwargs),
                         url)
 

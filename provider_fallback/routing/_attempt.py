@@ -12,12 +12,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
+from ..errors._wire import WireError
 from ..providers import OPENAI, Dialect, UpstreamClient, Watchdog, dialect_for
+from ..providers._answer import Response
 from ..providers._client import POOL_WAIT_SHARE
 from ._accounting import Accounting
 from ._gate import PoolGates
@@ -135,7 +135,7 @@ class Attempter:
             except TimeoutError:
                 raise UpstreamError(Failure(spec("timeout_total"), provider=name, model=model,
                                             message=f"no complete answer within {budget:g}s")) from None
-            except (aiohttp.ClientError, OSError) as exc:
+            except (WireError, OSError) as exc:
                 raise UpstreamError(classify_exception(exc, provider=name, model=model,
                                                        phase="stream")) from None
             answer = _accept(route.path, raw, resp, name, model, dialect)
@@ -145,7 +145,7 @@ class Attempter:
             return answer
         ttft = min(policy.ttft_timeout, budget)
         loop = asyncio.get_running_loop()
-        # the wait for a pooled connection ends as aiohttp's did: at the pool-wait share of
+        # the wait for a pooled connection ends at the pool-wait share of
         # the connect timeout, or at the time to first token if that comes first
         slot = self._gates.take(target)
         header_timeout = ttft
@@ -196,7 +196,7 @@ def _prefilled(messages: list[Any], transcript: Transcript) -> list[Any]:
     return [*messages, {"role": "assistant", "content": text}]
 
 
-def _accept(path: str, raw: bytes, resp: aiohttp.ClientResponse, name: str,
+def _accept(path: str, raw: bytes, resp: Response, name: str,
             model: str, dialect: Dialect = OPENAI) -> Completion:
     """The answer if it is one; malformed_response (a failure) if it is not. Another API's
     answer becomes a chat completion first (and `raw` its bytes: that is what is relayed)."""

@@ -16,12 +16,12 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-
 from .. import _json
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
+from ..errors._wire import WireError
 from ..providers import DONE, EventReader, StreamDecoder, Watchdog, WatchdogExpired
+from ..providers._answer import Response
 from ._splice import Continuation, Diverged
 from ._transcript import Transcript
 
@@ -35,7 +35,7 @@ class UpstreamStream:
     """Iterate `batches()` for what to relay; `prime()` first reads until there is
     content for the client (a failure before it raises, so the router can fall over)."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, target: Target, *, watchdog: Watchdog,
+    def __init__(self, resp: Response, target: Target, *, watchdog: Watchdog,
                  transcript: Transcript, continuation: Continuation | None,
                  clock: Any, started: float, decoder: StreamDecoder | None = None) -> None:
         self.resp = resp
@@ -115,7 +115,7 @@ class UpstreamStream:
         except WatchdogExpired as exc:
             self._broken(self._timer_failure(exc))
             return
-        except (aiohttp.ClientError, OSError) as exc:
+        except (WireError, OSError) as exc:
             t = self.target
             self._broken(UpstreamError(classify_exception(exc, provider=t.provider.name,
                                                           model=t.model, phase="stream")))

@@ -18,14 +18,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from .. import _json
 from ..errors import InvalidRequestError, ProviderFallbackError, StreamInterruptedError
+from ..errors._wire import WireError
 from ..limits import estimate_tokens
 from ..protocols import CHAT, MESSAGES, RESPONSES, Answered, Context, WireFormat
 from ..providers import Origin, proxy_for
 from ..providers._anthropic import ANTHROPIC
+from ..providers._fetch import Fetcher
 from ..routing import Completion, StreamingCompletion
 from ..telemetry._records import CLIENT_PROTOCOL
 
@@ -84,11 +84,11 @@ class ProtocolEndpoints:
         self.app = app
         self.router = app.router
         self.ping_interval = 10.0   # seconds of upstream silence before a keep-alive event
-        self._session: aiohttp.ClientSession | None = None   # count_tokens on native targets
+        self._session: Fetcher | None = None   # count_tokens on native targets
 
     async def aclose(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
             self._session = None
 
     # -- routes ---------------------------------------------------------------------------
@@ -265,11 +265,11 @@ class ProtocolEndpoints:
         """The Anthropic-native target's own count, or None (then the estimate answers)."""
         provider = target.provider
         if self._session is None:
-            self._session = aiohttp.ClientSession(trust_env=False)
+            self._session = Fetcher()
         try:
             async with asyncio.timeout(min(_COUNT_TIMEOUT_S, target.policy.timeout)):
-                async with self._session.post(
-                        provider.base_url + "/messages/count_tokens",
+                async with await self._session.request(
+                        "POST", provider.base_url + "/messages/count_tokens",
                         data=_json.dumps_kept({**body, "model": target.model}),
                         headers=ANTHROPIC.headers(provider, False, headers),
                         proxy=proxy_for(provider.base_url)) as resp:
@@ -278,7 +278,7 @@ class ProtocolEndpoints:
                         return raw
                     log.info("count_tokens on %s answered %s; estimating instead",
                              provider.name, resp.status)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (WireError, OSError, TimeoutError, ValueError) as exc:
             log.info("count_tokens on %s failed (%s); estimating instead", provider.name,
                      type(exc).__name__)
         return None

@@ -17,10 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from ..config import AlertSettings, AlertSink
 from ..errors import scrub_secrets
+from ..errors._wire import WireError
 from ._events import Event
 
 __all__ = ["ALERT_NAMES", "Alert", "Alerter", "alert_payload"]
@@ -84,7 +83,7 @@ class Alerter:
         self._down_since: dict[str, float] = {}
         self._down_alerted: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Any = None   # a providers Fetcher, made at the first alert
         self.sent: list[Alert] = []          # delivered (at least one sink accepted)
         self.suppressed = 0                  # over max_per_minute
         self.failed = 0                      # every retry failed
@@ -200,7 +199,7 @@ class Alerter:
                 pass
         self._tasks = []
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
             self._session = None
 
     async def _check_loop(self) -> None:
@@ -240,7 +239,7 @@ class Alerter:
                 if 200 <= status < 300:
                     return True
                 why = f"HTTP {status}"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (WireError, OSError, TimeoutError, ValueError) as exc:
                 why = type(exc).__name__
             log.warning("alert %s to webhook #%d (%s) failed: %s (attempt %d/%d)",
                         alert.name, i + 1, sink.format, why, attempt, RETRIES)
@@ -254,10 +253,13 @@ class Alerter:
         if self._post is not None:
             return await self._post(url, payload)
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        async with self._session.post(url, json=payload) as resp:
-            await resp.read()
-            return resp.status
+            from ..providers._fetch import Fetcher  # providers import telemetry
+
+            self._session = Fetcher()
+        async with asyncio.timeout(10):
+            async with await self._session.request("POST", url, json=payload) as resp:
+                await resp.read()
+                return int(resp.status)
 
 
 def _pct(ratio: Any) -> str:

@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from provider_fallback.errors import classify_exception
+from provider_fallback.errors import _wire, classify_exception
 from provider_fallback.providers import _answer, _http1
 from provider_fallback.providers._http1 import Pool
 
@@ -229,7 +228,7 @@ async def test_an_endless_answer_head_is_refused_not_buffered(endless, monkeypat
         await asyncio.sleep(5)
 
     async with server(endless_head) as (url, _):
-        with pytest.raises(aiohttp.ClientPayloadError, match="head is over 16384 bytes"):
+        with pytest.raises(_wire.PayloadError, match="head is over 16384 bytes"):
             await asyncio.wait_for(ask(Pool(url)), 4)
 
 
@@ -283,7 +282,7 @@ async def test_a_cut_inside_the_body_is_a_payload_error_classified_as_stream_cut
         pool = Pool(url)
         resp = await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
         assert await resp.content.readany() == b'data: {"a":1}\n\n'
-        with pytest.raises(aiohttp.ClientPayloadError) as info:
+        with pytest.raises(_wire.PayloadError) as info:
             await resp.content.readany()
         resp.release()
         assert classify_exception(info.value, provider="p", phase="stream").code == "stream_cut"
@@ -295,7 +294,7 @@ async def test_closed_before_any_answer_is_a_server_disconnect():
 
     async with server(hang_up) as (url, _):
         pool = Pool(url)
-        with pytest.raises(aiohttp.ServerDisconnectedError) as info:
+        with pytest.raises(_wire.Disconnected) as info:
             await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
         assert classify_exception(info.value, provider="p", phase="total").code == "connection_reset"
 
@@ -309,18 +308,18 @@ async def test_garbage_instead_of_http_is_an_error_not_an_answer():
 
     async with server(garbage) as (url, _):
         pool = Pool(url)
-        with pytest.raises(aiohttp.ClientError):
+        with pytest.raises(_wire.WireError):
             await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
 
 
 async def test_connect_failures_name_host_and_port(unused_tcp_port):
     pool = Pool(f"http://127.0.0.1:{unused_tcp_port}")
-    with pytest.raises(aiohttp.ClientConnectorError) as info:
+    with pytest.raises(_wire.ConnectError) as info:
         await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
     assert f"127.0.0.1:{unused_tcp_port}" in str(info.value)
     assert classify_exception(info.value, provider="p").code == "connection_refused"
     pool = Pool("http://no-such-host.invalid")
-    with pytest.raises(aiohttp.ClientConnectorDNSError) as dns:
+    with pytest.raises(_wire.DNSError) as dns:
         await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
     assert classify_exception(dns.value, provider="p").code in ("dns_failure", "dns_temporary")
 
@@ -400,7 +399,7 @@ def _server_ctx(certs: tuple[Path, Path]) -> ssl.SSLContext:
 async def test_tls_verified_against_the_trust_store(certs, monkeypatch):
     async with server(keepalive(lambda h, b: answer(b'{"tls":1}')), _server_ctx(certs)) as (url, _):
         pool = Pool(url)
-        with pytest.raises(aiohttp.ClientConnectorCertificateError) as info:   # not trusted
+        with pytest.raises(_wire.CertificateError) as info:   # not trusted
             await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
         assert classify_exception(info.value, provider="p").code == "tls_error"
         trusting = ssl.create_default_context(cafile=str(certs[1]))
@@ -449,12 +448,12 @@ async def test_a_proxy_that_refuses_connect_is_a_proxy_error(unused_tcp_port):
 
     async with server(refuse) as (proxy, _):
         pool = Pool("https://provider.example/v1", proxy=proxy)
-        with pytest.raises(aiohttp.ClientProxyConnectionError) as info:
+        with pytest.raises(_wire.ProxyError) as info:
             await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
         assert "403" in str(info.value)
         assert classify_exception(info.value, provider="p").code == "proxy_error"
     pool = Pool("https://provider.example/v1", proxy=f"http://127.0.0.1:{unused_tcp_port}")
-    with pytest.raises(aiohttp.ClientProxyConnectionError):
+    with pytest.raises(_wire.ProxyError):
         await pool.request("POST", "/", b"{}", static=pool.static({}), connect_timeout=5)
 
 
