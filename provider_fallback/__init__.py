@@ -5,6 +5,7 @@ Public API: `load_config` / `config_from_dict` build a Config; `Router` (async) 
 `ProviderFallbackError` carrying a registry code (see `provider_fallback.errors`).
 """
 
+from ._version import __version__
 from .config import Config, config_from_dict, load_config
 from .errors import (
     AllProvidersFailedError,
@@ -18,8 +19,6 @@ from .errors import (
 )
 from .routing import Completion, Router, StreamingCompletion
 from .routing._sync import SyncRouter
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AllProvidersFailedError",

@@ -35,11 +35,13 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._deadlines import Deadline, deadlines
+from .._version import __version__
 from ..errors import _wire
 from ._answer import Body, Response
 
 __all__ = ["Body", "Pool", "Response"]   # Body and Response: from _answer.py
 
+_USER_AGENT = f"User-Agent: provider-fallback/{__version__}\r\n"
 KEEPALIVE = 30.0           # an idle connection older than this is closed, not reused
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -346,6 +348,8 @@ class Pool:
             lines.append("Accept: */*\r\n")
         if "accept-encoding" not in names:
             lines.append("Accept-Encoding: gzip, deflate\r\n")
+        if "user-agent" not in names:   # some providers' front ends refuse a request without
+            lines.append(_USER_AGENT)
         return ("".join(lines) + self._proxy_auth).encode("latin-1")
 
     # -- connections -----------------------------------------------------------------

@@ -34,6 +34,7 @@ async def test_a_get_and_a_json_post_arrive_as_sent() -> None:
             await fetcher.aclose()
     assert seen[0][0].startswith(b"GET /v1/models?x=1 HTTP/1.1\r\n")
     assert b"\r\nAuthorization: Bearer k\r\n" in seen[0][0]
+    assert b"\r\nUser-Agent: provider-fallback/" in seen[0][0]   # the request path's too
     assert b"\r\nContent-Type: application/json\r\n" in seen[1][0]
     assert json.loads(seen[1][1]) == {"a": 1}
     assert len(conns) == 1          # kept alive by default
