@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from multidict import CIMultiDictProxy
+
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
@@ -68,6 +70,8 @@ class Accounting:
         self._unasked: dict[str, deque[tuple[float, int]]] = {}
         self._unasked_tokens: dict[str, deque[tuple[float, int]]] = {}
         self._cached_rule: dict[str, bool] = {}   # target key -> cached tokens count?
+        # answers' rate-limit headers learned at the end of the loop step (learn_soon)
+        self._soon: dict[str, tuple[Target, Mapping[str, str], Reservation | None]] = {}
 
     def share(self, state: RoutingState) -> None:
         """Trade limits, use and spend with the other replicas through `state`."""
@@ -195,6 +199,34 @@ class Accounting:
         if not seen.empty and self.shared is not None:
             self._tell(target, now)
         return seen.retry_after is not None
+
+    def learn_soon(self, target: Target, headers: Mapping[str, str] | None,
+                   reservation: Reservation | None = None) -> None:
+        """`learn` at the end of this loop step, from each target's newest answer of the
+        step: at many answers a step (the gateway under load), a target's headers are read
+        once a step, not once an answer. The older ones say less than the newest (the
+        provider's count in it is the latest) and the ledger counts every answer itself,
+        so what is known stays the same but for answers that arrived out of order within
+        one step. A `retry-after`, or headers not from the upstream pool, are learned at once."""
+        if not headers:
+            return
+        if not isinstance(headers, CIMultiDictProxy) or "retry-after" in headers \
+                or "retry-after-ms" in headers:
+            self.learn(target, headers, self.clock(), reservation)
+            return
+        soon = self._soon
+        if not soon:
+            asyncio.get_running_loop().call_soon(self._learn_step)
+        soon[target.key] = (target, headers, reservation)
+
+    def _learn_step(self) -> None:
+        soon, self._soon = self._soon, {}
+        now = self.clock()
+        for target, headers, reservation in soon.values():
+            try:
+                self.learn(target, headers, now, reservation)
+            except Exception:   # one target's headers must not lose the others'
+                log.exception("learning the rate-limit headers of %s failed", target.key)
 
     def failed(self, target: Target, reservation: Reservation, failure: Failure,
                headers: Mapping[str, str] | None, now: float) -> None:

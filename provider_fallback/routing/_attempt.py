@@ -163,7 +163,7 @@ class Attempter:
             slot()
             raise
         slot.hold(resp)   # given back when the stream's connection is released or closed
-        self._acct.learn(target, resp.headers, self._clock(), reservation)
+        self._acct.learn_soon(target, resp.headers, reservation)
         dog = Watchdog(resp.content, ttft_at=loop.time() + max(0.001, ttft - (self._clock() - started)),
                        stall=policy.stall_timeout, loop=loop)
         stream = UpstreamStream(resp, target, watchdog=dog,

@@ -208,7 +208,7 @@ class Router:
                     asyncio.get_running_loop().call_soon(self._answered_deferred)
                 self._deferred.append((route, answer, t0))
             else:
-                self._answered(route, answer, t0)
+                self._answered(route, answer, t0, learn_now=True)
             return answer
         rec.ttft_ms = (self._clock() - t0) * 1000
         result = StreamingCompletion(provider=answer.target.provider.name,
@@ -237,11 +237,15 @@ class Router:
             except Exception:   # one answer's bookkeeping must not lose the others'
                 log.exception("bookkeeping of request %s failed", answer.request_id)
 
-    def _answered(self, route: Route, answer: Completion, t0: float) -> None:
+    def _answered(self, route: Route, answer: Completion, t0: float, *,
+                  learn_now: bool = False) -> None:
         target, reservation = answer.accounting
-        if answer.rate_headers is not None:   # before settling: they answer this request
+        if answer.rate_headers is not None:   # they answer this request
             headers, answer.rate_headers = answer.rate_headers, None
-            self.accounting.learn(target, headers, self._clock(), reservation)
+            if learn_now:   # the library's own call: learned before it returns
+                self.accounting.learn(target, headers, self._clock(), reservation)
+            else:           # the gateway's: the step's newest answer of the target
+                self.accounting.learn_soon(target, headers, reservation)
         usage = answer.usage
         self.plan.settle(route, target, reservation, usage,
                          0 if usage else _answer_chars(answer))
