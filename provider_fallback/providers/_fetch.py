@@ -9,8 +9,9 @@ system's certificate store, redirects not followed (`_redirects.follow` decides)
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .. import _json
 from ..errors._wire import InvalidURL
@@ -44,6 +45,10 @@ class Fetcher:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidURL(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
         sent = dict(headers or {})
+        if parts.username is not None and not any(k.lower() == "authorization" for k in sent):
+            # a webhook URL's own credentials (https://user:secret@host/hook), as HTTP Basic
+            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            sent["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
         if json is not None:
             data = _json.dumps(json)
             sent.setdefault("Content-Type", "application/json")

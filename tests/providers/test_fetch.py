@@ -40,6 +40,27 @@ async def test_a_get_and_a_json_post_arrive_as_sent() -> None:
     assert len(conns) == 1          # kept alive by default
 
 
+async def test_credentials_in_the_url_are_sent_as_basic_auth_and_not_in_the_path() -> None:
+    seen: list[bytes] = []
+
+    def reply(head: bytes, body: bytes) -> bytes:
+        seen.append(head)
+        return answer(b"{}")
+
+    async with server(keepalive(reply)) as (url, _):
+        fetcher = Fetcher()
+        try:
+            hook = url.replace("http://", "http://alerts:s%40cret@") + "/hook"
+            async with await fetcher.request("POST", hook, json={"a": 1}) as resp:
+                assert resp.status == 200
+                await resp.read()
+        finally:
+            await fetcher.aclose()
+    assert seen[0].startswith(b"POST /hook HTTP/1.1\r\n")
+    assert b"\r\nAuthorization: Basic YWxlcnRzOnNAY3JldA==\r\n" in seen[0]   # alerts:s@cret
+    assert b"s%40cret" not in seen[0] and b"s@cret" not in seen[0]
+
+
 async def test_without_keepalive_every_request_has_a_connection_of_its_own() -> None:
     async with server(keepalive(lambda h, b: answer(b"{}"))) as (url, conns):
         fetcher = Fetcher(keepalive=False)
