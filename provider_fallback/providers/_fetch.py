@@ -9,15 +9,14 @@ system's certificate store, redirects not followed (`_redirects.follow` decides)
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from .. import _json
 from ..errors._wire import InvalidURL
 from ._answer import Response
 from ._client import header_problem
-from ._http1 import Pool
+from ._http1 import Pool, basic_credentials
 
 __all__ = ["Fetcher"]
 
@@ -47,8 +46,7 @@ class Fetcher:
         sent = dict(headers or {})
         if parts.username is not None and not any(k.lower() == "authorization" for k in sent):
             # a webhook URL's own credentials (https://user:secret@host/hook), as HTTP Basic
-            creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            sent["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
+            sent["Authorization"] = basic_credentials(parts)
         if json is not None:
             data = _json.dumps(json)
             sent.setdefault("Content-Type", "application/json")

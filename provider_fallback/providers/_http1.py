@@ -200,7 +200,7 @@ class _Connection(asyncio.Protocol):
                 _wire.Disconnected("the provider closed the connection")
         else:
             err = _wire.PayloadError("the provider closed the connection inside the "
-                                             "answer (Response payload is not completed)")
+                                     "answer (Response payload is not completed)")
             err.__cause__ = exc
         self._fail(err)
 
@@ -490,6 +490,11 @@ class Pool:
         self._open.clear()
 
 
+def basic_credentials(url: Any) -> str:
+    """`Basic ...` for the user and password of a split URL (a proxy's, a webhook's)."""
+    creds = f"{unquote(url.username or '')}:{unquote(url.password or '')}"
+    return f"Basic {base64.b64encode(creds.encode()).decode()}"
+
+
 def _proxy_auth(proxy: Any) -> str:
-    creds = f"{unquote(proxy.username or '')}:{unquote(proxy.password or '')}"
-    return f"Proxy-Authorization: Basic {base64.b64encode(creds.encode()).decode()}\r\n"
+    return f"Proxy-Authorization: {basic_credentials(proxy)}\r\n"

@@ -495,8 +495,6 @@ class RedisState:
         call judges Redis as it is now."""
         if epoch == self._reconnects:
             self._down(exc)
-        elif isinstance(exc, asyncio.CancelledError):
-            raise exc
 
     def _lost(self, exc: BaseException) -> None:
         """A request-path call failed: a timeout means Redis is slow, anything else down."""
