@@ -20,6 +20,8 @@ import asyncio
 import weakref
 from collections.abc import Callable
 
+from ._loop import running_loop
+
 __all__ = ["RESOLUTION", "Deadline", "Deadlines", "deadlines"]
 
 RESOLUTION = 0.01   # seconds per slot
@@ -95,7 +97,7 @@ def deadlines(loop: asyncio.AbstractEventLoop | None = None) -> Deadlines:
     """The deadlines of `loop` (default: the running one)."""
     global _last
     if loop is None:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
     last_loop, last = _last
     if loop is last_loop and last is not None:
         return last

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from multidict import CIMultiDictProxy
 
+from .._loop import running_loop
+
 __all__ = ["Body", "Feeder", "Response"]
 
 HIGH_WATER = 256 * 1024   # unread body bytes past which the socket stops being read
@@ -67,7 +69,7 @@ class Body:
     async def _wait(self) -> None:
         if self._exc is not None:
             raise self._exc
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter = running_loop().create_future()
         try:
             await waiter
         finally:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._loop import running_loop
 from .._redact import REDACTOR
 from .._secret import Secret
 from ..config import ProviderSpec, Target
@@ -176,7 +177,7 @@ class UpstreamClient:
 
         whole = header_timeout is None
         if not whole:   # a timer on the connection (the head's), not a timeout scope here
-            deadline = asyncio.get_running_loop().time() + header_timeout
+            deadline = running_loop().time() + header_timeout
 
         def request(url: str) -> Any:
             return pool.request("POST", url[len(origin):] or "/", payload, static=static,

@@ -35,6 +35,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._deadlines import Deadline, deadlines
+from .._loop import running_loop
 from .._version import __version__
 from ..errors import _wire
 from ._answer import Body, Response
@@ -117,7 +118,7 @@ class _Connection(asyncio.Protocol):
         on the connection (a coarse one, `_deadlines.py`), not a timeout scope around the
         caller's awaits."""
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         self._answer = answer = loop.create_future()
         self._url = url
         self.complete = False
@@ -292,7 +293,7 @@ class _Tunnel(asyncio.Protocol):
     """The proxy's answer to CONNECT, then nothing: TLS takes the transport over."""
 
     def __init__(self) -> None:
-        self.answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.answer: asyncio.Future[int] = running_loop().create_future()
         self._parser = httptools.HttpResponseParser(self)
 
     def data_received(self, data: bytes) -> None:
@@ -394,7 +395,7 @@ class Pool:
                 f"connecting to {self.authority} took over {connect_timeout:g}s") from None
 
     async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         conn = _Connection(self)
         if self.proxy is None:
             try:
@@ -469,7 +470,7 @@ class Pool:
         if conn is None:
             if deadline is not None:
                 # a new connection: its connect is bounded by what is left too
-                left = max(0.001, deadline - asyncio.get_running_loop().time())
+                left = max(0.001, deadline - running_loop().time())
                 connect_timeout = left if connect_timeout is None else min(connect_timeout, left)
             conn = await self._connection(connect_timeout)
         target = self.origin + path if self._absolute else path

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._deadlines import Deadline, deadlines
+from .._loop import running_loop
 
 __all__ = ["DONE", "SSEParser", "Watchdog", "WatchdogExpired", "iter_sse_data", "read_events"]
 
@@ -104,7 +105,7 @@ class Watchdog:
 
     def __init__(self, reader: Any, *, ttft_at: float, stall: float,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop or asyncio.get_running_loop()
+        self._loop = loop or running_loop()
         self._reader = reader
         self._stall = stall
         self._ttft_at = ttft_at
@@ -185,7 +186,7 @@ async def read_events(content: Any, watchdog: Watchdog | None = None) -> AsyncIt
 async def iter_sse_data(content: Any, stall_timeout: float) -> AsyncIterator[bytes]:
     """Each event's `data` payload with a stall timeout: for readers outside the router
     (probes, tests) that want one event at a time."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     dog = Watchdog(content, ttft_at=loop.time() + stall_timeout, stall=stall_timeout, loop=loop)
     dog.content()
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
+from .._loop import running_loop
 from ..budget import Budget, SpendLedger, default_ledger_path
 from ..config import Chain, Config, Target
 from ..errors import Failure
@@ -216,7 +217,7 @@ class Accounting:
             return
         soon = self._soon
         if not soon:
-            asyncio.get_running_loop().call_soon(self._learn_step)
+            running_loop().call_soon(self._learn_step)
         soon[target.key] = (target, headers, reservation)
 
     def _learn_step(self) -> None:

@@ -8,11 +8,11 @@ content has arrived, so every failure before it falls over invisibly.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from .. import _json
+from .._loop import running_loop
 from ..config import Target
 from ..errors import Failure, UpstreamError, classify_exception, classify_response, spec
 from ..errors._wire import WireError
@@ -118,7 +118,7 @@ class Attempter:
         if not route.stream:
             # the whole exchange within `budget`: the pool's wait is bounded by the connect
             # timeout (<= budget), the rest by a deadline timer on the upstream connection
-            deadline = asyncio.get_running_loop().time() + budget
+            deadline = running_loop().time() + budget
             try:
                 slot = self._gates.take(target) or await self._gates.wait(
                     target, connect * POOL_WAIT_SHARE, connect)
@@ -144,7 +144,7 @@ class Attempter:
             answer.rate_headers = resp.headers
             return answer
         ttft = min(policy.ttft_timeout, budget)
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         # the wait for a pooled connection ends at the pool-wait share of
         # the connect timeout, or at the time to first token if that comes first
         slot = self._gates.take(target)

@@ -17,6 +17,7 @@ import contextvars
 from collections import deque
 from typing import Any
 
+from .._loop import running_loop
 from ..config import Target
 from ..errors import UpstreamError
 from ..providers._client import pool_exhausted
@@ -92,7 +93,7 @@ class PoolGates:
         gateway_overloaded (the gateway's own limit, `waited` the figure its message
         gives), never the provider's fault. (Call after `take` said None.)"""
         gate = self._gates[target.provider.name]
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         waiter: asyncio.Future[Slot] = loop.create_future()
         gate.waiters.append(waiter)
         timer = loop.call_at(loop.time() + wait, _expire, waiter, target, waited,

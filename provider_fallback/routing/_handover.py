@@ -23,6 +23,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._loop import running_loop
 from ..config import Config, ProviderSpec
 from ._router import Router
 
@@ -207,7 +208,7 @@ async def retire(old: Router, *, poll: float = 0.05) -> None:
     """Once `old` has no request in flight (or its longest deadline passed), close what only
     it owns: the connection pools no successor shares. The state backend, ledgers and event
     bus live on in its successor (its probes moved over already)."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     give_up = loop.time() + old.config.policy.request_deadline + 5.0
     while old.inflight > 0 and loop.time() < give_up:
         await asyncio.sleep(poll)

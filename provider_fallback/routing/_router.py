@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from .._loop import running_loop
 from .._memory import BurstTrim
 from ..config import Config
 from ..errors import InvalidRequestError, ProviderFallbackError
@@ -205,7 +206,7 @@ class Router:
             answer.request_id = rec.request_id
             if defer_bookkeeping:
                 if not self._deferred:
-                    asyncio.get_running_loop().call_soon(self._answered_deferred)
+                    running_loop().call_soon(self._answered_deferred)
                 self._deferred.append((route, answer, t0))
             else:
                 self._answered(route, answer, t0, learn_now=True)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _json
+from .._loop import current_task
 from .._redact import REDACTOR, Redactor
 from ..errors import Facts, InvalidRequestError, ProviderFallbackError
 
@@ -55,7 +56,7 @@ class RelayWatch:
     __slots__ = ("_task", "gone", "stop")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
-        self._task = asyncio.current_task()
+        self._task = current_task()
         self.gone = False
         self.stop = on_disconnect(scope, receive, self._left)
 

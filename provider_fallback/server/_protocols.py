@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import _json
+from .._loop import running_loop
 from ..errors import InvalidRequestError, ProviderFallbackError, StreamInterruptedError
 from ..errors._wire import WireError
 from ..limits import estimate_tokens
@@ -205,7 +206,7 @@ class ProtocolEndpoints:
         encoder = fmt.encoder(ctx, who)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, *_route_headers(result)]})
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         last_sent = loop.time()
         interval = self.ping_interval
         pinging: asyncio.Task[None] | None = None
