@@ -35,37 +35,53 @@ class CircuitState(enum.StrEnum):
 
 @dataclass(slots=True)
 class RollingWindow:
-    """Calls, failures and slow calls over the last `span` seconds in fixed buckets: O(1)."""
+    """Calls, failures and slow calls over the last `span` seconds in fixed buckets: O(1).
+
+    `totals` is read on every answer (the slow-call rate) and on failures (the failure
+    rate): its sums are kept for the bucket they were taken in and moved along by `add`,
+    so only the first read in a new bucket walks the buckets."""
 
     span: float
     calls: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     failures: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     slow: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     epochs: list[int] = field(default_factory=lambda: [-1] * BUCKETS)
+    # the sums as of bucket `_at` (-1: none taken since the last add to another bucket)
+    _at: int = field(default=-1, repr=False, compare=False)
+    _sums: list[int] = field(default_factory=lambda: [0, 0, 0], repr=False, compare=False)
 
-    def _slot(self, now: float) -> int:
+    def add(self, now: float, *, failed: bool, slow: bool = False) -> None:
         epoch = int(now / (self.span / BUCKETS))
         i = epoch % BUCKETS
         if self.epochs[i] != epoch:
+            # an older bucket's slot: outside the span of any sums taken at `epoch`
             self.epochs[i] = epoch
             self.calls[i] = self.failures[i] = self.slow[i] = 0
-        return i
-
-    def add(self, now: float, *, failed: bool, slow: bool = False) -> None:
-        i = self._slot(now)
         self.calls[i] += 1
         self.failures[i] += failed
         self.slow[i] += slow
+        if self._at == epoch:
+            sums = self._sums
+            sums[0] += 1
+            sums[1] += failed
+            sums[2] += slow
+        else:
+            self._at = -1
 
     def totals(self, now: float) -> tuple[int, int, int]:
-        oldest = int(now / (self.span / BUCKETS)) - BUCKETS + 1
-        c = f = s = 0
-        for i in range(BUCKETS):
-            if self.epochs[i] >= oldest:
-                c += self.calls[i]
-                f += self.failures[i]
-                s += self.slow[i]
-        return c, f, s
+        epoch = int(now / (self.span / BUCKETS))
+        sums = self._sums
+        if self._at != epoch:
+            oldest = epoch - BUCKETS + 1
+            c = f = s = 0
+            for i in range(BUCKETS):
+                if self.epochs[i] >= oldest:
+                    c += self.calls[i]
+                    f += self.failures[i]
+                    s += self.slow[i]
+            sums[0], sums[1], sums[2] = c, f, s
+            self._at = epoch
+        return sums[0], sums[1], sums[2]
 
 
 @dataclass(slots=True)

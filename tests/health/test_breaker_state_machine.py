@@ -241,3 +241,31 @@ def test_property_trials_generations_and_growth(seq):
             else:
                 expected = min(s.max_open, 5.0 * 2 ** c.reopens)
             assert c.open_until - now == pytest.approx(expected)
+
+
+def _walked_totals(w, now):
+    """What the window holds over its span, summed bucket by bucket (the reference)."""
+    oldest = int(now / (w.span / 10)) - 10 + 1
+    picked = [i for i in range(10) if w.epochs[i] >= oldest]
+    return (sum(w.calls[i] for i in picked), sum(w.failures[i] for i in picked),
+            sum(w.slow[i] for i in picked))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "totals"]), st.floats(0, 30),
+                          st.booleans(), st.booleans()), max_size=80))
+def test_window_totals_kept_between_reads_equal_the_walked_sums(ops):
+    """`totals` keeps its sums for the bucket they were taken in and `add` moves them on:
+    whatever the order of adds and reads, and time steps of any size (within a bucket,
+    across several, past the whole span), they equal the buckets summed afresh."""
+    from provider_fallback.health import RollingWindow
+
+    w = RollingWindow(60.0)
+    now = 0.0
+    for op, step, failed, slow in ops:
+        now += step
+        if op == "add":
+            w.add(now, failed=failed, slow=slow)
+        else:
+            assert w.totals(now) == _walked_totals(w, now)
+    assert w.totals(now) == _walked_totals(w, now)
