@@ -64,7 +64,7 @@ class Telemetry:
         if self.metrics is not None:
             self.metrics._status = router.status
             self.metrics._inflight = lambda: router.inflight
-            self.metrics._aliases = self.metrics._aliases | frozenset(router.config.chains)
+            self.metrics.count_aliases(frozenset(router.config.chains))
 
     @property
     def log_dir(self) -> Path | None:

@@ -40,6 +40,8 @@ OTHER = "other"
 # targets, and a rendering is reused for this long (many scrapers cost one rendering).
 SCRAPE_CHUNK = 100
 SCRAPE_REUSE_S = 1.0
+# label lookups kept for this many (alias, protocol, outcome, provider, model, code) seen
+CELLS_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -149,6 +151,7 @@ class GatewayMetrics(Collector):
         self.estimated: dict[tuple[str, str], int] = {}          # answers with estimated usage
         self.continuations: dict[tuple[str, str, str], int] = {}  # from, to, strategy
         self.invalid_events: dict[tuple[str, str], int] = {}      # stream events not JSON
+        self._cells: dict[tuple[str, ...], tuple[Any, ...]] = {}   # on_request's lookups
         self.dropped: Callable[[], int] | None = None   # persistence drops, set by the hub
         # front-door refusals by reason (a fixed set), set by the server
         self.rejections: Callable[[], Mapping[str, int]] | None = None
@@ -160,7 +163,68 @@ class GatewayMetrics(Collector):
         self.registry.register(self)
 
     # -- feeding (request path: dict arithmetic only) -----------------------------------
+    def count_aliases(self, aliases: frozenset[str]) -> None:
+        """Count these aliases under their own label from now on (a reload added them)."""
+        self._aliases = self._aliases | aliases
+        self._cells.clear()
+
     def on_request(self, rec: RequestRecord) -> None:
+        attempts = rec.attempts
+        if len(attempts) == 1:
+            # the usual request, one attempt: its labels and histograms looked up once per
+            # combination of what the client and the answer name (bounded: cleared when full)
+            a = attempts[0]
+            ck = (rec.alias, rec.protocol, rec.outcome, a.provider, a.model, a.code)
+            cell = self._cells.get(ck)
+            if cell is None:
+                cell = self._cell(ck)
+            key3, attempt_h, key, request_h, pm, prompt_key, completion_key = cell
+            self.attempts[key3] = self.attempts.get(key3, 0) + 1
+            attempt_h.observe(a.ms / 1000)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            request_h.observe(rec.latency_ms / 1000)
+        else:
+            pm = self._count_attempts(rec)
+            prompt_key, completion_key = (*pm, "prompt"), (*pm, "completion")
+        self.overhead.observe(rec.overhead_ms / 1000)
+        if rec.ttft_ms is not None and pm[0] != "none":
+            h = self.ttft.get(pm)
+            if h is None:
+                h = self.ttft[pm] = Histogram(LATENCY_BUCKETS)
+            h.observe(rec.ttft_ms / 1000)
+        if rec.prompt_tokens:
+            self.tokens[prompt_key] = self.tokens.get(prompt_key, 0) + rec.prompt_tokens
+        if rec.completion_tokens:
+            self.tokens[completion_key] = (self.tokens.get(completion_key, 0)
+                                           + rec.completion_tokens)
+        if rec.cost_usd:
+            self.cost[pm] = self.cost.get(pm, 0.0) + rec.cost_usd
+        if rec.usage_estimated:
+            self.estimated[pm] = self.estimated.get(pm, 0) + 1
+
+    def _cell(self, ck: tuple[str, str, str, str, str, str]) -> tuple[Any, ...]:
+        alias, protocol, outcome, provider, model, code = ck
+        alias = alias if alias in self._aliases else OTHER
+        targets = self._targets
+        am = model if targets is None or (provider, model) in targets else OTHER
+        lk = (provider, am, "ok" if code == "ok" else "error")
+        attempt_h = self.attempt_latency.get(lk)
+        if attempt_h is None:
+            attempt_h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
+        request_h = self.request_latency.get(alias)
+        if request_h is None:
+            request_h = self.request_latency[alias] = Histogram(LATENCY_BUCKETS)
+        pm = (provider, am) if code == "ok" else ("none", "none")
+        key = (alias, *pm, outcome, protocol if protocol in PROTOCOLS else OTHER)
+        if len(self._cells) >= CELLS_MAX:
+            self._cells.clear()
+        cell = self._cells[ck] = ((provider, am, code), attempt_h, key, request_h, pm,
+                                  (*pm, "prompt"), (*pm, "completion"))
+        return cell
+
+    def _count_attempts(self, rec: RequestRecord) -> tuple[str, str]:
+        """Attempts and the request counted the general way: the (provider, model) that
+        answered, ("none", "none") if none did."""
         alias = rec.alias if rec.alias in self._aliases else OTHER
         provider = model = "none"
         targets = self._targets
@@ -182,25 +246,7 @@ class GatewayMetrics(Collector):
         if h is None:
             h = self.request_latency[alias] = Histogram(LATENCY_BUCKETS)
         h.observe(rec.latency_ms / 1000)
-        self.overhead.observe(rec.overhead_ms / 1000)
-        if rec.ttft_ms is not None and provider != "none":
-            tk = (provider, model)
-            h = self.ttft.get(tk)
-            if h is None:
-                h = self.ttft[tk] = Histogram(LATENCY_BUCKETS)
-            h.observe(rec.ttft_ms / 1000)
-        if rec.prompt_tokens:
-            k = (provider, model, "prompt")
-            self.tokens[k] = self.tokens.get(k, 0) + rec.prompt_tokens
-        if rec.completion_tokens:
-            k = (provider, model, "completion")
-            self.tokens[k] = self.tokens.get(k, 0) + rec.completion_tokens
-        if rec.cost_usd:
-            ck = (provider, model)
-            self.cost[ck] = self.cost.get(ck, 0.0) + rec.cost_usd
-        if rec.usage_estimated:
-            ek = (provider, model)
-            self.estimated[ek] = self.estimated.get(ek, 0) + 1
+        return provider, model
 
     def on_event(self, event: Event) -> None:
         self.events[event.type] = self.events.get(event.type, 0) + 1

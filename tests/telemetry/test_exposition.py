@@ -60,3 +60,53 @@ async def test_render_async_matches_render_and_is_shared_within_a_second():
     assert await metrics.render_async() is first           # reused, not rendered again
     metrics._rendered = (time.monotonic() - 2, first)
     assert await metrics.render_async() is not first
+
+
+def test_one_attempt_requests_count_what_the_general_path_counts():
+    """The one-attempt request (looked up once per label combination) is counted as the
+    general per-attempt walk counts it, the lookups stay bounded whatever aliases clients
+    make up, and an alias a reload added gets its own label at once."""
+    from provider_fallback.telemetry import _metrics
+
+    router = _router()
+    fast = Telemetry(router).metrics
+    walked = Telemetry(router).metrics
+    assert fast is not None and walked is not None
+    recs = []
+    for i in range(_metrics.CELLS_MAX + 50):
+        rec = RequestRecord(f"r{i}", "chat" if i % 2 else f"made-up-{i}", "chat", i % 3 == 0,
+                            time.time())
+        ok = i % 5 != 0
+        rec.attempts = (Attempt("p" if i % 4 else "q", "m" if i % 7 else "invented",
+                                "ok" if ok else "server_error", 200 if ok else 500, 1.0 + i),)
+        rec.outcome = "ok" if ok else "server_error"
+        rec.latency_ms, rec.ttft_ms = 2.0 + i, (0.5 if i % 3 == 0 else None)
+        rec.prompt_tokens, rec.completion_tokens, rec.cost_usd = i % 4, i % 6, 1e-7 * (i % 2)
+        rec.usage_estimated = i % 9 == 0
+        recs.append(rec)
+    for rec in recs:
+        fast.on_request(rec)
+        # the general walk, then what on_request adds after it, as the reference
+        pm = walked._count_attempts(rec)
+        walked.overhead.observe(rec.overhead_ms / 1000)
+        if rec.ttft_ms is not None and pm[0] != "none":
+            walked.ttft.setdefault(pm, _metrics.Histogram(_metrics.LATENCY_BUCKETS)).observe(
+                rec.ttft_ms / 1000)
+        for kind, n in (("prompt", rec.prompt_tokens), ("completion", rec.completion_tokens)):
+            if n:
+                walked.tokens[(*pm, kind)] = walked.tokens.get((*pm, kind), 0) + n
+        if rec.cost_usd:
+            walked.cost[pm] = walked.cost.get(pm, 0.0) + rec.cost_usd
+        if rec.usage_estimated:
+            walked.estimated[pm] = walked.estimated.get(pm, 0) + 1
+    assert _without_timestamp(text_format(fast.collect())) == \
+        _without_timestamp(text_format(walked.collect()))
+    assert len(fast._cells) <= _metrics.CELLS_MAX
+    assert fast.requests[("other", "p", "m", "ok", "chat")] > 0
+
+    rec = RequestRecord("late", "made-up-1", "chat", False, time.time())
+    rec.attempts = (Attempt("p", "m", "ok", 200, 1.0),)
+    fast.on_request(rec)                       # counted as "other" and its lookup kept
+    fast.count_aliases(frozenset({"made-up-1"}))
+    fast.on_request(rec)
+    assert fast.requests[("made-up-1", "p", "m", "ok", "chat")] == 1
