@@ -94,7 +94,7 @@ class WatchdogExpired(Exception):
 
 class Watchdog:
     """The one timer of a stream. Until `content()` is called only the time-to-first-token
-    deadline runs; after it only the stall timer (`stall` seconds without a block).
+    deadline counts; after it only the stall timer (`stall` seconds without a block).
 
     `touch()` is a timestamp update (per block); the timer re-arms itself at most once per
     `stall` seconds, so the per-chunk cost is one float store.
@@ -113,7 +113,11 @@ class Watchdog:
         self.expired: WatchdogExpired | None = None
         self.last = self._loop.time()
         self._deadlines = deadlines(self._loop)
-        self._handle: Deadline | None = self._deadlines.call_at(ttft_at, self._check)
+        # one deadline for both timers: at the time to first token, or a stall timeout
+        # from now if that is sooner, so the first content (usually within the
+        # same read as the stream's end) need not move it; `_check` re-arms it
+        self._handle: Deadline | None = self._deadlines.call_at(
+            min(ttft_at, self.last + stall), self._check)
 
     def touch(self) -> None:
         self.last = self._loop.time()
@@ -123,19 +127,20 @@ class Watchdog:
         if self._content:
             return
         self._content = True
-        self.last = self._loop.time()
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = self._deadlines.call_at(self.last + self._stall, self._check)
+        self.last = self._loop.time()   # the armed deadline is no later than last + stall
 
     def _check(self) -> None:
         self._handle = None
+        now = self._loop.time()
         if self._content:
             due = self.last + self._stall
-            if self._loop.time() < due:
+            if now < due:
                 self._handle = self._deadlines.call_at(due, self._check)
                 return
             self.expired = WatchdogExpired("stall", self._stall)
+        elif now < self._ttft_at:   # armed at a stall timeout, sooner than the first token's
+            self._handle = self._deadlines.call_at(self._ttft_at, self._check)
+            return
         else:
             self.expired = WatchdogExpired("ttft", self._ttft_at)
         self._reader.set_exception(self.expired)

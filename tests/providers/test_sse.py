@@ -126,3 +126,16 @@ async def test_watchdog_before_content_only_the_ttft_deadline_runs():
         else:
             raise AssertionError("no ttft expiry")
         dog.cancel()
+
+
+async def test_watchdog_one_deadline_serves_both_timers():
+    # one deadline per stream, armed at the sooner of the two: here the time to first
+    # token (30 ms, shorter than the 200 ms stall). Content came first, so when it fires
+    # it only moves on to the stall check; blocks 60 ms apart never stall the stream.
+    async with _reader([(0, b"data: 1\n\n")] + [(0.06, b"data: 2\n\n")] * 5) as reader:
+        loop = asyncio.get_running_loop()
+        dog = Watchdog(reader, ttft_at=loop.time() + 0.03, stall=0.2, loop=loop)
+        dog.content()
+        got = [e async for batch in read_events(reader, dog) for e in batch]
+        assert got == [b"1"] + [b"2"] * 5 and dog.expired is None
+        dog.cancel()
