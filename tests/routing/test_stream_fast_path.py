@@ -152,3 +152,38 @@ def test_a_run_of_events_is_taken_as_one_at_a_time_would(middles):
     assert "".join(text0) == "".join(expected) and taker._chars == len("".join(expected))
     for raw in events[:end]:
         assert _only_text(json.loads(raw)) is not None
+
+
+_MIDDLE = st.one_of(st.binary(max_size=12), st.text(max_size=6).map(str.encode),
+                    st.sampled_from([b"plain", b"a b c", b"", b"\n", b"\\n", b'\\"', b"\xc3",
+                                     b"x\\", b'","']))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.integers(0, 2), _MIDDLE,
+       st.lists(st.one_of(_MIDDLE.map(lambda m: ("shaped", m)),
+                          st.sampled_from([b'{"choices":[]}', b"[DONE]", b"", b"\n", b'"}]}',
+                                           b'x"}]}']).map(lambda raw: ("raw", raw))),
+                max_size=10))
+def test_events_of_the_shape_anywhere_in_a_block_are_taken_as_one_at_a_time_would(
+        start, first, rest):
+    """Events of other shapes (and ones ending like the shape) before, among and after
+    the text chunks: whatever the block, exactly the events from `start` up to the
+    first that is not a valid text-only chunk of the shape are taken."""
+    from provider_fallback.routing._stream import UpstreamStream
+
+    pre, suf = _shape_of(_dumps(_usual("Hello"), True))
+    shaped = [pre + m + suf if kind == "shaped" else m for kind, m in rest]
+    events = [b"[DONE]"] * start + [pre + first + suf] + shaped   # events[start] has the shape
+    taker, text0 = _Taker(), []
+    end = UpstreamStream._texts(taker, events, start, (pre, suf), text0)   # type: ignore[arg-type]
+    expected: list[str] = []
+    for data in events[start:]:
+        text = _text_between(data, len(pre), len(data) - len(suf)) \
+            if data.startswith(pre) and data.endswith(suf) else None
+        if text is None:
+            break
+        expected.append(text)
+    assert end == start + len(expected)
+    assert [raw for raw, _ in taker._ready] == events[start:end]
+    assert "".join(text0) == "".join(expected) and taker._chars == len("".join(expected))
