@@ -60,8 +60,8 @@ class _State:
     """Windows of one target. Units: index 0 = requests, 1 = tokens."""
 
     __slots__ = ("blocked_until", "convention", "cum", "day", "day_ends", "head", "inflight",
-                 "known", "learned", "limits", "others", "period", "ring", "sources", "target",
-                 "total", "windows")
+                 "known", "lapse", "learned", "limits", "others", "period", "ring", "sources",
+                 "target", "total", "windows")
 
     def __init__(self, target: Target, limits: list[int | None], sources: list[str | None],
                  convention: Mapping[str, str] | None = None):
@@ -71,6 +71,7 @@ class _State:
         self.known = RateLimits(*limits)          # the same, for window_for
         self.convention = convention              # the host's header windows (catalog)
         self.learned: list[_Learned | None] = [None, None, None, None]
+        self.lapse = _INF                         # no later than the soonest learned `until`
         self.ring = ([0] * _SLOTS, [0] * _SLOTS)  # per-second requests, tokens
         self.total = [0, 0]                       # sum of each ring
         self.head = -1                            # absolute second of the newest bucket
@@ -103,6 +104,13 @@ class Reservation:
     @property
     def target_key(self) -> str:
         return self._state.target.key
+
+
+def _learn(st: _State, i: int, snap: _Learned) -> None:
+    """What an answer (or a peer) said of window `i`, until `snap.until`."""
+    st.learned[i] = snap
+    if snap.until < st.lapse:
+        st.lapse = snap.until
 
 
 class RateLedger:
@@ -244,7 +252,7 @@ class RateLedger:
             if u == 0 and answering is not None and not answering.settled \
                     and answering._state is st:
                 base += 1
-            st.learned[i] = _Learned(limit, remaining, base, until)
+            _learn(st, i, _Learned(limit, remaining, base, until))
         if seen.retry_after is not None:
             self.on_429(target, seen.retry_after, now)
         return seen
@@ -348,12 +356,12 @@ class RateLedger:
                         mine.remaining - (st.cum[u] - mine.base) <= 0 and \
                         mine.until >= now + reset_s:
                     continue   # already held back at least as long
-                st.learned[i] = _Learned(limit if limit is not None else
-                                         (mine.limit if mine is not None else None),
-                                         0, st.cum[u], now + reset_s)
+                _learn(st, i, _Learned(limit if limit is not None else
+                                       (mine.limit if mine is not None else None),
+                                       0, st.cum[u], now + reset_s))
             elif limit is not None and (mine is None or mine.limit is None):
-                st.learned[i] = _Learned(limit, None if mine is None else mine.remaining,
-                                         base if mine is None else mine.base, now + reset_s)
+                _learn(st, i, _Learned(limit, None if mine is None else mine.remaining,
+                                       base if mine is None else mine.base, now + reset_s))
 
     def usage(self, now: float) -> Iterator[tuple[str, tuple[int, int, int, int]]]:
         """This ledger's own use per target key: (rpm, rpd, tpm, tpd) counts, for the other
@@ -388,11 +396,13 @@ class RateLedger:
             self._advance(st, now)
         if now >= st.day_ends:
             self._roll_day(st, now)
-        learned = st.learned
-        for i in range(4):
-            snap = learned[i]
-            if snap is not None and now >= snap.until:
-                self._expire(st, i)
+        if now >= st.lapse:   # a learned window lapsed: forget it
+            learned = st.learned
+            for i in range(4):
+                snap = learned[i]
+                if snap is not None and now >= snap.until:
+                    self._expire(st, i)
+            st.lapse = min((s.until for s in learned if s is not None), default=_INF)
         return st
 
     def _new_state(self, target: Target, old: _State | None) -> _State:

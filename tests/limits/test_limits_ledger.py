@@ -206,3 +206,22 @@ def test_ledger_memory_is_bounded(clocks):
         ledger.settle(ledger.reserve(t, 1, clocks.mono), 1, clocks.advance(0.7))
     st = ledger._states[t.key]
     assert len(st.ring[0]) == len(st.ring[1]) == 61
+
+
+def test_learned_windows_lapse_each_at_its_own_reset_and_a_later_lesson_holds(ledger, clocks):
+    """The ledger looks for lapsed windows only once the soonest learned reset has passed:
+    each window still lapses at its own reset, and one learned after others with a sooner
+    reset than theirs lapses at its own time too."""
+    t = target(limits=RateLimits(rpm=30, rpd=1000, tpm=12000, tpd=100000))
+    ledger.learn(t, GROQ_70B_HEADERS, clocks.mono)          # tokens 7.5 s, requests 2 min
+    clocks.advance(7.5)
+    view = ledger.view(t, clocks.mono)
+    assert view["tpm"]["source"] == "config" and view["rpd"]["source"] == "learned"
+    ledger.learn(t, {"x-ratelimit-limit-tokens": "500", "x-ratelimit-remaining-tokens": "400",
+                     "x-ratelimit-reset-tokens": "2s"}, clocks.mono)
+    assert ledger.admits(t, 401, clocks.mono) == pytest.approx(2)
+    clocks.advance(2)
+    assert ledger.admits(t, 401, clocks.mono) is None       # the 2 s lesson lapsed
+    assert ledger.view(t, clocks.mono)["rpd"]["source"] == "learned"
+    clocks.advance(120 - 9.5)
+    assert ledger.view(t, clocks.mono)["rpd"]["source"] == "config"
