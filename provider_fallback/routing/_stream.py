@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from itertools import repeat
 from typing import Any
 
 from .. import _json
@@ -238,27 +237,6 @@ class UpstreamStream:
         special = _SPECIAL.search
         ready = self._ready
         n = len(events)
-        # the usual block: text chunks up to its last few events (the finish, the usage,
-        # [DONE]). events[i] has the shape (the caller checked); if the run up to the last
-        # event of the shape, joined by newlines, splits at every `tail \n head` into one
-        # plain piece per event, each event is `head + piece + tail` (neither the pieces
-        # nor the shape hold a newline, so the newlines are exactly the joins): checked
-        # and taken in a few C calls instead of a loop over the events
-        j = n
-        while j > i + 1 and not events[j - 1].endswith(tail):
-            j -= 1
-        if j - i > 1 and b"\n" not in head and b"\n" not in tail:
-            run = events[i:j] if i or j < n else events
-            blob = b"\n".join(run)
-            pieces = blob[start:len(blob) - cut].split(tail + b"\n" + head)
-            if len(pieces) == j - i:
-                joined = b"".join(pieces)
-                if special(joined) is None and joined.isascii():
-                    if joined:
-                        text0.append(joined.decode("ascii"))
-                        self._chars += len(joined)
-                    ready.extend(zip(run, repeat(None)))   # (data, None) each, built in C
-                    return j
         mids = []
         for data in events[i:] if i else events:   # the run of events shaped like the template
             if not (data.startswith(head) and data.endswith(tail)):
@@ -274,7 +252,7 @@ class UpstreamStream:
                 if joined:
                     text0.append(joined.decode("ascii"))
                     self._chars += len(joined)
-                ready.extend(zip(run, repeat(None)))   # (data, None) each, built in C
+                ready.extend([(data, None) for data in run])
                 return j
         chars = 0
         while i < n:   # one at a time: escapes, or text beyond ASCII, in the run

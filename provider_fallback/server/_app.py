@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from operator import itemgetter
 from typing import Any
 
 from .._redact import REDACTOR, Redactor
@@ -49,7 +48,6 @@ _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no
                 (b"x-accel-buffering", b"no")]
 _DONE = b"data: [DONE]\n\n"
 _DONE_EVENT = _DONE[len(b"data: "):]   # as the last of a batch's joined events
-_RAW = itemgetter(0)   # a Chunk's bytes
 MAX_MODEL_NAME = 256
 
 
@@ -253,7 +251,7 @@ class GatewayApp:
             # stream is complete) carries the usage chunk and [DONE] with it
             tail = _DONE
             while (batch := await result.next_batch()) is not None:
-                parts = list(map(_RAW, batch))   # each chunk's bytes as they arrived
+                parts = [raw for raw, _ in batch]
                 if result.completed:   # the last batch: [DONE] joined in as its last event
                     parts.append(_DONE_EVENT)
                     await send({"type": "http.response.body", "more_body": False,
