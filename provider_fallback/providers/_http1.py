@@ -349,7 +349,7 @@ class Pool:
             lines.append("Accept: */*\r\n")
         if "accept-encoding" not in names:
             lines.append("Accept-Encoding: gzip, deflate\r\n")
-        if "user-agent" not in names:   # some providers' front ends refuse a request without
+        if "user-agent" not in names:   # some providers' front ends refuse a request without one
             lines.append(_USER_AGENT)
         return ("".join(lines) + self._proxy_auth).encode("latin-1")
 

@@ -42,6 +42,7 @@ SCRAPE_CHUNK = 100
 SCRAPE_REUSE_S = 1.0
 # label lookups kept for this many (alias, protocol, outcome, provider, model, code) seen
 CELLS_MAX = 4096
+_NONE = ("none", "none")   # the provider and model of a request nobody answered
 
 
 @dataclass(slots=True)
@@ -204,49 +205,51 @@ class GatewayMetrics(Collector):
 
     def _cell(self, ck: tuple[str, str, str, str, str, str]) -> tuple[Any, ...]:
         alias, protocol, outcome, provider, model, code = ck
-        alias = alias if alias in self._aliases else OTHER
-        targets = self._targets
-        am = model if targets is None or (provider, model) in targets else OTHER
-        lk = (provider, am, "ok" if code == "ok" else "error")
-        attempt_h = self.attempt_latency.get(lk)
-        if attempt_h is None:
-            attempt_h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
-        request_h = self.request_latency.get(alias)
-        if request_h is None:
-            request_h = self.request_latency[alias] = Histogram(LATENCY_BUCKETS)
-        pm = (provider, am) if code == "ok" else ("none", "none")
-        key = (alias, *pm, outcome, protocol if protocol in PROTOCOLS else OTHER)
+        key3, attempt_h, answered = self._attempt_labels(provider, model, code)
+        pm = answered if code == "ok" else _NONE
+        key, request_h = self._request_labels(alias, protocol, outcome, pm)
         if len(self._cells) >= CELLS_MAX:
             self._cells.clear()
-        cell = self._cells[ck] = ((provider, am, code), attempt_h, key, request_h, pm,
+        cell = self._cells[ck] = (key3, attempt_h, key, request_h, pm,
                                   (*pm, "prompt"), (*pm, "completion"))
         return cell
 
     def _count_attempts(self, rec: RequestRecord) -> tuple[str, str]:
         """Attempts and the request counted the general way: the (provider, model) that
         answered, ("none", "none") if none did."""
-        alias = rec.alias if rec.alias in self._aliases else OTHER
-        provider = model = "none"
-        targets = self._targets
+        pm = _NONE
         for a in rec.attempts:
-            am = a.model if targets is None or (a.provider, a.model) in targets else OTHER
-            key3 = (a.provider, am, a.code)
+            key3, h, answered = self._attempt_labels(a.provider, a.model, a.code)
             self.attempts[key3] = self.attempts.get(key3, 0) + 1
-            lk = (a.provider, am, "ok" if a.code == "ok" else "error")
-            h = self.attempt_latency.get(lk)
-            if h is None:
-                h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
             h.observe(a.ms / 1000)
             if a.code == "ok":
-                provider, model = a.provider, am
-        protocol = rec.protocol if rec.protocol in PROTOCOLS else OTHER
-        key = (alias, provider, model, rec.outcome, protocol)
+                pm = answered
+        key, h = self._request_labels(rec.alias, rec.protocol, rec.outcome, pm)
         self.requests[key] = self.requests.get(key, 0) + 1
+        h.observe(rec.latency_ms / 1000)
+        return pm
+
+    def _attempt_labels(self, provider: str, model: str,
+                        code: str) -> tuple[tuple[str, str, str], Histogram, tuple[str, str]]:
+        """An attempt's counter key, its latency histogram and its (provider, model) labels
+        (a model no chain configures is "other")."""
+        targets = self._targets
+        am = model if targets is None or (provider, model) in targets else OTHER
+        lk = (provider, am, "ok" if code == "ok" else "error")
+        h = self.attempt_latency.get(lk)
+        if h is None:
+            h = self.attempt_latency[lk] = Histogram(LATENCY_BUCKETS)
+        return (provider, am, code), h, (provider, am)
+
+    def _request_labels(self, alias: str, protocol: str, outcome: str,
+                        pm: tuple[str, str]) -> tuple[tuple[str, str, str, str, str], Histogram]:
+        """A request's counter key and its latency histogram (an alias no config names and
+        a protocol outside PROTOCOLS are "other")."""
+        alias = alias if alias in self._aliases else OTHER
         h = self.request_latency.get(alias)
         if h is None:
             h = self.request_latency[alias] = Histogram(LATENCY_BUCKETS)
-        h.observe(rec.latency_ms / 1000)
-        return provider, model
+        return (alias, *pm, outcome, protocol if protocol in PROTOCOLS else OTHER), h
 
     def on_event(self, event: Event) -> None:
         self.events[event.type] = self.events.get(event.type, 0) + 1
